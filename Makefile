@@ -1,0 +1,38 @@
+# Two commands on a fresh machine with Python >= 3.12 and pip:
+#   make run    fit 1999-2016, write the outputs (creates .venv if missing)
+#   make test   run the test suite               (creates .venv if missing)
+PY ?= $(shell command -v python3.12 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: run test test-slow bench lint lock clean-venv
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "nkdefections needs Python >= 3.12 (found " + sys.version.split()[0] + "); install it, or run: make PY=/path/to/python3.12 ...")'
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: $(STAMP)
+	$(BIN)/nkdefections $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+lock:  ## regenerate the pinned set after changing dependencies
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^nkdefections' > requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

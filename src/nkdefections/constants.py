@@ -1,0 +1,60 @@
+"""Names that are part of the public API.
+
+Dimension and variable names used in every Dataset, posterior file and CSV that
+nkdefections writes.  Change them only with a deprecation: downstream notebooks
+select by these strings.  ``tests/test_schema.py`` locks them.
+"""
+
+from __future__ import annotations
+
+# Dimensions
+YEAR = "year"
+DRIVER = "driver"
+GDP_YEAR = "gdp_year"
+CHAIN = "chain"
+DRAW = "draw"
+PARTIAL = "partial"
+
+# The three named drivers, in the order of the ``driver`` coordinate.
+BORDER = "border"
+ECONOMY = "economy"
+SANCTIONS = "sanctions"
+DRIVERS: tuple[str, ...] = (BORDER, ECONOMY, SANCTIONS)
+
+# Variables of the loaded data set (nkdefections.data.load_data)
+ARRIVALS = "arrivals"
+BORDER_INDEX = "border_index"
+SANCTIONS_INDEX = "sanctions_index"
+GDP_GROWTH = "gdp_growth"
+GDP_VINTAGE = "gdp_vintage"
+GDP_KNOWN_SIGN = "gdp_known_sign"
+GRAIN = "grain_production"
+TRADE = "china_trade"
+
+# Model variables (nkdefections.model.build_model)
+OBSERVED = "arrivals"  # the observed count variable of the PyMC model
+MU = "mu"  # expected arrivals per year
+LOG_MU = "log_mu"
+INTERCEPT = "intercept"
+BETA = "beta"  # log-rate effect per unit of each driver, dim DRIVER
+EFFECT_PCT = "effect_pct"  # 100 * (exp(beta) - 1), dim DRIVER
+LATENT = "latent"  # latent log-rate deviation, dim YEAR
+RHO = "rho"
+SIGMA_LATENT = "sigma_latent"
+LATENT_INIT = "latent_init"
+OVERDISPERSION = "overdispersion"  # 1 / sqrt(phi) of the negative binomial
+GDP_TRUE = "gdp_true"  # latent true GDP growth, dim GDP_YEAR
+GDP_MEAN = "gdp_mean"
+GDP_SD = "gdp_sd"
+DRIVER_VALUES = "driver_values"  # lag-aligned driver values used in mu, dims (YEAR, DRIVER)
+
+# File names inside a run folder
+POSTERIOR_FILE = "posterior.nc"
+SUMMARY_FILE = "parameter_summary.csv"
+DIAGNOSTICS_FILE = "convergence.csv"
+PPC_FILE = "posterior_predictive_check.csv"
+PRIOR_PLOT = "prior_predictive.png"
+POSTERIOR_PLOT = "posterior_predictive.png"
+REPORT_FILE = "report.md"
+CONFIG_FILE = "config.yaml"
+DRIVERS_FILE = "drivers.csv"

@@ -1,0 +1,588 @@
+"""The Bayesian model of yearly arrivals and its thin fitting class.
+
+Three tiers (after pymc-marketing): :func:`design` (pure numpy: the lag-aligned
+driver matrix and the GDP observation layout), :func:`build_model` (a stateless
+``pm.Model``), and :class:`DefectionModel` (fit, check, save, load).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from nkdefections import constants as C
+from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, stable_hash
+from nkdefections.data import DataConfig, load_data
+from nkdefections.diagnostics import ConvergenceReport, check_convergence
+from nkdefections.errors import ConfigError, ConvergenceError, PosteriorFileError
+from nkdefections.provenance import provenance
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------
+# Tier 1: the design (pure numpy)
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Design:
+    """Arrays the PyMC graph is built from.
+
+    ``years`` are the observation years; ``X_fixed`` holds the lag-aligned border
+    and sanctions indices (zeros for drivers not in the model or for the economy,
+    whose values come from the latent GDP); ``gdp_years`` span
+    ``first_year - lag_economy .. last_year``.
+    """
+
+    years: np.ndarray
+    y: np.ndarray
+    drivers: tuple[str, ...]
+    X_fixed: np.ndarray  # (T, K) values for border/sanctions, zeros in the economy column
+    economy_col: int | None
+    gdp_years: np.ndarray
+    gdp_obs_idx: np.ndarray
+    gdp_obs: np.ndarray
+    gdp_obs_sd: np.ndarray
+    gdp_sign_idx: np.ndarray
+    gdp_sign: np.ndarray
+    economy_idx: np.ndarray  # index into gdp_years for each observation year
+
+
+def design(data: xr.Dataset, config: ModelConfig) -> Design:
+    """Lag-align the drivers of ``data`` for ``config`` (pure, no PyMC)."""
+    first, last = int(data.attrs["first_year"]), int(data.attrs["last_year"])
+    all_years = data[C.YEAR].values.astype(int)
+    if all_years.min() > first - config.max_lag:
+        raise ConfigError(
+            f"model.lags: a lag of {config.max_lag} needs covariates from "
+            f"{first - config.max_lag}, but the data start in {all_years.min()}; load the data "
+            f"with history >= {config.max_lag} (DefectionModel does this for you)."
+        )
+    years = np.arange(first, last + 1)
+    y = data[C.ARRIVALS].sel({C.YEAR: years}).values
+    if np.isnan(y).any():
+        raise ConfigError("data: arrivals are missing inside the observation window.")
+    drivers = config.drivers
+    X = np.zeros((len(years), len(drivers)))
+    source = {C.BORDER: C.BORDER_INDEX, C.SANCTIONS: C.SANCTIONS_INDEX}
+    economy_col = None
+    for k, d in enumerate(drivers):
+        if d == C.ECONOMY:
+            economy_col = k
+            continue
+        X[:, k] = data[source[d]].sel({C.YEAR: years - config.lags[d]}).values
+    lag_e = config.lags[C.ECONOMY] if C.ECONOMY in drivers else 0
+    gdp_years = np.arange(first - lag_e, last + 1)
+    gdp = data[C.GDP_GROWTH].sel({C.YEAR: gdp_years}).values
+    vintage = data[C.GDP_VINTAGE].sel({C.YEAR: gdp_years}).values
+    sign = data[C.GDP_KNOWN_SIGN].sel({C.YEAR: gdp_years}).values
+    obs_idx = np.flatnonzero(~np.isnan(gdp))
+    sd = np.where(vintage == "latest", config.gdp_latest_sd, config.gdp_first_release_sd)
+    sign_idx = np.flatnonzero(sign != 0)
+    return Design(
+        years=years,
+        y=y.astype(int),
+        drivers=drivers,
+        X_fixed=X,
+        economy_col=economy_col,
+        gdp_years=gdp_years,
+        gdp_obs_idx=obs_idx,
+        gdp_obs=gdp[obs_idx],
+        gdp_obs_sd=sd[obs_idx],
+        gdp_sign_idx=sign_idx,
+        gdp_sign=sign[sign_idx].astype(float),
+        economy_idx=np.searchsorted(gdp_years, years - lag_e),
+    )
+
+
+# ----------------------------------------------------------------------------
+# Tier 2: the PyMC graph
+# ----------------------------------------------------------------------------
+
+
+def _prior(name: str, spec: Mapping[str, Any], **kw: Any) -> pt.TensorVariable:
+    dist = spec["dist"]
+    if dist == "normal":
+        return pm.Normal(name, mu=spec["mu"], sigma=spec["sigma"], **kw)
+    if dist == "halfnormal":
+        return pm.HalfNormal(name, sigma=spec["sigma"], **kw)
+    if dist == "beta":
+        return pm.Beta(name, alpha=spec["alpha"], beta=spec["beta"], **kw)
+    if dist == "gamma":
+        return pm.Gamma(name, alpha=spec["alpha"], beta=spec["beta"], **kw)
+    raise ConfigError(f"model.priors.{name}.dist: unknown family {dist!r}.")  # pragma: no cover
+
+
+def _latent(config: ModelConfig, T: int) -> pt.TensorVariable:
+    """Latent log-rate deviation z_t (dims ``year``)."""
+    p = config.priors
+    if config.latent == "none":
+        return pm.Deterministic(C.LATENT, pt.zeros(T), dims=C.YEAR)
+    sigma = _prior(C.SIGMA_LATENT, p["sigma_latent"])
+    if config.latent == "ar1":
+        rho = _prior(C.RHO, p["rho"])
+        s0 = p["latent_init"]["sigma"]
+        if config.parameterization == "centered":
+            init = pm.Normal.dist(mu=p["latent_init"]["mu"], sigma=s0)
+            return pm.AR(
+                C.LATENT,
+                rho=pt.stack([rho]),
+                sigma=sigma,
+                init_dist=init,
+                constant=False,
+                steps=T - 1,
+                dims=C.YEAR,
+            )
+        eps = pm.Normal("latent_innovation", 0.0, 1.0, dims=C.YEAR)
+        t = np.arange(T)
+        power = t[:, None] - t[None, :]
+        scale = pt.concatenate([pt.stack([pt.as_tensor(s0)]), pt.repeat(sigma, T - 1)])
+        L = pt.where(power >= 0, rho ** pt.maximum(power, 0), 0.0) * scale[None, :]
+        return pm.Deterministic(C.LATENT, p["latent_init"]["mu"] * rho ** t + L @ eps, dims=C.YEAR)
+    # random walk anchored at 0 in the first year: the intercept is the first year's level
+    if config.parameterization == "centered":
+        walk = pm.GaussianRandomWalk(
+            "latent_walk", sigma=sigma, init_dist=pm.Normal.dist(0.0, sigma), steps=T - 2
+        )
+    else:
+        eps = pm.Normal("latent_innovation", 0.0, 1.0, shape=T - 1)
+        walk = pt.cumsum(sigma * eps)
+    return pm.Deterministic(C.LATENT, pt.concatenate([pt.zeros(1), walk]), dims=C.YEAR)
+
+
+def build_model(data: xr.Dataset, config: ModelConfig | None = None) -> pm.Model:
+    r"""Build the PyMC model of yearly arrivals.
+
+    See :class:`DefectionModel` for the equations.  Variable and dimension names
+    are API (:mod:`nkdefections.constants`).
+    """
+    config = config or ModelConfig()
+    d = design(data, config)
+    p = config.priors
+    coords = {C.YEAR: d.years, C.DRIVER: list(d.drivers), C.GDP_YEAR: d.gdp_years}
+    with pm.Model(coords=coords) as model:
+        x_fixed = pm.Data("driver_data", d.X_fixed, dims=(C.YEAR, C.DRIVER))
+        intercept = _prior(C.INTERCEPT, p["intercept"])
+        if d.drivers:
+            mus = np.array([p[f"beta_{k}"]["mu"] for k in d.drivers])
+            sds = np.array([p[f"beta_{k}"]["sigma"] for k in d.drivers])
+            beta = pm.Normal(C.BETA, mu=mus, sigma=sds, dims=C.DRIVER)
+            pm.Deterministic(C.EFFECT_PCT, 100.0 * pt.expm1(beta), dims=C.DRIVER)
+        X = x_fixed
+        if d.economy_col is not None:
+            gdp_mean = _prior(C.GDP_MEAN, p["gdp_mean"])
+            gdp_sd = _prior(C.GDP_SD, p["gdp_sd"])
+            gdp_true = pm.Normal(C.GDP_TRUE, mu=gdp_mean, sigma=gdp_sd, dims=C.GDP_YEAR)
+            if len(d.gdp_obs_idx):
+                pm.Normal(
+                    "gdp_observed",
+                    mu=gdp_true[d.gdp_obs_idx],
+                    sigma=d.gdp_obs_sd,
+                    observed=d.gdp_obs,
+                )
+            if len(d.gdp_sign_idx):
+                # soft known-sign information (2005: "7th straight year of growth")
+                z = d.gdp_sign * gdp_true[d.gdp_sign_idx] / config.gdp_sign_softness
+                pm.Potential("gdp_known_sign", pm.logcdf(pm.Normal.dist(0.0, 1.0), z).sum())
+            X = pt.set_subtensor(X[:, d.economy_col], gdp_true[d.economy_idx])
+        X = pm.Deterministic(C.DRIVER_VALUES, X, dims=(C.YEAR, C.DRIVER))
+        latent = _latent(config, len(d.years))
+        log_mu = intercept + latent
+        if d.drivers:
+            log_mu = log_mu + X @ beta
+        log_mu = pm.Deterministic(C.LOG_MU, log_mu, dims=C.YEAR)
+        mu = pm.Deterministic(C.MU, pt.exp(log_mu), dims=C.YEAR)
+        y = pm.Data("arrivals_data", d.y, dims=C.YEAR)
+        if config.likelihood == "negative_binomial":
+            od = _prior(C.OVERDISPERSION, p["overdispersion"])
+            pm.NegativeBinomial(C.OBSERVED, mu=mu, alpha=1.0 / od**2, observed=y, dims=C.YEAR)
+        else:
+            pm.Poisson(C.OBSERVED, mu=mu, observed=y, dims=C.YEAR)
+    return model
+
+
+def parameter_names(model: pm.Model) -> list[str]:
+    """Names of the free parameters as stored in the posterior (constrained space)."""
+    return [rv.name for rv in model.free_RVs]
+
+
+# ----------------------------------------------------------------------------
+# Tier 3: the class
+# ----------------------------------------------------------------------------
+
+
+def _configure_jax_env() -> None:
+    """Let numpyro run chains in parallel and reuse compiled code across processes."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_force_host_platform_device_count=4").strip()
+    cache = Path(os.environ.get("NKDEFECTIONS_CACHE_DIR", Path.home() / ".cache" / "nkdefections"))
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(cache / "jax"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+
+
+def sample_kwargs(sampler: SamplerConfig) -> dict[str, Any]:
+    """Keyword arguments for :func:`pymc.sample` from a :class:`SamplerConfig`."""
+    kw: dict[str, Any] = dict(
+        draws=sampler.draws,
+        tune=sampler.tune,
+        chains=sampler.chains,
+        random_seed=sampler.seed,
+        progressbar=sampler.progressbar,
+        nuts_sampler=sampler.name,
+        nuts={"target_accept": sampler.target_accept},
+    )
+    if sampler.name == "numpyro":
+        _configure_jax_env()
+        kw["nuts"]["chain_method"] = "parallel"
+    else:
+        kw["cores"] = min(sampler.cores, sampler.chains)
+    if not sampler.progressbar:
+        kw["quiet"] = True
+    return kw
+
+
+class DefectionModel:
+    r"""Bayesian model of yearly North Korean defector arrivals in South Korea.
+
+    For year :math:`t` (1999..2016) with arrivals :math:`y_t`:
+
+    .. math::
+
+        y_t &\sim \mathrm{NegBin}(\mu_t, \phi), \qquad
+            \operatorname{Var}(y_t) = \mu_t + \mu_t^2/\phi,\quad \phi = 1/\kappa^2 \\
+        \log \mu_t &= \alpha + \beta_B B_{t-\ell_B} + \beta_E G_{t-\ell_E}
+            + \beta_S S_{t-\ell_S} + z_t \\
+        z_{1999} &\sim \mathcal N(0, s_0), \qquad
+            z_t \sim \mathcal N(\rho z_{t-1}, \sigma) \\
+        G_t &\sim \mathcal N(m_G, s_G), \qquad
+            \hat G_t \sim \mathcal N(G_t, \tau_t)
+
+    :math:`B` is the border-enforcement index (1 = the 2011-12 tightening),
+    :math:`S` the sanctions index (1 = one binding UNSC resolution), :math:`G`
+    the true real GDP growth (pp) of which the Bank of Korea figure
+    :math:`\hat G_t` is a noisy measurement (:math:`\tau_t` = 0.05 for the
+    latest vintage, 1.0 for a first release; missing years are imputed).
+    :math:`\kappa` (``overdispersion``) is the coefficient of variation of the
+    year-to-year noise that does not persist; :math:`z_t` is the persistent
+    latent deviation (AR(1) reverting to zero, so :math:`\alpha` is the long-run
+    log level at zero drivers).  The effect of a driver is reported as
+    :math:`100(e^{\beta}-1)` % change in expected arrivals per unit.
+
+    Parameters
+    ----------
+    data
+        The output of :func:`nkdefections.data.load_data`; loaded with enough
+        history for the lags if omitted.
+    config
+        A :class:`ModelConfig`; defaults to the default model.
+
+    Examples
+    --------
+    >>> m = DefectionModel().fit(SamplerConfig(draws=500))      # doctest: +SKIP
+    >>> m.effects()                                             # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        data: xr.Dataset | None = None,
+        config: ModelConfig | None = None,
+        *,
+        data_config: DataConfig | None = None,
+    ) -> None:
+        self.config = config or ModelConfig()
+        if data is None:
+            dc = data_config or DataConfig()
+            data = load_data(dataclasses.replace(dc, history=max(dc.history, self.config.max_lag)))
+        self.data = data
+        self.design = design(data, self.config)  # validates lags against the data
+        self.idata: xr.DataTree | None = None
+        self.sampler_config: SamplerConfig | None = None
+        self.convergence: ConvergenceReport | None = None
+        self.attrs: dict[str, Any] = {}
+        self._model: pm.Model | None = None
+
+    # -- identity -------------------------------------------------------------
+    @property
+    def model(self) -> pm.Model:
+        """The PyMC model (built on first use)."""
+        if self._model is None:
+            self._model = build_model(self.data, self.config)
+        return self._model
+
+    @property
+    def data_hash(self) -> str:
+        return str(self.data.attrs["data_hash"])
+
+    def fit_id(self, sampler: SamplerConfig | None = None) -> str:
+        """Hash of everything that determines the posterior draws.
+
+        Data hash, model config, observation window and the sampler settings
+        (seed included); also the fit-cache key.
+        """
+        sampler = sampler or self.sampler_config or SamplerConfig()
+        return stable_hash(
+            {
+                "format": FORMAT_VERSION,
+                "data": self.data_hash,
+                "window": [self.data.attrs["first_year"], self.data.attrs["last_year"]],
+                "model": self.config.to_dict(),
+                "sampler": sampler.identity(),
+            }
+        )
+
+    # -- sampling -------------------------------------------------------------
+    def sample_prior_predictive(self, draws: int = 500, seed: int = 1) -> xr.DataTree:
+        """Draws from the prior and the prior predictive distribution."""
+        if draws <= 0:
+            raise ConfigError(f"prior predictive draws: {draws} must be > 0.")
+        with self.model:
+            return pm.sample_prior_predictive(draws=draws, random_seed=seed)
+
+    def fit(
+        self,
+        sampler: SamplerConfig | None = None,
+        gate: GateConfig | None = None,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> DefectionModel:
+        """Sample the posterior with NUTS and apply the convergence gate.
+
+        Parameters
+        ----------
+        sampler
+            NUTS settings; default :class:`SamplerConfig`.
+        gate
+            Convergence criteria; default R-hat <= 1.01, bulk and tail ESS >= 400,
+            no divergences.  ``GateConfig(enforce=False)`` reports failures as a
+            warning instead of raising.
+        cache_dir
+            If given, a fit with the same :meth:`fit_id` saved there is loaded
+            instead of sampling, and a new fit is saved there.
+
+        Raises
+        ------
+        ConvergenceError
+            If the gate fails and is enforced; the message lists what failed and
+            what to try.
+        """
+        sampler = sampler or SamplerConfig()
+        gate = gate or GateConfig()
+        self.sampler_config = sampler
+        key = self.fit_id(sampler)
+        cached = Path(cache_dir) / f"fit-{key}.nc" if cache_dir else None
+        if cached is not None and cached.is_file():
+            log.info("reusing cached fit %s", cached)
+            loaded = DefectionModel.load(cached, data=self.data)
+            self.idata, self.attrs = loaded.idata, loaded.attrs
+            self.attrs["cache_hit"] = True
+        else:
+            log.info("sampling: %s", sampler)
+            with self.model, warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*The effect of Potentials.*")
+                idata = pm.sample(**sample_kwargs(sampler))
+            self.idata = idata
+            self.attrs = self._attrs(sampler)
+            if cached is not None:
+                self.save(cached)
+            self.attrs["cache_hit"] = False
+        self.convergence = check_convergence(
+            self.idata, parameter_names(self.model), gate
+        )
+        if not self.convergence.passed:
+            msg = self.convergence.message()
+            if gate.enforce:
+                raise ConvergenceError(msg, self.convergence)
+            warnings.warn(msg, stacklevel=2)
+        return self
+
+    def _attrs(self, sampler: SamplerConfig) -> dict[str, Any]:
+        prov = provenance()
+        return {
+            "nkdefections_format": FORMAT_VERSION,
+            "fit_id": self.fit_id(sampler),
+            "data_hash": self.data_hash,
+            "data_files": self.data.attrs["files"],
+            "first_year": int(self.data.attrs["first_year"]),
+            "last_year": int(self.data.attrs["last_year"]),
+            "model_config": json.dumps(self.config.to_dict(), sort_keys=True),
+            "sampler_config": json.dumps(sampler.to_dict(), sort_keys=True),
+            "package_versions": json.dumps(prov["packages"], sort_keys=True),
+            "code_version": prov["code_version"],
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
+
+    def _require_fit(self) -> xr.DataTree:
+        if self.idata is None:
+            raise PosteriorFileError("the model is not fitted: call .fit() or DefectionModel.load().")
+        return self.idata
+
+    # -- results --------------------------------------------------------------
+    def effects(self, prob: float = 0.90) -> pd.DataFrame:
+        """Driver effects as % change in expected arrivals per unit, with an interval.
+
+        Returns a table with one row per driver: the unit, the posterior median and
+        mean of the % change, the equal-tailed ``prob`` interval, and
+        P(effect > 0).
+        """
+        post = self._require_fit().posterior
+        if C.BETA not in post:
+            return pd.DataFrame()
+        pct = post[C.EFFECT_PCT].stack(sample=(C.CHAIN, C.DRAW))
+        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+        rows = []
+        units = {
+            C.BORDER: "+1 border index (the 2011-12 tightening)",
+            C.ECONOMY: "+1 pp real GDP growth",
+            C.SANCTIONS: "+1 sanctions index (one binding UNSC resolution)",
+        }
+        for drv in pct[C.DRIVER].values:
+            v = pct.sel({C.DRIVER: drv}).values
+            lag = self.config.lags[str(drv)]
+            rows.append(
+                {
+                    "driver": str(drv),
+                    "unit": units[str(drv)],
+                    "lag_years": lag,
+                    "median_pct": float(np.median(v)),
+                    "mean_pct": float(v.mean()),
+                    f"q{lo:.2f}_pct".replace("0.", ""): float(np.quantile(v, lo)),
+                    f"q{hi:.2f}_pct".replace("0.", ""): float(np.quantile(v, hi)),
+                    "prob_positive": float((v > 0).mean()),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def parameter_summary(self, prob: float = 0.90) -> pd.DataFrame:
+        """Posterior summary of every scalar parameter and driver effect."""
+        post = self._require_fit().posterior
+        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+        rows = []
+        names = [C.INTERCEPT, C.BETA, C.EFFECT_PCT, C.RHO, C.SIGMA_LATENT, C.OVERDISPERSION, C.GDP_MEAN, C.GDP_SD]
+        for name in names:
+            if name not in post:
+                continue
+            da = post[name]
+            extra = [d for d in da.dims if d not in (C.CHAIN, C.DRAW)]
+            labels = [None] if not extra else list(da[extra[0]].values)
+            for lab in labels:
+                v = (da if lab is None else da.sel({extra[0]: lab})).values.ravel()
+                rows.append(
+                    {
+                        "parameter": name if lab is None else f"{name}[{lab}]",
+                        "mean": float(v.mean()),
+                        "sd": float(v.std(ddof=1)),
+                        "median": float(np.median(v)),
+                        "lower": float(np.quantile(v, lo)),
+                        "upper": float(np.quantile(v, hi)),
+                        "interval": f"{prob:.0%} equal-tailed",
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def sample_posterior_predictive(self, seed: int = 2) -> xr.DataTree:
+        """Posterior predictive draws of arrivals for the observation years."""
+        idata = self._require_fit()
+        with self.model:
+            pp = pm.sample_posterior_predictive(
+                idata, var_names=[C.OBSERVED], random_seed=seed, progressbar=False
+            )
+        return pp
+
+    # -- persistence ------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the posterior and its provenance to NetCDF (atomically).
+
+        The file's attributes hold ``fit_id``, the model and sampler config, the data
+        hash, package versions and code version.
+        """
+        idata = self._require_fit()
+        path = Path(path)
+        if path.exists() and not overwrite:
+            from nkdefections.errors import OutputExistsError
+
+            raise OutputExistsError(f"{path}: exists; pass overwrite=True to replace it.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keep = [g for g in ("posterior", "sample_stats", "observed_data", "constant_data") if g in idata.children]
+        tree = xr.DataTree.from_dict({g: idata[g].to_dataset() for g in keep})
+        tree.attrs = {k: v for k, v in self.attrs.items() if k != "cache_hit"}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".nc.partial")
+        os.close(fd)
+        try:
+            tree.to_netcdf(tmp, engine="h5netcdf")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        data: xr.Dataset | None = None,
+        expected_id: str | None = None,
+    ) -> DefectionModel:
+        """Load a fitted model from :meth:`save` output, without refitting.
+
+        The stored config rebuilds the model; the data are reloaded (or taken from
+        ``data``) and must have the stored data hash.  A file whose ``fit_id`` does
+        not match its own contents -- or ``expected_id`` when given -- is refused.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise PosteriorFileError(f"{path}: no such posterior file.")
+        try:
+            tree = xr.open_datatree(path, engine="h5netcdf").load()
+        except Exception as exc:  # noqa: BLE001 - any reader error means an unusable file
+            raise PosteriorFileError(f"{path}: not a readable NetCDF posterior ({exc}).") from exc
+        attrs = dict(tree.attrs)
+        if attrs.get("nkdefections_format") != FORMAT_VERSION or "fit_id" not in attrs:
+            raise PosteriorFileError(
+                f"{path}: not an nkdefections posterior of format {FORMAT_VERSION} "
+                "(missing nkdefections_format/fit_id attributes)."
+            )
+        config = ModelConfig.from_dict(json.loads(attrs["model_config"]))
+        sampler = SamplerConfig.from_dict(json.loads(attrs["sampler_config"]))
+        if data is None:
+            data = load_data(
+                DataConfig(
+                    first_year=int(attrs["first_year"]),
+                    last_year=int(attrs["last_year"]),
+                    history=config.max_lag,
+                )
+            )
+        obj = cls(data, config)
+        obj.sampler_config = sampler
+        actual = obj.fit_id(sampler)
+        if actual != attrs["fit_id"]:
+            raise PosteriorFileError(
+                f"{path}: fit id {attrs['fit_id']} does not match the id {actual} of its config "
+                f"and data (data hash now {obj.data_hash}, in file {attrs.get('data_hash')}). "
+                "The data or the code changed since the fit; refit instead of loading."
+            )
+        if expected_id is not None and expected_id != actual:
+            raise PosteriorFileError(f"{path}: holds fit {actual}, expected {expected_id}.")
+        obj.idata = tree
+        obj.attrs = attrs
+        return obj
