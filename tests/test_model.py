@@ -213,3 +213,15 @@ def test_unfitted_model_has_no_effects():
 
     with pytest.raises(PosteriorFileError, match="not fitted"):
         DefectionModel().effects()
+
+
+@pytest.mark.fit
+def test_same_config_and_seed_give_the_same_draws(small_fit):
+    """Reproducibility: a fresh fit (no cache) with the same config and seed repeats the draws."""
+    from conftest import SMALL_GATE, SMALL_SAMPLER
+
+    from nkdefections.model import DefectionModel
+
+    again = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE))
+    assert again.attrs["cache_hit"] is False
+    np.testing.assert_array_equal(again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values)
