@@ -23,8 +23,9 @@ os.environ.setdefault("NKDEFECTIONS_CACHE_DIR", str(_SESSION_CACHE))
 REPO = Path(__file__).resolve().parents[1]
 
 #: The small real fit shared by the session (fast, still 2 chains for R-hat).
-SMALL_SAMPLER = dict(name="numpyro", draws=400, tune=400, chains=2, cores=2, target_accept=0.95,
-                     seed=1234, progressbar=False)
+SMALL_SAMPLER = dict(
+    name="numpyro", draws=400, tune=400, chains=2, cores=2, target_accept=0.95, seed=1234, progressbar=False
+)
 #: Its gate: the full thresholds scaled to 800 draws instead of 4000.
 SMALL_GATE = dict(rhat_max=1.02, ess_bulk_min=100, ess_tail_min=100, max_divergences=0, enforce=True)
 

@@ -16,8 +16,10 @@ from nkdefections.config import GateConfig
 from nkdefections.diagnostics import check_convergence
 
 YEARS = np.arange(1999, 2017)
-OBS = np.array([148, 312, 583, 1142, 1285, 1898, 1384, 2028, 2554, 2803, 2914, 2402, 2706, 1502, 1514,
-                1397, 1275, 1418], dtype=float)
+OBS = np.array(
+    [148, 312, 583, 1142, 1285, 1898, 1384, 2028, 2554, 2803, 2914, 2402, 2706, 1502, 1514, 1397, 1275, 1418],
+    dtype=float,
+)
 
 
 def test_interval_table_and_coverage_calibrated():
@@ -104,8 +106,9 @@ def test_gate_fails_on_rhat_ess_and_divergences(fake_idata):
     assert "ess bulk < 400" in msg and "sticky" in msg
     assert "3 divergent transition(s)" in msg
     assert "target_accept" in msg  # says what to try
-    relaxed = check_convergence(idata, ["stuck", "sticky"],
-                                GateConfig(rhat_max=10, ess_bulk_min=0, ess_tail_min=0, max_divergences=5))
+    relaxed = check_convergence(
+        idata, ["stuck", "sticky"], GateConfig(rhat_max=10, ess_bulk_min=0, ess_tail_min=0, max_divergences=5)
+    )
     assert relaxed.passed
 
 

@@ -10,16 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SMALL_GATE, SMALL_SAMPLER
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from conftest import REPO, SMALL_GATE, SMALL_SAMPLER
 from nkdefections.cli import CONFIG_DIR, configs_from_dict
 from nkdefections.errors import ConfigError
 
-SMALL_OVERRIDES = [f"sampler.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_SAMPLER.items()] + [
-    f"gate.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_GATE.items()
-]
+SMALL_OVERRIDES = [
+    f"sampler.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_SAMPLER.items()
+] + [f"gate.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_GATE.items()]
 
 
 def _compose(overrides: list[str]):
@@ -43,7 +43,9 @@ def test_every_config_option_composes_and_validates(override):
 
 def test_model_variants_differ_from_default():
     base = configs_from_dict(OmegaConf.to_container(_compose(["output_dir=/x"]), resolve=True))[1]
-    nb = configs_from_dict(OmegaConf.to_container(_compose(["model=negbin_ar1", "output_dir=/x"]), resolve=True))[1]
+    nb = configs_from_dict(
+        OmegaConf.to_container(_compose(["model=negbin_ar1", "output_dir=/x"]), resolve=True)
+    )[1]
     assert base.likelihood == "poisson" and nb.likelihood == "negative_binomial"
     assert nb.priors == base.priors  # variants inherit the default priors
 
@@ -71,7 +73,9 @@ def test_bad_config_values_raise_named_errors(override, key):
 def _cli(args: list[str], tmp_path: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     exe = Path(sys.executable).with_name("nkdefections")
-    return subprocess.run([str(exe), *args], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [str(exe), *args], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 @pytest.mark.parametrize(
@@ -117,9 +121,20 @@ def test_cli_default_run_writes_every_output(small_fit, fit_cache_dir, tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     names = {p.name for p in out.iterdir()}
     assert {
-        "posterior.nc", "parameter_summary.csv", "effects.csv", "convergence.csv", "prior_predictive.png",
-        "posterior_predictive.png", "one_step_ahead.png", "posterior_predictive_check.csv", "ppc_coverage.csv",
-        "ppc_shape_checks.csv", "report.md", "run.json", "config.yaml", "drivers.csv",
+        "posterior.nc",
+        "parameter_summary.csv",
+        "effects.csv",
+        "convergence.csv",
+        "prior_predictive.png",
+        "posterior_predictive.png",
+        "one_step_ahead.png",
+        "posterior_predictive_check.csv",
+        "ppc_coverage.csv",
+        "ppc_shape_checks.csv",
+        "report.md",
+        "run.json",
+        "config.yaml",
+        "drivers.csv",
     } <= names
     meta = json.loads((out / "run.json").read_text())
     assert meta["cache_hit"] is True and meta["fit_id"] == small_fit.fit_id()

@@ -85,8 +85,9 @@ def test_noncentered_ar1_matches_recursion(data2):
     rng = np.random.default_rng(0)
     eps = rng.standard_normal(18)
     rho, sigma = 0.7, 0.2
-    z_fn = m.compile_fn(m["latent"], inputs=[m["latent_innovation"], m["rho"], m["sigma_latent"]],
-                        on_unused_input="ignore")
+    z_fn = m.compile_fn(
+        m["latent"], inputs=[m["latent_innovation"], m["rho"], m["sigma_latent"]], on_unused_input="ignore"
+    )
     z = z_fn({"latent_innovation": eps, "rho": rho, "sigma_latent": sigma})
     s0, m0 = cfg.priors["latent_init"]["sigma"], cfg.priors["latent_init"]["mu"]
     expect = np.empty(18)
@@ -171,13 +172,16 @@ def test_load_refuses_changed_data(small_fit, tmp_path):
 @pytest.mark.fit
 def test_fit_cache_reuses_posterior(small_fit, fit_cache_dir):
     from conftest import SMALL_GATE, SMALL_SAMPLER
-
     from nkdefections.model import DefectionModel
 
     assert (Path(fit_cache_dir) / f"fit-{small_fit.fit_id()}.nc").is_file()
-    again = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE), cache_dir=fit_cache_dir)
+    again = DefectionModel().fit(
+        SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE), cache_dir=fit_cache_dir
+    )
     assert again.attrs["cache_hit"] is True
-    np.testing.assert_array_equal(again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values)
+    np.testing.assert_array_equal(
+        again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values
+    )
     # a different seed is a different cache key
     assert DefectionModel().fit_id(SamplerConfig(**{**SMALL_SAMPLER, "seed": 99})) != small_fit.fit_id()
 
@@ -186,7 +190,6 @@ def test_fit_cache_reuses_posterior(small_fit, fit_cache_dir):
 def test_gate_failure_is_an_error_unless_relaxed(small_fit, fit_cache_dir):
     """An impossible gate on the cached fit: enforced -> ConvergenceError with advice; relaxed -> warning."""
     from conftest import SMALL_SAMPLER
-
     from nkdefections.model import DefectionModel
 
     strict = GateConfig(ess_bulk_min=1e9)
@@ -195,8 +198,11 @@ def test_gate_failure_is_an_error_unless_relaxed(small_fit, fit_cache_dir):
     msg = str(err.value)
     assert "ess bulk < 1e+09" in msg and "target_accept" in msg and "gate.enforce=false" in msg
     with pytest.warns(UserWarning, match="convergence gate failed"):
-        m = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(ess_bulk_min=1e9, enforce=False),
-                                 cache_dir=fit_cache_dir)
+        m = DefectionModel().fit(
+            SamplerConfig(**SMALL_SAMPLER),
+            GateConfig(ess_bulk_min=1e9, enforce=False),
+            cache_dir=fit_cache_dir,
+        )
     assert not m.convergence.passed
 
 
@@ -219,9 +225,10 @@ def test_unfitted_model_has_no_effects():
 def test_same_config_and_seed_give_the_same_draws(small_fit):
     """Reproducibility: a fresh fit (no cache) with the same config and seed repeats the draws."""
     from conftest import SMALL_GATE, SMALL_SAMPLER
-
     from nkdefections.model import DefectionModel
 
     again = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE))
     assert again.attrs["cache_hit"] is False
-    np.testing.assert_array_equal(again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values)
+    np.testing.assert_array_equal(
+        again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values
+    )

@@ -10,16 +10,34 @@ from nkdefections.data import load_data
 def test_constant_values_locked():
     assert (C.YEAR, C.DRIVER, C.GDP_YEAR, C.CHAIN, C.DRAW) == ("year", "driver", "gdp_year", "chain", "draw")
     assert C.DRIVERS == ("border", "economy", "sanctions")
-    assert (C.OBSERVED, C.MU, C.BETA, C.EFFECT_PCT, C.LATENT) == ("arrivals", "mu", "beta", "effect_pct", "latent")
+    assert (C.OBSERVED, C.MU, C.BETA, C.EFFECT_PCT, C.LATENT) == (
+        "arrivals",
+        "mu",
+        "beta",
+        "effect_pct",
+        "latent",
+    )
     assert (C.POSTERIOR_FILE, C.SUMMARY_FILE, C.DIAGNOSTICS_FILE, C.REPORT_FILE) == (
-        "posterior.nc", "parameter_summary.csv", "convergence.csv", "report.md")
+        "posterior.nc",
+        "parameter_summary.csv",
+        "convergence.csv",
+        "report.md",
+    )
 
 
 def test_dataset_schema_locked():
     ds = load_data()
     assert set(ds.dims) == {"year", "partial"}
-    assert {"arrivals", "border_index", "sanctions_index", "gdp_growth", "gdp_vintage", "gdp_known_sign",
-            "grain_production", "china_trade"} <= set(ds.data_vars)
+    assert {
+        "arrivals",
+        "border_index",
+        "sanctions_index",
+        "gdp_growth",
+        "gdp_vintage",
+        "gdp_known_sign",
+        "grain_production",
+        "china_trade",
+    } <= set(ds.data_vars)
     for v in ("arrivals", "border_index", "sanctions_index", "gdp_growth"):
         assert ds[v].dims == ("year",)
 
@@ -29,8 +47,16 @@ def test_model_variables_and_dims_locked():
 
     m = DefectionModel(config=ModelConfig()).model
     free = {rv.name for rv in m.free_RVs}
-    assert free == {"intercept", "beta", "gdp_mean", "gdp_sd", "gdp_true", "sigma_latent", "rho",
-                    "latent_innovation"}
+    assert free == {
+        "intercept",
+        "beta",
+        "gdp_mean",
+        "gdp_sd",
+        "gdp_true",
+        "sigma_latent",
+        "rho",
+        "latent_innovation",
+    }
     assert {rv.name for rv in m.observed_RVs} == {"arrivals", "gdp_observed"}
     dets = {d.name for d in m.deterministics}
     assert {"mu", "log_mu", "latent", "effect_pct", "driver_values"} <= dets

@@ -69,38 +69,72 @@ def shape_checks(years: np.ndarray, observed: np.ndarray, replicated: np.ndarray
 
     if has(1999):
         i = idx[1999]
-        rows.append(_stat_check("digits_1999", "1999 has three-digit arrivals (number of digits)",
-                                len(str(int(observed[i]))), np.floor(np.log10(np.maximum(replicated[:, i], 1))) + 1))
+        rows.append(
+            _stat_check(
+                "digits_1999",
+                "1999 has three-digit arrivals (number of digits)",
+                len(str(int(observed[i]))),
+                np.floor(np.log10(np.maximum(replicated[:, i], 1))) + 1,
+            )
+        )
     later = [idx[y] for y in range(2002, 2017) if y in idx]
     if has(2002) and later:
-        rows.append(_stat_check("min_from_2002", "four digits from 2002 on (minimum 2002-2016)",
-                                observed[later].min(), replicated[:, later].min(axis=1)))
+        rows.append(
+            _stat_check(
+                "min_from_2002",
+                "four digits from 2002 on (minimum 2002-2016)",
+                observed[later].min(),
+                replicated[:, later].min(axis=1),
+            )
+        )
     if has(2009):
-        rows.append(_stat_check("peak_value", "the peak of the series (2,914 in 2009)",
-                                observed.max(), replicated.max(axis=1)))
+        rows.append(
+            _stat_check(
+                "peak_value", "the peak of the series (2,914 in 2009)", observed.max(), replicated.max(axis=1)
+            )
+        )
         peak_year = years[np.argmax(replicated, axis=1)]
         p2009 = float((peak_year == 2009).mean())
         near = float((np.abs(peak_year - 2009) <= 1).mean())
-        rows.append({
-            "check": "peak_year", "description": "the peak falls in 2009 (share of replications; +-1 year in p_value column)",
-            "observed": 2009.0, "replicated_median": float(np.median(peak_year)),
-            "replicated_lower_90": float(np.quantile(peak_year, 0.05)),
-            "replicated_upper_90": float(np.quantile(peak_year, 0.95)),
-            "p_value": near, "reproduced": bool(p2009 >= 0.2 or near >= 0.5),
-            "share_2009": p2009,
-        })
+        rows.append(
+            {
+                "check": "peak_year",
+                "description": "the peak falls in 2009 (share of replications; +-1 year in p_value column)",
+                "observed": 2009.0,
+                "replicated_median": float(np.median(peak_year)),
+                "replicated_lower_90": float(np.quantile(peak_year, 0.05)),
+                "replicated_upper_90": float(np.quantile(peak_year, 0.95)),
+                "p_value": near,
+                "reproduced": bool(p2009 >= 0.2 or near >= 0.5),
+                "share_2009": p2009,
+            }
+        )
     plateau = [idx[y] for y in (2012, 2013, 2014, 2015) if y in idx]
     if len(plateau) == 4:
-        rows.append(_stat_check("plateau_2012_2015", "about 1,400 a year in 2012-2015 (mean)",
-                                observed[plateau].mean(), replicated[:, plateau].mean(axis=1)))
+        rows.append(
+            _stat_check(
+                "plateau_2012_2015",
+                "about 1,400 a year in 2012-2015 (mean)",
+                observed[plateau].mean(),
+                replicated[:, plateau].mean(axis=1),
+            )
+        )
     if has(2015, 2016):
         a, b = idx[2015], idx[2016]
-        rows.append(_stat_check("rise_2016", "the rise in 2016 (2016 minus 2015)",
-                                observed[b] - observed[a], replicated[:, b] - replicated[:, a]))
+        rows.append(
+            _stat_check(
+                "rise_2016",
+                "the rise in 2016 (2016 minus 2015)",
+                observed[b] - observed[a],
+                replicated[:, b] - replicated[:, a],
+            )
+        )
     return pd.DataFrame(rows)
 
 
-def draw_counts(mu: np.ndarray, rng: np.random.Generator, overdispersion: np.ndarray | None = None) -> np.ndarray:
+def draw_counts(
+    mu: np.ndarray, rng: np.random.Generator, overdispersion: np.ndarray | None = None
+) -> np.ndarray:
     """Poisson (``overdispersion`` None) or negative-binomial counts with mean ``mu``.
 
     ``overdispersion`` is 1/sqrt(phi), broadcast against ``mu`` along the first axis.

@@ -27,8 +27,17 @@ from nkdefections.errors import ConfigError, NKDefectionsError
 log = logging.getLogger("nkdefections")
 
 CONFIG_DIR = Path(os.environ.get("NKDEFECTIONS_CONFIG_DIR", Path(__file__).resolve().parents[2] / "configs"))
-_TOP_KEYS = {"data", "model", "sampler", "gate", "output_dir", "overwrite", "cache_dir",
-             "prior_predictive_draws", "seed"}
+_TOP_KEYS = {
+    "data",
+    "model",
+    "sampler",
+    "gate",
+    "output_dir",
+    "overwrite",
+    "cache_dir",
+    "prior_predictive_draws",
+    "seed",
+}
 
 
 def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, SamplerConfig, GateConfig, Any]:

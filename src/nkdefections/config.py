@@ -26,6 +26,9 @@ PARAMETERIZATIONS = ("centered", "noncentered")
 SAMPLERS = ("numpyro", "nutpie", "pymc")
 MAX_LAG = 3
 
+#: Default lag (years) of each driver: see configs/model/default.yaml for the reasoning.
+DEFAULT_LAGS: dict[str, int] = {C.BORDER: 0, C.ECONOMY: 1, C.SANCTIONS: 0}
+
 #: Prior families and their parameters. Scale parameters must be > 0.
 PRIOR_FAMILIES: dict[str, tuple[str, ...]] = {
     "normal": ("mu", "sigma"),
@@ -87,9 +90,7 @@ def _choice(value: Any, options: tuple[str, ...], key: str) -> str:
 def _check_keys(given: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
     unknown = sorted(set(given) - allowed)
     if unknown:
-        raise ConfigError(
-            f"{prefix}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}."
-        )
+        raise ConfigError(f"{prefix}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}.")
 
 
 def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.priors") -> dict[str, Any]:
@@ -99,7 +100,9 @@ def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.prio
         raise ConfigError(f"{key}: expected a mapping like {{dist: normal, mu: 0, sigma: 1}}, got {spec!r}.")
     dist = spec.get("dist")
     if dist not in PRIOR_FAMILIES:
-        raise ConfigError(f"{key}.dist: unknown prior family {dist!r}; choose one of {sorted(PRIOR_FAMILIES)}.")
+        raise ConfigError(
+            f"{key}.dist: unknown prior family {dist!r}; choose one of {sorted(PRIOR_FAMILIES)}."
+        )
     allowed = _ALLOWED_FAMILIES.get(name)
     if allowed is not None and dist not in allowed:
         raise ConfigError(f"{key}.dist: {name} takes a prior of family {list(allowed)}, got {dist!r}.")
@@ -155,7 +158,7 @@ class ModelConfig:
     latent: str = "ar1"
     parameterization: str = "noncentered"
     drivers: tuple[str, ...] = C.DRIVERS
-    lags: Mapping[str, int] = field(default_factory=lambda: {C.BORDER: 0, C.ECONOMY: 1, C.SANCTIONS: 0})
+    lags: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_LAGS))
     priors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     gdp_latest_sd: float = 0.05
     gdp_first_release_sd: float = 1.0
@@ -165,6 +168,10 @@ class ModelConfig:
         _choice(self.likelihood, LIKELIHOODS, "model.likelihood")
         _choice(self.latent, LATENTS, "model.latent")
         _choice(self.parameterization, PARAMETERIZATIONS, "model.parameterization")
+        if isinstance(self.drivers, str):
+            raise ConfigError(
+                f"model.drivers: {self.drivers!r} is a string; give a list such as [{self.drivers}]."
+            )
         drivers = tuple(self.drivers)
         for d in drivers:
             _choice(d, C.DRIVERS, "model.drivers")
@@ -174,7 +181,7 @@ class ModelConfig:
         object.__setattr__(self, "drivers", tuple(d for d in C.DRIVERS if d in drivers))
         lags = dict(self.lags)
         _check_keys(lags, set(C.DRIVERS), "model.lags")
-        full_lags = {d: 0 for d in C.DRIVERS}
+        full_lags = dict(DEFAULT_LAGS)  # a partial override keeps the other defaults
         for d, v in lags.items():
             lag = _int(v, f"model.lags.{d}", minimum=0)
             if lag > MAX_LAG:
@@ -184,7 +191,13 @@ class ModelConfig:
         _check_keys(self.priors, set(DEFAULT_PRIORS), "model.priors")
         merged = {}
         for name, default in DEFAULT_PRIORS.items():
-            merged[name] = validate_prior(name, {**default, **dict(self.priors.get(name, {}))})
+            override = self.priors.get(name, {})
+            if not isinstance(override, Mapping):
+                validate_prior(name, override)  # raises ConfigError naming the key
+            # a partial override fills in the default's parameters only for the same
+            # family; switching family (e.g. gamma -> halfnormal) takes the override alone
+            same_family = override.get("dist", default["dist"]) == default["dist"]
+            merged[name] = validate_prior(name, {**default, **override} if same_family else dict(override))
         object.__setattr__(self, "priors", merged)
         for key in ("gdp_latest_sd", "gdp_first_release_sd", "gdp_sign_softness"):
             v = _num(getattr(self, key), f"model.{key}")

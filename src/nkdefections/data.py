@@ -164,6 +164,7 @@ def update_manifest(data_dir: Path | None = None) -> dict[str, str]:
     """
     data_dir = Path(data_dir or default_data_dir())
     path = data_dir / MANIFEST_NAME
+    read_manifest(data_dir)  # a clear DataValidationError if missing or malformed
     raw = json.loads(path.read_text(encoding="utf-8"))
     new = {}
     for rel, entry in raw["files"].items():
@@ -209,16 +210,14 @@ def _parse_cell(cell: str, col: ColumnSpec, where: str) -> Any:
                 f"{where}, column {col.name!r}: {text!r} is not a date; write it as YYYY-MM-DD."
             ) from None
     try:
-        value = float(text.replace(",", "")) if col.type == "float" else float(text)
+        value = float(text)  # no comma stripping: "6,1" must not become 61.0
     except ValueError:
         raise DataValidationError(
             f"{where}, column {col.name!r}: {text!r} is not a number. Use digits only "
             "(no thousands separators or units) and leave a genuinely missing cell empty."
         ) from None
     if not math.isfinite(value):
-        raise DataValidationError(
-            f"{where}, column {col.name!r}: {text!r} is not a finite number."
-        )
+        raise DataValidationError(f"{where}, column {col.name!r}: {text!r} is not a finite number.")
     if col.type == "float":
         return value
     if value != int(value):
@@ -269,7 +268,7 @@ def read_table(path: Path, spec: FileSpec, *, check_sha: bool = True) -> pd.Data
                 "--update`; otherwise restore the file with `git checkout -- data/`."
             )
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise DataValidationError(f"{path}: not a readable CSV file ({exc}).") from exc
     header = list(frame.columns)
@@ -288,6 +287,9 @@ def read_table(path: Path, spec: FileSpec, *, check_sha: bool = True) -> pd.Data
         for col in spec.columns:
             rows[col.name].append(_parse_cell(values[col.name], col, where))
     out = pd.DataFrame(rows)
+    for col in spec.columns:
+        if col.type == "float":  # an all-empty column would stay object (None), not NaN
+            out[col.name] = out[col.name].astype(float)
     if spec.key is not None:
         keys = out[spec.key]
         dup = keys[keys.duplicated()].tolist()
@@ -325,9 +327,7 @@ def year_exposure(date: _dt.date, year: int) -> float:
     return (end - date).days / (end - start).days
 
 
-def cumulative_event_index(
-    dates: list[_dt.date], weights: list[float], years: np.ndarray
-) -> np.ndarray:
+def cumulative_event_index(dates: list[_dt.date], weights: list[float], years: np.ndarray) -> np.ndarray:
     """Exposure-weighted cumulative index: ``sum_e w_e * exposure(date_e, t)``.
 
     The rule shared by the border and the sanctions covariates: each dated event
@@ -429,15 +429,18 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
             "vintage": spec.vintage if from_manifest else "user-supplied",
         }
 
+    for role in ("arrivals", "partial", "gdp", "grain", "trade"):
+        yrs = tables[role]["year"].astype(int)
+        late = yrs[yrs > LAST_OBSERVED_YEAR]
+        if len(late):
+            raise DataValidationError(
+                f"{paths[role][0]}, row(s) {[int(i) + 2 for i in late.index]}: observation(s) for "
+                f"year(s) {late.tolist()} found; no observation "
+                f"after {LAST_OBSERVED_YEAR} may enter the project (forecasts from 2017 on are "
+                "pre-registered). Remove those rows."
+            )
     arr = tables["arrivals"]
     arr_years = arr["year"].astype(int)
-    late = arr_years[arr_years > LAST_OBSERVED_YEAR]
-    if len(late):
-        raise DataValidationError(
-            f"{paths['arrivals'][0]}: observation(s) for {late.tolist()} found; no observation "
-            f"after {LAST_OBSERVED_YEAR} may enter the project (forecasts from 2017 on are "
-            "pre-registered). Remove those rows."
-        )
     lo, hi = int(arr_years.min()), int(arr_years.max())
     if config.first_year < lo or config.last_year > hi:
         raise DataValidationError(
@@ -472,33 +475,26 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
                 "is empty."
             )
     g = gdp.set_index(gdp["year"].astype(int))
-    growth = np.array(
-        [float(g.at[y, "growth_pct"]) if y in g.index else np.nan for y in years]
-    )
+    growth = np.array([float(g.at[y, "growth_pct"]) if y in g.index else np.nan for y in years])
     vintage = np.array([g.at[y, "vintage"] if y in g.index else "none" for y in years], dtype=object)
     sign_map = {None: 0, "+": 1, "-": -1}
-    sign = np.array(
-        [sign_map.get(g.at[y, "known_sign"], 0) if y in g.index else 0 for y in years], dtype=int
-    )
+    sign = np.array([sign_map.get(g.at[y, "known_sign"], 0) if y in g.index else 0 for y in years], dtype=int)
 
     border = tables["border_events"]
-    border_idx = cumulative_event_index(
-        list(border["effective_date"]), list(border["increment"]), years
-    )
+    border_idx = cumulative_event_index(list(border["effective_date"]), list(border["increment"]), years)
     sanc = tables["sanctions_events"]
     sanc_late = sanc[[d.year > LAST_OBSERVED_YEAR for d in sanc["effective_date"]]]
     if len(sanc_late):
         raise DataValidationError(
-            f"{paths['sanctions_events'][0]}: measures dated after {LAST_OBSERVED_YEAR} found "
-            "in the historical coding; future measures belong in a scenario, not in data/."
+            f"{paths['sanctions_events'][0]}, row(s) {[int(i) + 2 for i in sanc_late.index]}: measures "
+            f"dated after {LAST_OBSERVED_YEAR} ({[d.isoformat() for d in sanc_late['effective_date']]}) "
+            "found in the historical coding; future measures belong in a scenario, not in data/."
         )
     sanc_idx = cumulative_event_index(list(sanc["effective_date"]), list(sanc["weight"]), years)
 
     def optional(table: pd.DataFrame, column: str) -> np.ndarray:
         t = table.set_index(table["year"].astype(int))
-        return np.array(
-            [float(t.at[y, column]) if y in t.index else np.nan for y in years]
-        )
+        return np.array([float(t.at[y, column]) if y in t.index else np.nan for y in years])
 
     part = tables["partial"]
     part = part[(part["year"] >= config.first_year) & (part["year"] <= config.last_year)]

@@ -156,7 +156,7 @@ def _latent(config: ModelConfig, T: int) -> pt.TensorVariable:
         power = t[:, None] - t[None, :]
         scale = pt.concatenate([pt.stack([pt.as_tensor(s0)]), pt.repeat(sigma, T - 1)])
         L = pt.where(power >= 0, rho ** pt.maximum(power, 0), 0.0) * scale[None, :]
-        return pm.Deterministic(C.LATENT, p["latent_init"]["mu"] * rho ** t + L @ eps, dims=C.YEAR)
+        return pm.Deterministic(C.LATENT, p["latent_init"]["mu"] * rho**t + L @ eps, dims=C.YEAR)
     # random walk anchored at 0 in the first year: the intercept is the first year's level
     if config.parameterization == "centered":
         walk = pm.GaussianRandomWalk(
@@ -407,9 +407,7 @@ class DefectionModel:
             if cached is not None:
                 self.save(cached)
             self.attrs["cache_hit"] = False
-        self.convergence = check_convergence(
-            self.idata, parameter_names(self.model), gate
-        )
+        self.convergence = check_convergence(self.idata, parameter_names(self.model), gate)
         if not self.convergence.passed:
             msg = self.convergence.message()
             if gate.enforce:
@@ -479,7 +477,16 @@ class DefectionModel:
         post = self._require_fit().posterior
         lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
         rows = []
-        names = [C.INTERCEPT, C.BETA, C.EFFECT_PCT, C.RHO, C.SIGMA_LATENT, C.OVERDISPERSION, C.GDP_MEAN, C.GDP_SD]
+        names = [
+            C.INTERCEPT,
+            C.BETA,
+            C.EFFECT_PCT,
+            C.RHO,
+            C.SIGMA_LATENT,
+            C.OVERDISPERSION,
+            C.GDP_MEAN,
+            C.GDP_SD,
+        ]
         for name in names:
             if name not in post:
                 continue
@@ -526,7 +533,9 @@ class DefectionModel:
 
             raise OutputExistsError(f"{path}: exists; pass overwrite=True to replace it.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        keep = [g for g in ("posterior", "sample_stats", "observed_data", "constant_data") if g in idata.children]
+        keep = [
+            g for g in ("posterior", "sample_stats", "observed_data", "constant_data") if g in idata.children
+        ]
         tree = xr.DataTree.from_dict({g: idata[g].to_dataset() for g in keep})
         tree.attrs = {k: v for k, v in self.attrs.items() if k != "cache_hit"}
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".nc.partial")

@@ -92,9 +92,15 @@ def run_fit(
 
         prior = model.sample_prior_predictive(draws=run.prior_predictive_draws, seed=run.seed)
         prior_rep = _draws(prior.prior_predictive[C.OBSERVED])
-        predictive_fan(years, observed, prior_rep, tmp / C.PRIOR_PLOT,
-                       title="Prior predictive check: arrivals implied by the priors alone",
-                       log_scale=True, n_lines=30)
+        predictive_fan(
+            years,
+            observed,
+            prior_rep,
+            tmp / C.PRIOR_PLOT,
+            title="Prior predictive check: arrivals implied by the priors alone",
+            log_scale=True,
+            n_lines=30,
+        )
         prior_table = interval_table(years, observed, prior_rep)
 
         t_fit = time.perf_counter()
@@ -107,21 +113,34 @@ def run_fit(
         ppc = interval_table(years, observed, rep)
         cov = coverage(ppc)
         post = model.idata.posterior
-        flat = {k: (_draws(post[k]) if post[k].ndim > 2 else np.asarray(post[k].values).ravel())
-                for k in (C.LOG_MU, C.LATENT, C.RHO, C.SIGMA_LATENT, C.OVERDISPERSION) if k in post}
+        flat = {
+            k: (_draws(post[k]) if post[k].ndim > 2 else np.asarray(post[k].values).ravel())
+            for k in (C.LOG_MU, C.LATENT, C.RHO, C.SIGMA_LATENT, C.OVERDISPERSION)
+            if k in post
+        }
         rep1 = one_step_replicates(
-            flat[C.LOG_MU], flat[C.LATENT], flat.get(C.RHO), flat.get(C.SIGMA_LATENT),
-            np.random.default_rng(run.seed), kind=model_config.latent,
+            flat[C.LOG_MU],
+            flat[C.LATENT],
+            flat.get(C.RHO),
+            flat.get(C.SIGMA_LATENT),
+            np.random.default_rng(run.seed),
+            kind=model_config.latent,
             overdispersion=flat.get(C.OVERDISPERSION),
         )
         ppc1 = interval_table(years[1:], observed[1:], rep1)
         cov = cov.assign(one_step_empirical=coverage(ppc1)["empirical"], one_step_years=len(ppc1))
         ppc1.to_csv(tmp / "one_step_check.csv", index=False)
-        predictive_fan(years[1:], observed[1:], rep1, tmp / "one_step_ahead.png",
-                       title="One-step-ahead predictive check (latent redrawn from year t-1)")
+        predictive_fan(
+            years[1:],
+            observed[1:],
+            rep1,
+            tmp / "one_step_ahead.png",
+            title="One-step-ahead predictive check (latent redrawn from year t-1)",
+        )
         shapes = shape_checks(years, observed, rep)
-        predictive_fan(years, observed, rep, tmp / C.POSTERIOR_PLOT,
-                       title="Posterior predictive check, 1999-2016")
+        predictive_fan(
+            years, observed, rep, tmp / C.POSTERIOR_PLOT, title="Posterior predictive check, 1999-2016"
+        )
 
         effects = model.effects(prob=0.90)
         summary = model.parameter_summary(prob=0.90)

@@ -8,8 +8,22 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = (
-    "nkdefections", "pymc", "pytensor", "arviz", "arviz-base", "arviz-stats", "numpy", "scipy",
-    "xarray", "pandas", "hydra-core", "omegaconf", "numpyro", "jax", "nutpie", "h5netcdf",
+    "nkdefections",
+    "pymc",
+    "pytensor",
+    "arviz",
+    "arviz-base",
+    "arviz-stats",
+    "numpy",
+    "scipy",
+    "xarray",
+    "pandas",
+    "hydra-core",
+    "omegaconf",
+    "numpyro",
+    "jax",
+    "nutpie",
+    "h5netcdf",
 )
 
 
@@ -30,7 +44,10 @@ def code_version() -> str:
     try:
         res = subprocess.run(
             ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         )
         return f"git:{res.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):

@@ -104,8 +104,20 @@ def write_report(
         "",
         "Does the fit reproduce the known shape of the series?",
         "",
-        _md_table(shapes[["check", "description", "observed", "replicated_median",
-                          "replicated_lower_90", "replicated_upper_90", "reproduced"]], "{:.4g}"),
+        _md_table(
+            shapes[
+                [
+                    "check",
+                    "description",
+                    "observed",
+                    "replicated_median",
+                    "replicated_lower_90",
+                    "replicated_upper_90",
+                    "reproduced",
+                ]
+            ],
+            "{:.4g}",
+        ),
         "",
         "## Provenance",
         "",
