@@ -172,9 +172,9 @@ def test_load_refuses_changed_data(small_fit, tmp_path):
 @pytest.mark.fit
 def test_fit_cache_reuses_posterior(small_fit, fit_cache_dir):
     from conftest import SMALL_GATE, SMALL_SAMPLER
-    from nkdefections.model import DefectionModel
+    from nkdefections.model import DefectionModel, model_code_hash
 
-    assert (Path(fit_cache_dir) / f"fit-{small_fit.fit_id()}.nc").is_file()
+    assert (Path(fit_cache_dir) / f"fit-{small_fit.fit_id()}-{model_code_hash()}.nc").is_file()
     again = DefectionModel().fit(
         SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE), cache_dir=fit_cache_dir
     )

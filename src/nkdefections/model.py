@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import logging
 import os
@@ -229,6 +230,11 @@ def parameter_names(model: pm.Model) -> list[str]:
 # ----------------------------------------------------------------------------
 
 
+def model_code_hash() -> str:
+    """Short sha256 of this module's source: part of the fit-cache key."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
 def _configure_jax_env() -> None:
     """Let numpyro run chains in parallel and reuse compiled code across processes."""
     flags = os.environ.get("XLA_FLAGS", "")
@@ -392,7 +398,8 @@ class DefectionModel:
         gate = gate or GateConfig()
         self.sampler_config = sampler
         key = self.fit_id(sampler)
-        cached = Path(cache_dir) / f"fit-{key}.nc" if cache_dir else None
+        # the cache also keys on the model code, so a changed model never reuses a stale fit
+        cached = Path(cache_dir) / f"fit-{key}-{model_code_hash()}.nc" if cache_dir else None
         if cached is not None and cached.is_file():
             log.info("reusing cached fit %s", cached)
             loaded = DefectionModel.load(cached, data=self.data)
@@ -428,6 +435,7 @@ class DefectionModel:
             "sampler_config": json.dumps(sampler.to_dict(), sort_keys=True),
             "package_versions": json.dumps(prov["packages"], sort_keys=True),
             "code_version": prov["code_version"],
+            "model_code": model_code_hash(),
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
 
@@ -593,6 +601,13 @@ class DefectionModel:
                 f"{path}: fit id {attrs['fit_id']} does not match the id {actual} of its config "
                 f"and data (data hash now {obj.data_hash}, in file {attrs.get('data_hash')}). "
                 "The data or the code changed since the fit; refit instead of loading."
+            )
+        if attrs.get("model_code") != model_code_hash():
+            warnings.warn(
+                f"{path}: fitted with other model code ({attrs.get('model_code')}, now "
+                f"{model_code_hash()}, code version {attrs.get('code_version')}); the posterior is "
+                "loaded as saved, but refit if the model changed in substance.",
+                stacklevel=2,
             )
         if expected_id is not None and expected_id != actual:
             raise PosteriorFileError(f"{path}: holds fit {actual}, expected {expected_id}.")
