@@ -11,7 +11,7 @@ from nkdefections import constants as C
 from nkdefections.diagnostics import ConvergenceReport
 
 
-def _md_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
+def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in df.itertuples(index=False):
@@ -77,7 +77,7 @@ def write_report(
     lines += [
         "## Parameters",
         "",
-        _md_table(summary[["parameter", "mean", "sd", "median", "lower", "upper"]]),
+        markdown_table(summary[["parameter", "mean", "sd", "median", "lower", "upper"]]),
         "",
         "(lower/upper: 90% equal-tailed interval)",
         "",
@@ -100,11 +100,11 @@ def write_report(
         "table `one_step_check.csv`); this is the more honest calibration check, though still "
         "in-sample for the parameters.",
         "",
-        _md_table(coverage_table, "{:.2f}"),
+        markdown_table(coverage_table, "{:.2f}"),
         "",
         "Does the fit reproduce the known shape of the series?",
         "",
-        _md_table(
+        markdown_table(
             shapes[
                 [
                     "check",
