@@ -14,6 +14,8 @@ GDP_YEAR = "gdp_year"
 CHAIN = "chain"
 DRAW = "draw"
 PARTIAL = "partial"
+SCENARIO = "scenario"
+YEAR_FUTURE = "year_future"
 
 # The three named drivers, in the order of the ``driver`` coordinate.
 BORDER = "border"

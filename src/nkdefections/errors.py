@@ -34,3 +34,7 @@ class PosteriorFileError(NKDefectionsError, ValueError):
 
 class OutputExistsError(NKDefectionsError, FileExistsError):
     """Refusing to overwrite earlier results."""
+
+
+class ScenarioError(ConfigError):
+    """A scenario file or path spec is invalid (unknown name, driver, year, bad spec...)."""

@@ -1,0 +1,282 @@
+"""Scenario forecasts from one posterior, at draw level, with common random numbers.
+
+The kernel is vectorised numpy over the posterior arrays: for every posterior draw it
+carries the latent state forward (``z_t = rho z_{t-1} + sigma e_t``), lags the
+scenario's driver paths exactly as the fitted model lags the history, and draws counts.
+All scenarios share the same latent innovations, path-uncertainty normals and count
+uniforms (counts by inverse CDF), so a difference between two scenarios is the effect of
+their assumptions, not Monte Carlo noise.
+
+:func:`build_forecast_model` writes the same forecast as a PyMC model that reuses the
+fitted variable names, so ``pm.sample_posterior_predictive`` can check the kernel
+(``tests/test_forecast.py``) and serve as the benchmark baseline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+from scipy import stats
+
+from nkdefections import constants as C
+from nkdefections.errors import ScenarioError
+from nkdefections.scenarios import Horizon, Scenario, scenario_paths
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nkdefections.model import DefectionModel
+
+
+def _flat(da: xr.DataArray) -> np.ndarray:
+    """(chain, draw, ...) -> (sample, ...)."""
+    v = np.asarray(da.values)
+    return v.reshape((-1,) + v.shape[2:])
+
+
+def posterior_arrays(model: DefectionModel) -> dict[str, np.ndarray]:
+    """The posterior quantities the forecast needs, flattened to (sample, ...)."""
+    post = model._require_fit().posterior
+    S = post.sizes[C.CHAIN] * post.sizes[C.DRAW]
+    beta = np.zeros((S, len(C.DRIVERS)))
+    if C.BETA in post:
+        b = _flat(post[C.BETA])
+        for j, d in enumerate(post[C.DRIVER].values):
+            beta[:, C.DRIVERS.index(str(d))] = b[:, j]
+    latent = _flat(post[C.LATENT])
+    kind = model.config.latent
+    out = {
+        "intercept": _flat(post[C.INTERCEPT]),
+        "beta": beta,
+        "latent_last": latent[:, -1],
+        "rho": _flat(post[C.RHO]) if kind == "ar1" else np.ones(S) if kind == "random_walk" else np.zeros(S),
+        "sigma": _flat(post[C.SIGMA_LATENT]) if kind != "none" else np.zeros(S),
+        "overdispersion": _flat(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None,
+    }
+    if C.GDP_TRUE in post:
+        out["gdp_true"] = _flat(post[C.GDP_TRUE])
+        out["gdp_years"] = post[C.GDP_YEAR].values.astype(int)
+    return out
+
+
+def history_values(model: DefectionModel, year: int, driver: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """A driver's value in an observed year, per draw (economy: the latent true GDP growth)."""
+    S = len(arrays["intercept"])
+    if driver == C.ECONOMY:
+        if "gdp_true" in arrays and year in arrays["gdp_years"]:
+            return arrays["gdp_true"][:, list(arrays["gdp_years"]).index(year)]
+        v = float(model.data[C.GDP_GROWTH].sel({C.YEAR: year}))
+        return np.full(S, 0.0 if np.isnan(v) else v)
+    var = C.BORDER_INDEX if driver == C.BORDER else C.SANCTIONS_INDEX
+    return np.full(S, float(model.data[var].sel({C.YEAR: year})))
+
+
+def _check_horizon(model: DefectionModel, horizon: Horizon) -> None:
+    last = int(model.data.attrs["last_year"])
+    if horizon.start != last + 1:
+        raise ScenarioError(
+            f"forecast.horizon.start: {horizon.start} must be the year after the last fitted year ({last + 1}); "
+            "the latent dynamics are carried forward year by year."
+        )
+    if horizon.end < horizon.start:
+        raise ScenarioError(f"forecast.horizon.end: {horizon.end} precedes the start {horizon.start}.")
+
+
+def driver_draws(
+    model: DefectionModel,
+    paths: xr.Dataset,
+    arrays: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Lag-aligned driver values entering log mu: (sample, scenario, year_future, driver).
+
+    Path uncertainty uses standard normals shared by all scenarios (common random numbers).
+    """
+    S = len(arrays["intercept"])
+    mean = paths["path_mean"].values  # (n, H, K)
+    sd = paths["path_sd"].values
+    shared = paths["path_shared"].values
+    n, H, K = mean.shape
+    z_year = rng.standard_normal((S, 1, H, K))
+    z_corr = rng.standard_normal((S, 1, 1, K))
+    noise = np.where(shared[None] > 0, z_corr, z_year)
+    values = mean[None] + sd[None] * noise  # (S, n, H, K): the paths in calendar years
+    years = paths[C.YEAR_FUTURE].values
+    X = np.empty((S, n, H, K))
+    for k, d in enumerate(C.DRIVERS):
+        lag = model.config.lags[d]
+        for h, t in enumerate(years):
+            src = int(t) - lag
+            if src < years[0]:
+                X[:, :, h, k] = history_values(model, src, d, arrays)[:, None]
+            else:
+                X[:, :, h, k] = values[:, :, h - lag, k]
+    return X
+
+
+def count_ppf(u: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | None) -> np.ndarray:
+    """Counts by inverse CDF of shared uniforms ``u`` (common random numbers)."""
+    if overdispersion is None:
+        return stats.poisson.ppf(u, mu)
+    phi = (1.0 / overdispersion**2).reshape((-1,) + (1,) * (mu.ndim - 1))
+    return stats.nbinom.ppf(u, phi, phi / (phi + mu))
+
+
+def forecast(
+    model: DefectionModel,
+    scenarios: Sequence[Scenario],
+    horizon: Horizon | None = None,
+    *,
+    seed: int = 0,
+) -> xr.Dataset:
+    """Forecast every scenario from the fitted posterior.
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`~nkdefections.model.DefectionModel`.
+    scenarios
+        The :class:`Scenario` objects to forecast (names must be unique).
+    horizon
+        Forecast years; default 2017-2030.  Must start the year after the fit window.
+    seed
+        Seed of the latent innovations, path uncertainty and count draws (shared by all
+        scenarios).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``arrivals`` and ``mu`` with dims ``(chain, draw, scenario, year_future)``,
+        ``driver_values`` ``(chain, draw, scenario, year_future, driver)`` (lag-aligned, as
+        they enter the model), the scenario paths ``path_mean``/``path_sd``/``extrapolated``
+        ``(scenario, year_future, driver)``, the observed series ``arrivals_observed``
+        ``(year)``; ``attrs`` hold the scenario definitions, fit id, horizon and seed.
+    """
+    horizon = horizon or Horizon()
+    _check_horizon(model, horizon)
+    if not scenarios:
+        raise ScenarioError("scenarios: none selected; name at least one (e.g. status_quo).")
+    paths = scenario_paths(scenarios, model.data, horizon)
+    arrays = posterior_arrays(model)
+    post = model.idata.posterior
+    chains, draws = post.sizes[C.CHAIN], post.sizes[C.DRAW]
+    S = chains * draws
+    H = len(horizon.years)
+    rng = np.random.default_rng(seed)
+    X = driver_draws(model, paths, arrays, rng)  # (S, n, H, K)
+    eps = rng.standard_normal((S, H))
+    u = rng.uniform(size=(S, H))
+    z = np.empty((S, H))
+    prev = arrays["latent_last"]
+    for h in range(H):
+        prev = arrays["rho"] * prev + arrays["sigma"] * eps[:, h]
+        z[:, h] = prev
+    log_mu = arrays["intercept"][:, None, None] + np.einsum("snhk,sk->snh", X, arrays["beta"]) + z[:, None, :]
+    mu = np.exp(log_mu)
+    y = count_ppf(np.broadcast_to(u[:, None, :], mu.shape), mu, arrays["overdispersion"])
+    n = len(scenarios)
+    shape4 = (chains, draws, n, H)
+    coords = {
+        C.CHAIN: post[C.CHAIN].values,
+        C.DRAW: post[C.DRAW].values,
+        C.SCENARIO: [s.name for s in scenarios],
+        C.YEAR_FUTURE: horizon.years,
+        C.DRIVER: list(C.DRIVERS),
+    }
+    dims4 = (C.CHAIN, C.DRAW, C.SCENARIO, C.YEAR_FUTURE)
+    years_obs = model.design.years
+    ds = xr.Dataset(
+        {
+            C.OBSERVED: (dims4, y.reshape(shape4).astype(np.int64)),
+            C.MU: (dims4, mu.reshape(shape4)),
+            C.DRIVER_VALUES: ((*dims4, C.DRIVER), X.reshape(shape4 + (len(C.DRIVERS),)).astype(np.float32)),
+            "path_mean": paths["path_mean"],
+            "path_sd": paths["path_sd"],
+            "extrapolated": paths["extrapolated"],
+            "observed_min": paths["observed_min"],
+            "observed_max": paths["observed_max"],
+            "arrivals_observed": ((C.YEAR,), model.design.y),
+        },
+        coords={**coords, C.YEAR: years_obs},
+    )
+    ds.attrs = {
+        "scenarios": json.dumps({s.name: s.to_dict() for s in scenarios}, sort_keys=True),
+        "fit_id": str(model.attrs.get("fit_id", "")),
+        "data_hash": model.data_hash,
+        "horizon": f"{horizon.start}-{horizon.end}",
+        "seed": int(seed),
+        "lags": json.dumps(model.config.lags, sort_keys=True),
+        "common_random_numbers": "latent innovations, path-uncertainty normals and count uniforms shared by scenarios",
+    }
+    return ds
+
+
+# ----------------------------------------------------------------------------
+# The same forecast as a PyMC model (validation and benchmark baseline)
+# ----------------------------------------------------------------------------
+
+
+def build_forecast_model(model: DefectionModel, path: np.ndarray, horizon: Horizon | None = None) -> Any:
+    """A PyMC model of one scenario's forecast that reuses the fitted variable names.
+
+    ``path``: (year_future, driver) driver values in calendar years (no uncertainty).
+    With ``pm.sample_posterior_predictive(model.idata, var_names=["arrivals_future"])``
+    the fitted quantities come from the posterior and the future latent innovations and
+    counts are sampled: the reference the numpy kernel is tested against.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    horizon = horizon or Horizon()
+    _check_horizon(model, horizon)
+    years = horizon.years
+    post = model._require_fit().posterior
+    coords = {
+        C.YEAR: model.design.years,
+        C.YEAR_FUTURE: years,
+        C.DRIVER: [str(d) for d in post[C.DRIVER].values] if C.DRIVER in post.coords else [],
+    }
+    if C.GDP_YEAR in post.coords:
+        coords[C.GDP_YEAR] = post[C.GDP_YEAR].values
+    with pm.Model(coords=coords) as fm:
+        intercept = pm.Flat(C.INTERCEPT)
+        latent = pm.Flat(C.LATENT, dims=C.YEAR)
+        kind = model.config.latent
+        rho = pm.Flat(C.RHO) if kind == "ar1" else (1.0 if kind == "random_walk" else 0.0)
+        sigma = pm.Flat(C.SIGMA_LATENT) if kind != "none" else 0.0
+        beta = pm.Flat(C.BETA, dims=C.DRIVER) if coords[C.DRIVER] else None
+        gdp_true = pm.Flat(C.GDP_TRUE, dims=C.GDP_YEAR) if C.GDP_YEAR in coords else None
+        eps = pm.Normal("latent_future_innovation", 0.0, 1.0, dims=C.YEAR_FUTURE)
+        zs = []
+        prev = latent[-1]
+        for h in range(len(years)):
+            prev = rho * prev + sigma * eps[h]
+            zs.append(prev)
+        z = pt.stack(zs)
+        log_mu = intercept + z
+        if beta is not None:
+            cols = []
+            for d in coords[C.DRIVER]:
+                lag = model.config.lags[d]
+                col = []
+                for h, t in enumerate(years):
+                    src = int(t) - lag
+                    if src >= years[0]:
+                        col.append(pt.as_tensor(float(path[h - lag, C.DRIVERS.index(d)])))
+                    elif d == C.ECONOMY and gdp_true is not None:
+                        col.append(gdp_true[list(coords[C.GDP_YEAR]).index(src)])
+                    else:
+                        var = C.BORDER_INDEX if d == C.BORDER else C.SANCTIONS_INDEX
+                        col.append(pt.as_tensor(float(model.data[var].sel({C.YEAR: src}))))
+                cols.append(pt.stack(col))
+            X = pt.stack(cols, axis=1)
+            log_mu = log_mu + X @ beta
+        mu = pm.Deterministic("mu_future", pt.exp(log_mu), dims=C.YEAR_FUTURE)
+        if model.config.likelihood == "negative_binomial":
+            od = pm.Flat(C.OVERDISPERSION)
+            pm.NegativeBinomial("arrivals_future", mu=mu, alpha=1.0 / od**2, dims=C.YEAR_FUTURE)
+        else:
+            pm.Poisson("arrivals_future", mu=mu, dims=C.YEAR_FUTURE)
+    return fm

@@ -1,0 +1,403 @@
+"""Scenarios: named, documented assumptions about the future path of each driver.
+
+A :class:`Scenario` gives, per driver, a list of path specs over a forecast horizon
+(default 2017-2030).  It is plain data: the same scenario is written in Python
+(``Scenario(...)``) or as YAML in ``configs/scenario/<name>.yaml``, and a user adds one
+by dropping in a file.  This module is numpy only (no PyMC).
+
+Path specs (``type`` key)
+-------------------------
+``hold``
+    the last observed value (2016), from ``year`` (default: horizon start).
+``step``
+    ``value`` from ``year`` on.
+``ramp``
+    linear from the value before ``start`` (or ``from_value``) to ``to_value`` at ``end``;
+    the end value holds afterwards.
+``values``
+    explicit ``values: {year: value, ...}``; each year is covered once.
+``relative``
+    ``change`` added to the last observed value, from ``year`` on.
+
+Any spec may add ``sd`` (>= 0): an uncertain path, ``value + sd * e`` with standard
+normal ``e`` drawn per posterior draw, independently by year (``correlated: false``,
+default) or shared by all the spec's years (``correlated: true``).  The uncertainty is
+carried into the forecast.
+
+A spec covers the years from its start to the year before the next spec of the same
+driver starts (or the horizon end, or its own ``until``); years before the first spec
+hold the last observed value.  Two specs covering the same driver-year is an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from nkdefections import constants as C
+from nkdefections.errors import ScenarioError
+
+SPEC_TYPES = ("hold", "step", "ramp", "values", "relative")
+_SPEC_KEYS = {
+    "hold": {"year", "until"},
+    "step": {"year", "value", "until"},
+    "ramp": {"start", "end", "to_value", "from_value", "until"},
+    "values": {"values"},
+    "relative": {"year", "change", "until"},
+}
+_COMMON_KEYS = {"type", "sd", "correlated"}
+DEFAULT_HORIZON = (2017, 2030)
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """Forecast years, inclusive."""
+
+    start: int = DEFAULT_HORIZON[0]
+    end: int = DEFAULT_HORIZON[1]
+
+    @property
+    def years(self) -> np.ndarray:
+        return np.arange(self.start, self.end + 1)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named set of assumptions about each driver's future path.
+
+    Parameters
+    ----------
+    name
+        Identifier (``border_crackdown``); used as the ``scenario`` coordinate.
+    description
+        One line on what the scenario assumes.
+    reasoning
+        Why the numbers are what they are (sources, analogies).
+    drivers
+        Per driver, a path spec mapping or a list of them (see module docstring).
+        Drivers not named hold their last observed value.
+    version
+        Bump when the assumptions change; recorded in every output.
+    source
+        Where the scenario was read from (file path), for error messages.
+    """
+
+    name: str
+    description: str = ""
+    reasoning: str = ""
+    drivers: Mapping[str, Any] = field(default_factory=dict)
+    version: int = 1
+    source: str = "<python>"
+
+    def __post_init__(self) -> None:
+        where = f"scenario {self.name!r} ({self.source})"
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ScenarioError(f"{where}: name must be an identifier (letters, digits, _), got {self.name!r}.")
+        if not isinstance(self.drivers, Mapping):
+            raise ScenarioError(f"{where}, key 'drivers': expected a mapping driver -> spec(s).")
+        unknown = sorted(set(self.drivers) - set(C.DRIVERS))
+        if unknown:
+            raise ScenarioError(
+                f"{where}, key 'drivers': unknown driver(s) {unknown}; the drivers are {list(C.DRIVERS)}."
+            )
+        norm = {}
+        for d, specs in self.drivers.items():
+            if isinstance(specs, Mapping):
+                specs = [specs]
+            if not isinstance(specs, Sequence) or isinstance(specs, str):
+                raise ScenarioError(f"{where}, key 'drivers.{d}': expected a spec mapping or a list of them.")
+            norm[d] = tuple(_check_spec(dict(s) if isinstance(s, Mapping) else s, f"{where}, key 'drivers.{d}[{i}]'")
+                            for i, s in enumerate(specs))
+        object.__setattr__(self, "drivers", norm)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "reasoning": self.reasoning,
+            "version": self.version,
+            "drivers": {d: [dict(s) for s in specs] for d, specs in self.drivers.items()},
+        }
+
+    # ------------------------------------------------------------------ paths
+    def path(
+        self, last_values: Mapping[str, float], horizon: Horizon = Horizon()
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean path, uncertainty and correlation flags.
+
+        Returns
+        -------
+        mean : (n_years, n_drivers) array
+        sd : (n_years, n_drivers) array of per-year standard deviations
+        shared : (n_years, n_drivers) int array; for uncertain specs with
+            ``correlated: true`` an id (>0) shared by that spec's years, else 0.
+        """
+        years = horizon.years
+        H, K = len(years), len(C.DRIVERS)
+        mean = np.empty((H, K))
+        sd = np.zeros((H, K))
+        shared = np.zeros((H, K), dtype=int)
+        group = 0
+        for k, d in enumerate(C.DRIVERS):
+            last = float(last_values[d])
+            specs = self.drivers.get(d, ())
+            where = f"scenario {self.name!r} ({self.source}), key 'drivers.{d}'"
+            covered = np.zeros(H, dtype=bool)
+            values = np.full(H, np.nan)
+            starts = [_start(s, horizon) for s in specs]
+            order = np.argsort(starts, kind="stable")
+            for j, i in enumerate(order):
+                s = specs[i]
+                start = starts[i]
+                nxt = starts[order[j + 1]] if j + 1 < len(order) else horizon.end + 1
+                if s["type"] == "values":
+                    yrs = sorted(int(y) for y in s["values"])
+                else:
+                    end = int(s["until"]) if s.get("until") is not None else nxt - 1
+                    yrs = list(range(start, end + 1))
+                bad = [y for y in yrs if y < horizon.start or y > horizon.end]
+                if bad:
+                    raise ScenarioError(
+                        f"{where}[{i}]: year(s) {bad[:5]} outside the horizon {horizon.start}-{horizon.end}; "
+                        "move the spec inside it or change the horizon (forecast.horizon)."
+                    )
+                idx = np.array(yrs, dtype=int) - horizon.start
+                clash = idx[covered[idx]]
+                if len(clash):
+                    raise ScenarioError(
+                        f"{where}[{i}]: year(s) {(clash + horizon.start).tolist()} are already set by another "
+                        f"spec of {d!r}; give each driver-year one spec (use 'until' to end a spec early)."
+                    )
+                prev = _value_before(values, idx[0], last) if len(idx) else last
+                values[idx] = _spec_values(s, np.array(yrs), prev, last, where + f"[{i}]")
+                covered[idx] = True
+                if s.get("sd"):
+                    sd[idx, k] = float(s["sd"])
+                    if s.get("correlated"):
+                        group += 1
+                        shared[idx, k] = group
+            # uncovered years carry the last value forward (the observed one before any spec)
+            current = last
+            for t in range(H):
+                if np.isnan(values[t]):
+                    values[t] = current
+                current = values[t]
+            mean[:, k] = values
+        return mean, sd, shared
+
+
+def _num(value: Any, where: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise ScenarioError(f"{where}, key '{key}': {value!r} is not a finite number.")
+    return float(value)
+
+
+def _year(value: Any, where: str, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScenarioError(f"{where}, key '{key}': {value!r} is not a year (a whole number).")
+    return int(value)
+
+
+def _check_spec(spec: Any, where: str) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise ScenarioError(f"{where}: expected a mapping with a 'type' key, got {spec!r}.")
+    kind = spec.get("type")
+    if kind not in SPEC_TYPES:
+        raise ScenarioError(f"{where}, key 'type': unknown path type {kind!r}; choose one of {list(SPEC_TYPES)}.")
+    extra = sorted(set(spec) - _SPEC_KEYS[kind] - _COMMON_KEYS)
+    if extra:
+        raise ScenarioError(
+            f"{where}: unknown key(s) {extra} for a {kind!r} spec; allowed: {sorted(_SPEC_KEYS[kind] | _COMMON_KEYS)}."
+        )
+    out: dict[str, Any] = {"type": kind}
+    required = {"step": ["value"], "ramp": ["start", "end", "to_value"], "values": ["values"], "relative": ["change"]}
+    for key in required.get(kind, []):
+        if spec.get(key) is None:
+            raise ScenarioError(f"{where}, key '{key}': missing (a {kind!r} spec needs {required[kind]}).")
+    for key in ("year", "until", "start", "end"):
+        if spec.get(key) is not None:
+            out[key] = _year(spec[key], where, key)
+    for key in ("value", "to_value", "from_value", "change"):
+        if spec.get(key) is not None:
+            out[key] = _num(spec[key], where, key)
+    if kind == "ramp" and out["end"] <= out["start"]:
+        raise ScenarioError(
+            f"{where}: ramp end {out['end']} must come after its start {out['start']}; swap them or use a step."
+        )
+    if kind == "values":
+        vals = spec["values"]
+        if not isinstance(vals, Mapping) or not vals:
+            raise ScenarioError(f"{where}, key 'values': expected a non-empty mapping year -> value.")
+        clean = {}
+        for y, v in vals.items():
+            try:
+                yi = int(y)
+            except (TypeError, ValueError):
+                raise ScenarioError(f"{where}, key 'values': {y!r} is not a year.") from None
+            if yi in clean:
+                raise ScenarioError(f"{where}, key 'values': year {yi} given twice.")
+            clean[yi] = _num(v, where, f"values.{y}")
+        out["values"] = dict(sorted(clean.items()))
+    if "until" in out:
+        start = out.get("year", out.get("start"))
+        if start is not None and out["until"] < start:
+            raise ScenarioError(f"{where}: until {out['until']} precedes the start {start}.")
+    if spec.get("sd") is not None:
+        s = _num(spec["sd"], where, "sd")
+        if s < 0:
+            raise ScenarioError(f"{where}, key 'sd': {s} must be >= 0.")
+        out["sd"] = s
+    if spec.get("correlated") is not None:
+        if not isinstance(spec["correlated"], bool):
+            raise ScenarioError(f"{where}, key 'correlated': must be true or false.")
+        out["correlated"] = spec["correlated"]
+    return out
+
+
+def _start(spec: Mapping[str, Any], horizon: Horizon) -> int:
+    if spec["type"] == "values":
+        return min(spec["values"])
+    if spec["type"] == "ramp":
+        return int(spec["start"])
+    return int(spec.get("year", horizon.start))
+
+
+def _value_before(values: np.ndarray, i: int, last: float) -> float:
+    prior = values[:i][~np.isnan(values[:i])]
+    return float(prior[-1]) if len(prior) else last
+
+
+def _spec_values(spec: Mapping[str, Any], years: np.ndarray, prev: float, last: float, where: str) -> np.ndarray:
+    kind = spec["type"]
+    if kind == "hold":
+        return np.full(len(years), last)
+    if kind == "step":
+        return np.full(len(years), spec["value"])
+    if kind == "relative":
+        return np.full(len(years), last + spec["change"])
+    if kind == "values":
+        return np.array([spec["values"][int(y)] for y in years])
+    # ramp: linear from `from_value` (default: the value the year before) at start-1 to to_value at end
+    v0 = spec.get("from_value", prev)
+    start, end = spec["start"], spec["end"]
+    frac = np.clip((years - (start - 1)) / (end - (start - 1)), 0.0, 1.0)
+    return v0 + frac * (spec["to_value"] - v0)
+
+
+# ------------------------------------------------------------------ YAML files
+
+
+def scenario_dir() -> Path:
+    from nkdefections.cli import CONFIG_DIR
+
+    return CONFIG_DIR / "scenario"
+
+
+def available_scenarios(directory: Path | None = None) -> list[str]:
+    """Names of the scenario YAML files in ``configs/scenario/``."""
+    directory = Path(directory or scenario_dir())
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def scenario_from_dict(d: Mapping[str, Any], *, source: str = "<dict>") -> Scenario:
+    """Build a :class:`Scenario` from a mapping (e.g. a parsed YAML file)."""
+    if not isinstance(d, Mapping):
+        raise ScenarioError(f"{source}: expected a mapping with name, description, drivers.")
+    allowed = {"name", "description", "reasoning", "drivers", "version"}
+    extra = sorted(set(d) - allowed)
+    if extra:
+        raise ScenarioError(f"{source}: unknown key(s) {extra}; allowed keys are {sorted(allowed)}.")
+    if "name" not in d:
+        raise ScenarioError(f"{source}, key 'name': missing.")
+    version = d.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ScenarioError(f"{source}, key 'version': {version!r} must be a whole number >= 1.")
+    return Scenario(
+        name=d["name"],
+        description=str(d.get("description", "")),
+        reasoning=str(d.get("reasoning", "")),
+        drivers=dict(d.get("drivers") or {}),
+        version=version,
+        source=source,
+    )
+
+
+def load_scenario(name: str, directory: Path | None = None) -> Scenario:
+    """Read ``configs/scenario/<name>.yaml``; an unknown name lists the known ones."""
+    from omegaconf import OmegaConf
+
+    directory = Path(directory or scenario_dir())
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        raise ScenarioError(
+            f"unknown scenario {name!r}: no file {path}. Known scenarios: {available_scenarios(directory)}. "
+            "Add one by dropping a YAML file into that folder."
+        )
+    try:
+        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception as exc:  # noqa: BLE001 - any YAML/interpolation error
+        raise ScenarioError(f"{path}: not a readable scenario file ({exc}).") from exc
+    return scenario_from_dict(raw, source=str(path))
+
+
+# ------------------------------------------------------------------ arrays
+
+
+def last_observed(data: xr.Dataset) -> dict[str, float]:
+    """Each driver's value in the last observed year (the reference for hold/relative)."""
+    last = int(data.attrs["last_year"])
+    return {
+        C.BORDER: float(data[C.BORDER_INDEX].sel({C.YEAR: last})),
+        C.SANCTIONS: float(data[C.SANCTIONS_INDEX].sel({C.YEAR: last})),
+        C.ECONOMY: float(data[C.GDP_GROWTH].sel({C.YEAR: last})),
+    }
+
+
+def observed_range(data: xr.Dataset) -> dict[str, tuple[float, float]]:
+    """Range of each driver over the observation window: outside it the model extrapolates."""
+    first, last = int(data.attrs["first_year"]), int(data.attrs["last_year"])
+    win = data.sel({C.YEAR: slice(first, last)})
+    out = {}
+    for d, v in ((C.BORDER, C.BORDER_INDEX), (C.SANCTIONS, C.SANCTIONS_INDEX), (C.ECONOMY, C.GDP_GROWTH)):
+        x = win[v].values
+        out[d] = (float(np.nanmin(x)), float(np.nanmax(x)))
+    return out
+
+
+def scenario_paths(
+    scenarios: Sequence[Scenario], data: xr.Dataset, horizon: Horizon = Horizon()
+) -> xr.Dataset:
+    """Mean path, sd and extrapolation flag per (scenario, year_future, driver)."""
+    names = [s.name for s in scenarios]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ScenarioError(f"scenarios: name(s) {dup} selected twice; each scenario must be unique.")
+    last = last_observed(data)
+    rng = observed_range(data)
+    means, sds, shared = zip(*(s.path(last, horizon) for s in scenarios), strict=True)
+    mean = np.stack(means)
+    lo = np.array([rng[d][0] for d in C.DRIVERS])
+    hi = np.array([rng[d][1] for d in C.DRIVERS])
+    sd = np.stack(sds)
+    # an uncertain path extrapolates where its central 95% leaves the observed range
+    outside = (mean - 1.96 * sd < lo - 1e-9) | (mean + 1.96 * sd > hi + 1e-9)
+    coords = {C.SCENARIO: names, C.YEAR_FUTURE: horizon.years, C.DRIVER: list(C.DRIVERS)}
+    dims = (C.SCENARIO, C.YEAR_FUTURE, C.DRIVER)
+    return xr.Dataset(
+        {
+            "path_mean": (dims, mean),
+            "path_sd": (dims, sd),
+            "path_shared": (dims, np.stack(shared)),
+            "extrapolated": (dims, outside),
+            "observed_min": (C.DRIVER, lo),
+            "observed_max": (C.DRIVER, hi),
+            "last_observed": (C.DRIVER, np.array([last[d] for d in C.DRIVERS])),
+        },
+        coords=coords,
+    )
