@@ -17,9 +17,9 @@ from conftest import REPO, SMALL_GATE, SMALL_SAMPLER
 from nkdefections.cli import CONFIG_DIR, configs_from_dict
 from nkdefections.errors import ConfigError
 
-SMALL_OVERRIDES = [
-    f"sampler.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_SAMPLER.items()
-] + [f"gate.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_GATE.items()]
+SMALL_OVERRIDES = [f"sampler.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_SAMPLER.items()] + [
+    f"gate.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_GATE.items()
+]
 
 
 def _compose(overrides: list[str]):
@@ -43,9 +43,7 @@ def test_every_config_option_composes_and_validates(override):
 
 def test_model_variants_differ_from_default():
     base = configs_from_dict(OmegaConf.to_container(_compose(["output_dir=/x"]), resolve=True))[1]
-    nb = configs_from_dict(
-        OmegaConf.to_container(_compose(["model=negbin_ar1", "output_dir=/x"]), resolve=True)
-    )[1]
+    nb = configs_from_dict(OmegaConf.to_container(_compose(["model=negbin_ar1", "output_dir=/x"]), resolve=True))[1]
     assert base.likelihood == "poisson" and nb.likelihood == "negative_binomial"
     assert nb.priors == base.priors  # variants inherit the default priors
 
@@ -73,9 +71,7 @@ def test_bad_config_values_raise_named_errors(override, key):
 def _cli(args: list[str], tmp_path: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     exe = Path(sys.executable).with_name("nkdefections")
-    return subprocess.run(
-        [str(exe), *args], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600
-    )
+    return subprocess.run([str(exe), *args], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
 
 
 @pytest.mark.parametrize(

@@ -566,9 +566,7 @@ def test_checksum_mismatch(data_dir):
     spec = read_manifest(data_dir)["raw/" + ARRIVALS]
     with pytest.raises(DataValidationError) as exc:
         load_data(DataConfig(dir=data_dir))
-    assert_names(
-        exc, str(path), "checksum mismatch", spec.sha256[:12], sha256_file(path)[:12], "manifest --update"
-    )
+    assert_names(exc, str(path), "checksum mismatch", spec.sha256[:12], sha256_file(path)[:12], "manifest --update")
     # after a deliberate re-hash the same edit loads
     update_manifest(data_dir)
     assert load_data(DataConfig(dir=data_dir))[C.ARRIVALS].sel(year=2009).item() == 2952

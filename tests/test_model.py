@@ -33,9 +33,7 @@ def test_design_aligns_lags(data2):
     assert list(d.years) == list(range(1999, 2017))
     k_border = d.drivers.index("border")
     # border lagged by one year: 2013's value is the 2012 index
-    assert d.X_fixed[list(d.years).index(2013), k_border] == pytest.approx(
-        float(data2["border_index"].sel(year=2012))
-    )
+    assert d.X_fixed[list(d.years).index(2013), k_border] == pytest.approx(float(data2["border_index"].sel(year=2012)))
     assert d.gdp_years[0] == 1997
     # economy lag 2: 1999 uses 1997 (unobserved -> imputed), 2007 uses 2005 (missing)
     assert d.gdp_years[d.economy_idx[0]] == 1997
@@ -175,13 +173,9 @@ def test_fit_cache_reuses_posterior(small_fit, fit_cache_dir):
     from nkdefections.model import DefectionModel, model_code_hash
 
     assert (Path(fit_cache_dir) / f"fit-{small_fit.fit_id()}-{model_code_hash()}.nc").is_file()
-    again = DefectionModel().fit(
-        SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE), cache_dir=fit_cache_dir
-    )
+    again = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE), cache_dir=fit_cache_dir)
     assert again.attrs["cache_hit"] is True
-    np.testing.assert_array_equal(
-        again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values
-    )
+    np.testing.assert_array_equal(again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values)
     # a different seed is a different cache key
     assert DefectionModel().fit_id(SamplerConfig(**{**SMALL_SAMPLER, "seed": 99})) != small_fit.fit_id()
 
@@ -229,6 +223,4 @@ def test_same_config_and_seed_give_the_same_draws(small_fit):
 
     again = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE))
     assert again.attrs["cache_hit"] is False
-    np.testing.assert_array_equal(
-        again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values
-    )
+    np.testing.assert_array_equal(again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values)

@@ -89,9 +89,7 @@ def shape_checks(years: np.ndarray, observed: np.ndarray, replicated: np.ndarray
         )
     if has(2009):
         rows.append(
-            _stat_check(
-                "peak_value", "the peak of the series (2,914 in 2009)", observed.max(), replicated.max(axis=1)
-            )
+            _stat_check("peak_value", "the peak of the series (2,914 in 2009)", observed.max(), replicated.max(axis=1))
         )
         peak_year = years[np.argmax(replicated, axis=1)]
         p2009 = float((peak_year == 2009).mean())
@@ -132,9 +130,7 @@ def shape_checks(years: np.ndarray, observed: np.ndarray, replicated: np.ndarray
     return pd.DataFrame(rows)
 
 
-def draw_counts(
-    mu: np.ndarray, rng: np.random.Generator, overdispersion: np.ndarray | None = None
-) -> np.ndarray:
+def draw_counts(mu: np.ndarray, rng: np.random.Generator, overdispersion: np.ndarray | None = None) -> np.ndarray:
     """Poisson (``overdispersion`` None) or negative-binomial counts with mean ``mu``.
 
     ``overdispersion`` is 1/sqrt(phi), broadcast against ``mu`` along the first axis.

@@ -1,28 +1,38 @@
 """The ``nkdefections`` command: a Hydra app over ``configs/``.
 
-This is the only module that sees an OmegaConf ``DictConfig``: it turns the
-config into plain objects (:class:`DataConfig`, :class:`ModelConfig`,
-:class:`SamplerConfig`, :class:`GateConfig`, :class:`RunConfig`) and calls
-:func:`nkdefections.pipeline.run_fit`.  Every error the package raises on purpose
-is printed as one clear message and exits with status 2, before any sampling and
-with nothing written.
+This is the only module that sees an OmegaConf ``DictConfig``: it turns the config into
+plain objects (:class:`DataConfig`, :class:`ModelConfig`, :class:`SamplerConfig`,
+:class:`GateConfig`, :class:`ForecastConfig`, :class:`RunConfig`) and calls
+:func:`nkdefections.pipeline.run`.  Every error the package raises on purpose is printed
+as one clear message and exits with status 2, before any sampling and with nothing
+written.
+
+Multirun (``-m``) sweeps write one folder per job under the sweep folder; the
+:class:`GatherSweep` callback collects their tables into ``sweep_table.csv`` (and
+``sweep_contrasts.csv``) at the end of the sweep.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, _check_keys
 from nkdefections.data import DataConfig
-from nkdefections.errors import ConfigError, NKDefectionsError
+from nkdefections.errors import ConfigError, NKDefectionsError, ScenarioError
 
 log = logging.getLogger("nkdefections")
 
@@ -37,7 +47,102 @@ _TOP_KEYS = {
     "cache_dir",
     "prior_predictive_draws",
     "seed",
+    "scenarios",
+    "custom_scenarios",
+    "forecast",
+    "compare",
+    "outputs",
+    "sweep",
+    "experiment",
 }
+
+
+def _default_output_dir() -> str:
+    """``outputs/<timestamp>`` for a single run; the job's own folder inside a multirun sweep."""
+    try:
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            return str(hc.runtime.output_dir)
+    except ValueError:  # composed outside a Hydra app (tests, notebooks)
+        pass
+    return f"outputs/{_dt.datetime.now():%Y-%m-%d_%H-%M-%S}"
+
+
+if not OmegaConf.has_resolver("nk_output_dir"):
+    OmegaConf.register_new_resolver("nk_output_dir", _default_output_dir)
+
+
+def _scenarios(cfg: Mapping[str, Any]) -> list[Any]:
+    from nkdefections.scenarios import load_scenario, scenario_from_dict
+
+    names = cfg.get("scenarios") or []
+    if isinstance(names, str):
+        names = [names]
+    custom = cfg.get("custom_scenarios") or {}
+    if not isinstance(custom, Mapping):
+        raise ScenarioError("custom_scenarios: expected a mapping name -> scenario definition.")
+    out = []
+    for name in names:
+        if name in custom:
+            spec = dict(custom[name])
+            spec.setdefault("name", name)
+            out.append(scenario_from_dict(spec, source=f"custom_scenarios.{name}"))
+        else:
+            out.append(load_scenario(str(name)))
+    for name, spec in custom.items():  # inline scenarios are always forecast
+        if name not in names:
+            spec = dict(spec)
+            spec.setdefault("name", name)
+            out.append(scenario_from_dict(spec, source=f"custom_scenarios.{name}"))
+    return out
+
+
+def _forecast_config(cfg: Mapping[str, Any]) -> Any:
+    from nkdefections.compare import parse_thresholds
+    from nkdefections.pipeline import ForecastConfig
+    from nkdefections.scenarios import Horizon
+
+    fc = dict(cfg.get("forecast") or {})
+    _check_keys(fc, {"enabled", "horizon", "seed"}, "forecast")
+    if not fc.get("enabled", True):
+        return None
+    hz = dict(fc.get("horizon") or {})
+    _check_keys(hz, {"start", "end"}, "forecast.horizon")
+    for k in ("start", "end"):
+        v = hz.get(k, Horizon().start if k == "start" else Horizon().end)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"forecast.horizon.{k}: {v!r} is not a year.")
+        hz[k] = v
+    if hz["end"] < hz["start"]:
+        raise ConfigError(f"forecast.horizon: end {hz['end']} precedes start {hz['start']}.")
+    seed = fc.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"forecast.seed: {seed!r} must be a whole number >= 0.")
+    cmp = dict(cfg.get("compare") or {})
+    _check_keys(cmp, {"baseline", "pairs", "thresholds", "cumulative_window"}, "compare")
+    pairs = cmp.get("pairs")
+    if pairs is not None:
+        if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
+            raise ConfigError(f"compare.pairs: {pairs!r} must be a list of [scenario, baseline] pairs.")
+        pairs = [(str(a), str(b)) for a, b in pairs]
+    window = cmp.get("cumulative_window")
+    if window is not None:
+        if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(isinstance(w, int) for w in window)):
+            raise ConfigError(f"compare.cumulative_window: {window!r} must be [first_year, last_year].")
+        window = (int(window[0]), int(window[1]))
+        if not (hz["start"] <= window[0] <= window[1] <= hz["end"]):
+            raise ConfigError(
+                f"compare.cumulative_window: {list(window)} must lie inside the horizon {hz['start']}-{hz['end']}."
+            )
+    return ForecastConfig(
+        scenarios=_scenarios(cfg),
+        horizon=Horizon(hz["start"], hz["end"]),
+        seed=seed,
+        baseline=str(cmp.get("baseline", "status_quo")),
+        pairs=pairs,
+        thresholds=parse_thresholds(cmp.get("thresholds")),
+        cumulative_window=window,
+    )
 
 
 def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, SamplerConfig, GateConfig, Any]:
@@ -61,26 +166,47 @@ def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, Sam
         raise ConfigError(f"prior_predictive_draws: {draws!r} must be a whole number > 0.")
     if not cfg.get("output_dir"):
         raise ConfigError("output_dir: must name a folder for this run's outputs.")
+    outputs = dict(cfg.get("outputs") or {})
+    _check_keys(outputs, {"fit_checks", "plots"}, "outputs")
     run = RunConfig(
         output_dir=Path(cfg["output_dir"]),
         cache_dir=Path(cfg["cache_dir"]) if cfg.get("cache_dir") else None,
         overwrite=bool(cfg.get("overwrite", False)),
         prior_predictive_draws=draws,
         seed=int(cfg.get("seed", 2)),
+        fit_checks=bool(outputs.get("fit_checks", True)),
+        plots=bool(outputs.get("plots", True)),
+        forecast=_forecast_config(cfg),
+        extra={"sweep": dict(cfg["sweep"])} if cfg.get("sweep") else {},
     )
     return data, model, sampler, gate, run
 
 
 def _run(cfg: DictConfig) -> Path:
-    from nkdefections.pipeline import run_fit
+    from nkdefections.pipeline import run
 
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
         raise ConfigError(f"config: cannot resolve ({exc}).") from exc
     assert isinstance(resolved, dict)
-    data, model, sampler, gate, run = configs_from_dict(resolved)
-    return run_fit(data, model, sampler, gate, run, resolved_config=OmegaConf.to_yaml(cfg, resolve=True))
+    data, model, sampler, gate, run_config = configs_from_dict(resolved)
+    try:
+        overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:
+        overrides = []
+    if overrides:
+        run_config.extra["overrides"] = overrides
+    return run(data, model, sampler, gate, run_config, resolved_config=OmegaConf.to_yaml(resolved))
+
+
+def _remove_if_empty(path: Any) -> None:
+    try:
+        p = Path(str(path))
+        if p.is_dir() and not any(p.iterdir()):
+            p.rmdir()
+    except (OSError, ValueError):
+        pass
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
@@ -88,9 +214,54 @@ def _hydra_main(cfg: DictConfig) -> None:
     try:
         out = _run(cfg)
     except NKDefectionsError as exc:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # Hydra made the job folder: leave nothing
+            _remove_if_empty(HydraConfig.get().runtime.output_dir)
         print(f"nkdefections: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(f"nkdefections: wrote {out}")
+
+
+class GatherSweep(Callback):
+    """At the end of a multirun, gather every job's tables into one tidy table."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        table = gather_sweep(sweep_dir)
+        if table is not None:
+            print(f"nkdefections: gathered {table}")
+
+
+def gather_sweep(sweep_dir: Path) -> Path | None:
+    """Collect ``forecast_summary.csv`` and ``contrasts.csv`` of every job under ``sweep_dir``.
+
+    Each row gets the job number, its overrides and its ``sweep.*`` parameters as columns.
+    Returns the path of ``sweep_table.csv`` (None if no job wrote a forecast).
+    """
+    import pandas as pd
+
+    frames: dict[str, list[pd.DataFrame]] = {"forecast_summary.csv": [], "contrasts.csv": []}
+    for job in sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
+        meta_path = job / "run.json"
+        if not meta_path.is_file():
+            continue
+        meta = json.loads(meta_path.read_text())
+        extra = meta.get("extra", {})
+        cols = {"job": int(job.name), "overrides": " ".join(extra.get("overrides", []))}
+        cols.update({f"sweep.{k}": v for k, v in extra.get("sweep", {}).items()})
+        for name, acc in frames.items():
+            f = job / name
+            if f.is_file() and f.stat().st_size > 1:
+                df = pd.read_csv(f)
+                for i, (k, v) in enumerate(cols.items()):
+                    df.insert(i, k, v)
+                acc.append(df)
+    if not frames["forecast_summary.csv"]:
+        return None
+    out = sweep_dir / "sweep_table.csv"
+    pd.concat(frames["forecast_summary.csv"], ignore_index=True).to_csv(out, index=False)
+    if frames["contrasts.csv"]:
+        pd.concat(frames["contrasts.csv"], ignore_index=True).to_csv(sweep_dir / "sweep_contrasts.csv", index=False)
+    return out
 
 
 def main() -> None:

@@ -66,7 +66,9 @@ def summary_table(fc: xr.Dataset, window: Sequence[int] | None = None) -> pd.Dat
             vals = s.sel({C.SCENARIO: sc, C.YEAR_FUTURE: yr}).values
             if yr == CUMULATIVE:
                 e = bool(ext["extrapolated"].loc[win[0] : win[1]].any())
-                names = ",".join(sorted({n for v in ext["extrapolated_drivers"].loc[win[0] : win[1]] for n in v.split(",") if n}))
+                names = ",".join(
+                    sorted({n for v in ext["extrapolated_drivers"].loc[win[0] : win[1]] for n in v.split(",") if n})
+                )
                 label = f"{CUMULATIVE} {win[0]}-{win[1]}"
             else:
                 e = bool(ext["extrapolated"].loc[int(yr)])
@@ -130,7 +132,9 @@ def contrasts(
         for i, yr in enumerate(y[C.YEAR_FUTURE].values):
             label = f"{CUMULATIVE} {win[0]}-{win[1]}" if yr == CUMULATIVE else str(int(yr))
             if yr == CUMULATIVE:
-                e = bool(ext_a["extrapolated"].loc[win[0] : win[1]].any() or ext_b["extrapolated"].loc[win[0] : win[1]].any())
+                e = bool(
+                    ext_a["extrapolated"].loc[win[0] : win[1]].any() or ext_b["extrapolated"].loc[win[0] : win[1]].any()
+                )
             else:
                 e = bool(ext_a["extrapolated"].loc[int(yr)] or ext_b["extrapolated"].loc[int(yr)])
             q = np.quantile(d[i], [0.05, 0.5, 0.95])

@@ -100,9 +100,7 @@ def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.prio
         raise ConfigError(f"{key}: expected a mapping like {{dist: normal, mu: 0, sigma: 1}}, got {spec!r}.")
     dist = spec.get("dist")
     if dist not in PRIOR_FAMILIES:
-        raise ConfigError(
-            f"{key}.dist: unknown prior family {dist!r}; choose one of {sorted(PRIOR_FAMILIES)}."
-        )
+        raise ConfigError(f"{key}.dist: unknown prior family {dist!r}; choose one of {sorted(PRIOR_FAMILIES)}.")
     allowed = _ALLOWED_FAMILIES.get(name)
     if allowed is not None and dist not in allowed:
         raise ConfigError(f"{key}.dist: {name} takes a prior of family {list(allowed)}, got {dist!r}.")
@@ -169,9 +167,7 @@ class ModelConfig:
         _choice(self.latent, LATENTS, "model.latent")
         _choice(self.parameterization, PARAMETERIZATIONS, "model.parameterization")
         if isinstance(self.drivers, str):
-            raise ConfigError(
-                f"model.drivers: {self.drivers!r} is a string; give a list such as [{self.drivers}]."
-            )
+            raise ConfigError(f"model.drivers: {self.drivers!r} is a string; give a list such as [{self.drivers}].")
         drivers = tuple(self.drivers)
         for d in drivers:
             _choice(d, C.DRIVERS, "model.drivers")

@@ -222,8 +222,7 @@ def _parse_cell(cell: str, col: ColumnSpec, where: str) -> Any:
         return value
     if value != int(value):
         raise DataValidationError(
-            f"{where}, column {col.name!r}: {text!r} is not a whole number; "
-            f"{col.type} values must be integers."
+            f"{where}, column {col.name!r}: {text!r} is not a whole number; {col.type} values must be integers."
         )
     ivalue = int(value)
     if col.type == "count" and ivalue < 0:
@@ -277,9 +276,7 @@ def read_table(path: Path, spec: FileSpec, *, check_sha: bool = True) -> pd.Data
     if missing:
         extra = [c for c in header if c not in expected]
         hint = f" Unexpected columns {extra} may be renamed versions." if extra else ""
-        raise DataValidationError(
-            f"{path}: missing column(s) {missing}; the header must contain {expected}.{hint}"
-        )
+        raise DataValidationError(f"{path}: missing column(s) {missing}; the header must contain {expected}.{hint}")
     rows: dict[str, list[Any]] = {c.name: [] for c in spec.columns}
     for i, record in enumerate(frame.itertuples(index=False), start=2):
         values = dict(zip(header, record, strict=True))
@@ -377,9 +374,7 @@ def _resolve(config: DataConfig) -> tuple[Path, dict[str, FileSpec], dict[str, t
     specs = read_manifest(data_dir)
     unknown = sorted(set(config.files) - set(FILE_ROLES))
     if unknown:
-        raise DataValidationError(
-            f"data.files: unknown role(s) {unknown}; known roles are {sorted(FILE_ROLES)}."
-        )
+        raise DataValidationError(f"data.files: unknown role(s) {unknown}; known roles are {sorted(FILE_ROLES)}.")
     paths: dict[str, tuple[Path, bool]] = {}
     for role, rel in FILE_ROLES.items():
         if rel not in specs:

@@ -61,9 +61,7 @@ def _flatten(ds: xr.Dataset, column: str) -> pd.DataFrame:
         stacked = da.stack(_i=da.dims) if da.ndim > 1 else da
         dims = da.dims
         for idx in np.ndindex(*da.shape):
-            label = ",".join(
-                str(da[d].values[i]) if d in da.coords else str(i) for d, i in zip(dims, idx, strict=True)
-            )
+            label = ",".join(str(da[d].values[i]) if d in da.coords else str(i) for d, i in zip(dims, idx, strict=True))
             rows.append({"parameter": f"{name}[{label}]", column: float(da.values[idx])})
         del stacked
     return pd.DataFrame(rows)

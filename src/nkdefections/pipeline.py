@@ -1,12 +1,12 @@
-"""The default run as a library function: fit (or reuse the cached fit), check, write.
+"""The default run as a library function: fit (or reuse the cached fit), check, forecast
+the scenarios, compare them, write.
 
-``nkdefections`` (the CLI) is a thin Hydra wrapper around :func:`run_fit`; a
-notebook can call :func:`run_fit` with plain config objects and get the same
-folder.
+``nkdefections`` (the CLI) is a thin Hydra wrapper around :func:`run`; a notebook can
+call :func:`run` with plain config objects and get the same folder.
 
-Outputs are written into a temporary sibling folder and renamed into place only
-when everything succeeded, so a failed run leaves nothing behind, and an existing
-output folder is never replaced unless ``overwrite=True``.
+Outputs are written into a temporary sibling folder and renamed into place only when
+everything succeeded, so a failed run leaves nothing behind, and an existing output
+folder is never replaced unless ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +28,61 @@ import pandas as pd
 
 from nkdefections import constants as C
 from nkdefections.checks import coverage, interval_table, one_step_replicates, shape_checks
+from nkdefections.compare import (
+    attribution,
+    contrasts,
+    default_pairs,
+    exceedance,
+    summary_table,
+)
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
 from nkdefections.data import DataConfig, drivers_frame
-from nkdefections.errors import OutputExistsError
+from nkdefections.errors import OutputExistsError, ScenarioError
 from nkdefections.provenance import provenance
+from nkdefections.report import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
+from nkdefections.scenarios import Horizon, Scenario, scenario_paths
 
 log = logging.getLogger(__name__)
+
+__all__ = ["ForecastConfig", "RunConfig", "check_output_dir", "effects_markdown", "run"]
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Which scenarios to forecast and how to compare them."""
+
+    scenarios: Sequence[Scenario]
+    horizon: Horizon = Horizon()
+    seed: int = 0
+    baseline: str = "status_quo"
+    pairs: Sequence[tuple[str, str]] | None = None
+    thresholds: Sequence[tuple[int | str, float]] = ()
+    cumulative_window: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.scenarios:
+            raise ScenarioError("scenarios: none selected; name at least one, e.g. scenarios=[status_quo].")
+        names = [s.name for s in self.scenarios]
+        if self.pairs is None and self.baseline not in names and len(names) > 1:
+            raise ScenarioError(
+                f"compare.baseline: {self.baseline!r} is not among the selected scenarios {names}; "
+                "add it to scenarios or set compare.baseline to one of them."
+            )
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Where and how the default run writes."""
+    """Where and what the run writes."""
 
     output_dir: Path
     cache_dir: Path | None = None
     overwrite: bool = False
     prior_predictive_draws: int = 500
     seed: int = 2
+    fit_checks: bool = True  # prior/posterior predictive checks, their plots, the posterior copy
+    plots: bool = True
+    forecast: ForecastConfig | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # recorded in run.json (e.g. sweep parameters)
 
 
 def check_output_dir(path: Path, overwrite: bool) -> None:
@@ -61,99 +101,193 @@ def _draws(da: Any) -> np.ndarray:
     return v.reshape(-1, v.shape[-1])
 
 
-def run_fit(
+def _fit_checks(model: Any, run: RunConfig, tmp: Path, years: np.ndarray, observed: np.ndarray) -> dict[str, Any]:
+    from nkdefections.plots import predictive_fan
+
+    figures = {
+        "prior": tmp / C.PRIOR_PLOT,
+        "posterior": tmp / C.POSTERIOR_PLOT,
+        "one_step": tmp / "one_step_ahead.png",
+    }
+    prior = model.sample_prior_predictive(draws=run.prior_predictive_draws, seed=run.seed)
+    prior_rep = _draws(prior.prior_predictive[C.OBSERVED])
+    prior_table = interval_table(years, observed, prior_rep)
+    pp = model.sample_posterior_predictive(seed=run.seed)
+    rep = _draws(pp.posterior_predictive[C.OBSERVED])
+    ppc = interval_table(years, observed, rep)
+    post = model.idata.posterior
+    flat = {
+        k: (_draws(post[k]) if post[k].ndim > 2 else np.asarray(post[k].values).ravel())
+        for k in (C.LOG_MU, C.LATENT, C.RHO, C.SIGMA_LATENT, C.OVERDISPERSION)
+        if k in post
+    }
+    rep1 = one_step_replicates(
+        flat[C.LOG_MU],
+        flat[C.LATENT],
+        flat.get(C.RHO),
+        flat.get(C.SIGMA_LATENT),
+        np.random.default_rng(run.seed),
+        kind=model.config.latent,
+        overdispersion=flat.get(C.OVERDISPERSION),
+    )
+    ppc1 = interval_table(years[1:], observed[1:], rep1)
+    cov = coverage(ppc).assign(one_step_empirical=coverage(ppc1)["empirical"], one_step_years=len(ppc1))
+    shapes = shape_checks(years, observed, rep)
+    if run.plots:
+        predictive_fan(
+            years,
+            observed,
+            prior_rep,
+            figures["prior"],
+            title="Prior predictive check: arrivals implied by the priors alone",
+            log_scale=True,
+            n_lines=30,
+        )
+        predictive_fan(years, observed, rep, figures["posterior"], title="Posterior predictive check, 1999-2016")
+        predictive_fan(
+            years[1:],
+            observed[1:],
+            rep1,
+            figures["one_step"],
+            title="One-step-ahead predictive check (latent redrawn from year t-1)",
+        )
+    ppc.to_csv(tmp / C.PPC_FILE, index=False)
+    ppc1.to_csv(tmp / "one_step_check.csv", index=False)
+    cov.to_csv(tmp / "ppc_coverage.csv", index=False)
+    shapes.to_csv(tmp / "ppc_shape_checks.csv", index=False)
+    return {"coverage_table": cov, "shapes": shapes, "prior_table": prior_table, "figures": figures}
+
+
+def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) -> tuple[list, dict[str, Any]]:
+    from nkdefections.forecast import forecast, posterior_arrays
+    from nkdefections.plots import contrast_plot, forecast_fan
+
+    t0 = time.perf_counter()
+    fc = forecast(model, fcfg.scenarios, fcfg.horizon, seed=fcfg.seed)
+    seconds = time.perf_counter() - t0
+    win = fcfg.cumulative_window
+    summary = summary_table(fc, win)
+    pairs = list(fcfg.pairs) if fcfg.pairs is not None else default_pairs(fc, fcfg.baseline)
+    contr = contrasts(fc, pairs, window=win) if pairs else pd.DataFrame()
+    exc = exceedance(fc, fcfg.thresholds, window=win)
+    attr = attribution(fc, posterior_arrays(model)["beta"], pairs, window=win) if pairs else pd.DataFrame()
+    ext = fc["extrapolated"].to_dataframe().reset_index()
+    ext = ext[ext["extrapolated"]].drop(columns="extrapolated")
+    if len(ext):
+        ext = ext.merge(fc["path_mean"].to_dataframe().reset_index(), on=[C.SCENARIO, C.YEAR_FUTURE, C.DRIVER])
+        ext = ext.merge(fc["path_sd"].to_dataframe().reset_index(), on=[C.SCENARIO, C.YEAR_FUTURE, C.DRIVER])
+        rng = {d: (float(fc["observed_min"].sel(driver=d)), float(fc["observed_max"].sel(driver=d))) for d in C.DRIVERS}
+        ext["observed_min"] = [rng[d][0] for d in ext[C.DRIVER]]
+        ext["observed_max"] = [rng[d][1] for d in ext[C.DRIVER]]
+        for sc, g in ext.groupby(C.SCENARIO):
+            warnings.warn(
+                f"scenario {sc!r} takes {sorted(set(g[C.DRIVER]))} outside the 1999-2016 range in "
+                f"{int(g[C.YEAR_FUTURE].min())}-{int(g[C.YEAR_FUTURE].max())}: the model has no data there "
+                "(flagged in the tables and plots).",
+                UserWarning,
+                stacklevel=2,
+            )
+    fc.to_netcdf(
+        tmp / "forecast.nc",
+        engine="h5netcdf",
+        encoding={C.OBSERVED: {"zlib": True}, C.MU: {"zlib": True}, C.DRIVER_VALUES: {"zlib": True}},
+    )
+    summary.to_csv(tmp / "forecast_summary.csv", index=False)
+    contr.to_csv(tmp / "contrasts.csv", index=False)
+    exc.to_csv(tmp / "exceedance.csv", index=False)
+    attr.to_csv(tmp / "attribution.csv", index=False)
+    ext.to_csv(tmp / "extrapolation.csv", index=False)
+    figures: dict[str, Path] = {}
+    if plots:
+        obs = fc["arrivals_observed"]
+        for s in fcfg.scenarios:
+            flag = fc["extrapolated"].sel({C.SCENARIO: s.name})
+            drivers = sorted({str(d) for d in flag[C.DRIVER].values if bool(flag.sel({C.DRIVER: d}).any())})
+            figures[f"fan_{s.name}"] = forecast_fan(
+                obs[C.YEAR].values,
+                obs.values,
+                fc[C.YEAR_FUTURE].values,
+                _draws(fc[C.OBSERVED].sel({C.SCENARIO: s.name}).astype(float)),
+                tmp / f"fan_{s.name}.png",
+                title=f"{s.name}: {s.description}"[:110],
+                extrapolated=flag.any(C.DRIVER).values,
+                extrapolated_label=", ".join(drivers),
+            )
+        if len(contr):
+            figures["contrast"] = contrast_plot(contr, tmp / "contrasts.png", title="Scenario contrasts")
+    blocks = (
+        forecast_blocks(
+            scenarios=fcfg.scenarios,
+            summary=summary,
+            contrasts=contr,
+            exceedance=exc,
+            attribution=attr,
+            extrapolation=ext,
+            figures=figures,
+            horizon=fc.attrs["horizon"],
+        )
+        if plots and len(contr)
+        else []
+    )
+    meta = {
+        "scenarios": [s.to_dict() for s in fcfg.scenarios],
+        "horizon": fc.attrs["horizon"],
+        "forecast_seed": fcfg.seed,
+        "forecast_seconds": round(seconds, 3),
+        "extrapolated": sorted(set(ext[C.SCENARIO])) if len(ext) else [],
+    }
+    return blocks, meta
+
+
+def run(
     data_config: DataConfig,
     model_config: ModelConfig,
     sampler: SamplerConfig,
     gate: GateConfig,
-    run: RunConfig,
+    run_config: RunConfig,
     *,
     resolved_config: str | None = None,
 ) -> Path:
-    """Fit the model and write the run folder; return its path.
+    """Fit (or reuse the cached fit), check, forecast and compare; return the run folder.
 
-    Every input is validated before sampling (data files, config values, output
-    folder).  See the README's "Output schema" for the files written.
+    Every input is validated before sampling (data files, config values, scenario paths,
+    output folder).  See the README's "Output schema" for the files written.
     """
     from nkdefections.model import DefectionModel  # PyMC import only when fitting
-    from nkdefections.plots import predictive_fan
-    from nkdefections.report import write_report
 
-    out = Path(run.output_dir)
-    check_output_dir(out, run.overwrite)
+    out = Path(run_config.output_dir)
+    check_output_dir(out, run_config.overwrite)
     t0 = time.perf_counter()
     model = DefectionModel(config=model_config, data_config=data_config)  # validates data
-    _ = model.model  # builds the graph: structural errors surface before sampling
+    if run_config.forecast is not None:  # scenario paths validated against the data before sampling
+        scenario_paths(run_config.forecast.scenarios, model.data, run_config.forecast.horizon)
+        from nkdefections.forecast import _check_horizon
+
+        _check_horizon(model, run_config.forecast.horizon)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         years = model.design.years
         observed = model.design.y.astype(float)
-
-        prior = model.sample_prior_predictive(draws=run.prior_predictive_draws, seed=run.seed)
-        prior_rep = _draws(prior.prior_predictive[C.OBSERVED])
-        predictive_fan(
-            years,
-            observed,
-            prior_rep,
-            tmp / C.PRIOR_PLOT,
-            title="Prior predictive check: arrivals implied by the priors alone",
-            log_scale=True,
-            n_lines=30,
-        )
-        prior_table = interval_table(years, observed, prior_rep)
-
         t_fit = time.perf_counter()
-        model.fit(sampler, gate, cache_dir=run.cache_dir)
+        model.fit(sampler, gate, cache_dir=run_config.cache_dir)
         fit_seconds = time.perf_counter() - t_fit
-        model.save(tmp / C.POSTERIOR_FILE)
-
-        pp = model.sample_posterior_predictive(seed=run.seed)
-        rep = _draws(pp.posterior_predictive[C.OBSERVED])
-        ppc = interval_table(years, observed, rep)
-        cov = coverage(ppc)
-        post = model.idata.posterior
-        flat = {
-            k: (_draws(post[k]) if post[k].ndim > 2 else np.asarray(post[k].values).ravel())
-            for k in (C.LOG_MU, C.LATENT, C.RHO, C.SIGMA_LATENT, C.OVERDISPERSION)
-            if k in post
-        }
-        rep1 = one_step_replicates(
-            flat[C.LOG_MU],
-            flat[C.LATENT],
-            flat.get(C.RHO),
-            flat.get(C.SIGMA_LATENT),
-            np.random.default_rng(run.seed),
-            kind=model_config.latent,
-            overdispersion=flat.get(C.OVERDISPERSION),
-        )
-        ppc1 = interval_table(years[1:], observed[1:], rep1)
-        cov = cov.assign(one_step_empirical=coverage(ppc1)["empirical"], one_step_years=len(ppc1))
-        ppc1.to_csv(tmp / "one_step_check.csv", index=False)
-        predictive_fan(
-            years[1:],
-            observed[1:],
-            rep1,
-            tmp / "one_step_ahead.png",
-            title="One-step-ahead predictive check (latent redrawn from year t-1)",
-        )
-        shapes = shape_checks(years, observed, rep)
-        predictive_fan(
-            years, observed, rep, tmp / C.POSTERIOR_PLOT, title="Posterior predictive check, 1999-2016"
-        )
-
         effects = model.effects(prob=0.90)
         summary = model.parameter_summary(prob=0.90)
         effects.to_csv(tmp / "effects.csv", index=False)
         summary.to_csv(tmp / C.SUMMARY_FILE, index=False)
         model.convergence.table.to_csv(tmp / C.DIAGNOSTICS_FILE, index=False)
-        ppc.to_csv(tmp / C.PPC_FILE, index=False)
-        cov.to_csv(tmp / "ppc_coverage.csv", index=False)
-        shapes.to_csv(tmp / "ppc_shape_checks.csv", index=False)
         drivers_frame(model.data.sel({C.YEAR: years})).to_csv(tmp / C.DRIVERS_FILE, index=False)
+        checks: dict[str, Any] = {"coverage_table": None, "shapes": None, "prior_table": None, "figures": {}}
+        if run_config.fit_checks:
+            model.save(tmp / C.POSTERIOR_FILE)
+            checks = _fit_checks(model, run_config, tmp, years, observed)
+        fc_blocks: list = []
+        fc_meta: dict[str, Any] = {}
+        if run_config.forecast is not None:
+            fc_blocks, fc_meta = _forecast_outputs(model, run_config.forecast, tmp, run_config.plots)
         if resolved_config is not None:
             (tmp / C.CONFIG_FILE).write_text(resolved_config, encoding="utf-8")
-
         prov = provenance()
         meta = {
             "fit_id": model.attrs["fit_id"],
@@ -168,22 +302,28 @@ def run_fit(
             "package_versions": prov["packages"],
             "code_version": prov["code_version"],
             "fit_code_version": model.attrs.get("code_version"),
+            **fc_meta,
+            **({"extra": run_config.extra} if run_config.extra else {}),
             "seconds": {"fit_or_load": round(fit_seconds, 2), "total": round(time.perf_counter() - t0, 2)},
         }
         (tmp / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        write_report(
-            tmp / C.REPORT_FILE,
-            meta=meta,
-            effects=effects,
-            summary=summary,
-            convergence=model.convergence,
-            coverage_table=cov,
-            shapes=shapes,
-            prior_table=prior_table,
-            n_years=len(years),
-        )
+        if run_config.plots and run_config.fit_checks:
+            blocks = (
+                header_blocks(meta, len(years))
+                + fit_blocks(effects=effects, summary=summary, convergence=model.convergence, **checks)
+                + fc_blocks
+                + [
+                    ("h2", "Provenance"),
+                    (
+                        "p",
+                        "Package versions, configs, data file hashes: `run.json`; "
+                        f"the resolved config: `{C.CONFIG_FILE}`.",
+                    ),
+                ]
+            )
+            write_reports(tmp, blocks)
         if out.exists():
-            # only reachable with overwrite=True (checked above)
+            # only reachable with overwrite=True or an empty folder (checked above)
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)
     except BaseException:
@@ -191,17 +331,3 @@ def run_fit(
         raise
     log.info("wrote %s", out)
     return out
-
-
-def effects_markdown(effects: pd.DataFrame) -> str:
-    """The driver-effects table as markdown (used by the report and the README)."""
-    lines = [
-        "| driver | unit | lag (years) | median % change | 90% interval | P(effect > 0) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in effects.itertuples():
-        lines.append(
-            f"| {r.driver} | {r.unit} | {r.lag_years} | {r.median_pct:+.1f}% | "
-            f"{r.q05_pct:+.1f}% to {r.q95_pct:+.1f}% | {r.prob_positive:.2f} |"
-        )
-    return "\n".join(lines)

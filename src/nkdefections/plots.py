@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -40,6 +41,95 @@ def predictive_fan(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def forecast_fan(
+    years_obs: np.ndarray,
+    observed: np.ndarray,
+    years: np.ndarray,
+    draws: np.ndarray,
+    path: str | Path,
+    *,
+    title: str,
+    extrapolated: np.ndarray | None = None,
+    extrapolated_label: str = "",
+) -> Path:
+    """Observed series and a forecast fan (median, 50/80/95% bands); extrapolated years marked."""
+    fig, ax = plt.subplots(figsize=(8.5, 5.2), dpi=110)
+    ax.plot(years_obs, observed, "o-", color="black", ms=3.5, lw=1, label="observed 1999-2016")
+    q = np.quantile(draws, [0.025, 0.10, 0.25, 0.5, 0.75, 0.90, 0.975], axis=0)
+    for (lo, hi), a, lab in (((0, 6), 0.15, "95%"), ((1, 5), 0.25, "80%"), ((2, 4), 0.4, "50%")):
+        ax.fill_between(years, q[lo], q[hi], color="C1", alpha=a, lw=0, label=f"{lab} interval")
+    ax.plot(years, q[3], color="C1", lw=1.8, label="median forecast")
+    if extrapolated is not None and extrapolated.any():
+        top = float(np.nanmax(q[6])) * 1.02
+        xs = years[extrapolated]
+        ax.scatter(
+            xs,
+            np.full(len(xs), top),
+            marker="^",
+            color="crimson",
+            s=18,
+            zorder=5,
+            label=f"extrapolation: {extrapolated_label} outside 1999-2016 range",
+        )
+    ax.axvline(years_obs[-1] + 0.5, color="grey", lw=0.8, ls=":")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("year")
+    ax.set_ylabel("arrivals in South Korea")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=7.5, frameon=False)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def contrast_plot(contrasts: Any, path: str | Path, *, title: str) -> Path:
+    """Per-year median difference to the baseline with 90% bands, one line per scenario."""
+    df = contrasts[~contrasts["year"].str.startswith("cumulative")].copy()
+    df["year"] = df["year"].astype(int)
+    cum = contrasts[contrasts["year"].str.startswith("cumulative")]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, gridspec_kw={"width_ratios": [3, 2]})
+    for i, (name, g) in enumerate(df.groupby("scenario", sort=False)):
+        c = f"C{i % 10}"
+        ax.fill_between(g["year"], g["lower_90"], g["upper_90"], color=c, alpha=0.15, lw=0)
+        ax.plot(g["year"], g["median_difference"], color=c, lw=1.5, label=name)
+        ext = g[g["extrapolated"]]
+        if len(ext):
+            ax.scatter(ext["year"], ext["median_difference"], marker="^", color=c, s=16, zorder=5)
+    ax.axhline(0, color="black", lw=0.8)
+    base = ", ".join(sorted(set(df["baseline"])))
+    ax.set_title(f"difference to {base} per year (median, 90%)", fontsize=9)
+    ax.set_xlabel("year")
+    ax.set_ylabel("arrivals difference")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    y = np.arange(len(cum))
+    ax2.errorbar(
+        cum["median_difference"],
+        y,
+        xerr=[cum["median_difference"] - cum["lower_90"], cum["upper_90"] - cum["median_difference"]],
+        fmt="o",
+        color="C0",
+        capsize=3,
+    )
+    labels = [
+        f"{r.scenario}{' (extrap.)' if r.extrapolated else ''}\nP(>{r.baseline})={r.prob_greater:.2f}"
+        for r in cum.itertuples()
+    ]
+    ax2.set_yticks(y, labels, fontsize=7)
+    ax2.axvline(0, color="black", lw=0.8)
+    ax2.set_title(f"{cum['year'].iloc[0] if len(cum) else 'cumulative'}: difference (median, 90%)", fontsize=9)
+    ax2.grid(alpha=0.3, axis="x")
+    fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

@@ -1,7 +1,12 @@
-"""The short markdown report of a fit run."""
+"""Reports: one content model (a list of blocks) rendered as markdown and as
+self-contained HTML (figures embedded), so both always say the same thing."""
 
 from __future__ import annotations
 
+import base64
+import html
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +14,8 @@ import pandas as pd
 
 from nkdefections import constants as C
 from nkdefections.diagnostics import ConvergenceReport
+
+Block = tuple[str, Any]  # ("h1"|"h2"|"h3"|"p"|"ul"|"table"|"img", payload)
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
@@ -20,111 +27,336 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
     return "\n".join(lines)
 
 
-def write_report(
-    path: Path,
+def render_markdown(blocks: Sequence[Block]) -> str:
+    out = []
+    for kind, payload in blocks:
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + payload)
+        elif kind == "p":
+            out.append(payload)
+        elif kind == "ul":
+            out.append("\n".join(f"- {item}" for item in payload))
+        elif kind == "table":
+            df, fmt = payload if isinstance(payload, tuple) else (payload, "{:.3g}")
+            out.append(markdown_table(df, fmt))
+        elif kind == "img":
+            path, alt = payload
+            out.append(f"![{alt}]({Path(path).name})")
+        out.append("")
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0 1.2em}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #eee}
+code{background:#f6f6f6;padding:0 3px}
+.flag{color:#b00020;font-weight:600}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then render `code` spans (the only inline markdown the reports use)."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def render_html(blocks: Sequence[Block], title: str) -> str:
+    body = []
+    for kind, payload in blocks:
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{_inline(payload)}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline(payload)}</p>")
+        elif kind == "ul":
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in payload) + "</ul>")
+        elif kind == "table":
+            df, fmt = payload if isinstance(payload, tuple) else (payload, "{:.3g}")
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+            rows = []
+            for row in df.itertuples(index=False):
+                cells = []
+                for v in row:
+                    text = fmt.format(v) if isinstance(v, float) else str(v)
+                    cls = ' class="flag"' if v is True and "extrapolated" in df.columns else ""
+                    cells.append(f"<td{cls}>{html.escape(text)}</td>")
+                rows.append("<tr>" + "".join(cells) + "</tr>")
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+        elif kind == "img":
+            path, alt = payload
+            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+            body.append(
+                f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"/>'
+                f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+            )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+# ----------------------------------------------------------------------------- content
+
+
+def effects_markdown(effects: pd.DataFrame) -> str:
+    """The driver-effects table as markdown (used by the report and the README)."""
+    return markdown_table(effects_table(effects))
+
+
+def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "driver": effects["driver"],
+            "unit": effects["unit"],
+            "lag (years)": effects["lag_years"],
+            "median % change": [f"{v:+.1f}%" for v in effects["median_pct"]],
+            "90% interval": [
+                f"{a:+.1f}% to {b:+.1f}%" for a, b in zip(effects["q05_pct"], effects["q95_pct"], strict=True)
+            ],
+            "P(effect > 0)": [f"{v:.2f}" for v in effects["prob_positive"]],
+        }
+    )
+
+
+def header_blocks(meta: dict[str, Any], n_years: int) -> list[Block]:
+    m = meta["model_config"]
+    s = meta["sampler_config"]
+    return [
+        ("h1", "nkdefections run report"),
+        (
+            "ul",
+            [
+                f"window: {meta['window'][0]}-{meta['window'][1]} ({n_years} yearly observations)",
+                f"model: `{m['name']}` (likelihood {m['likelihood']}, latent {m['latent']}, "
+                f"{m['parameterization']}; lags {m['lags']})",
+                f"fit id `{meta['fit_id']}` (cache hit: {meta['cache_hit']}), data hash `{meta['data_hash']}`, "
+                f"code {meta['code_version']}",
+                f"sampler: {s['name']}, {s['chains']} chains x {s['draws']} draws "
+                f"(+{s['tune']} tuning), seed {s['seed']}",
+            ],
+        ),
+    ]
+
+
+def fit_blocks(
     *,
-    meta: dict[str, Any],
     effects: pd.DataFrame,
     summary: pd.DataFrame,
     convergence: ConvergenceReport,
-    coverage_table: pd.DataFrame,
-    shapes: pd.DataFrame,
-    prior_table: pd.DataFrame,
-    n_years: int,
-) -> Path:
-    """Write ``report.md`` for one run."""
-    from nkdefections.pipeline import effects_markdown
-
+    coverage_table: pd.DataFrame | None,
+    shapes: pd.DataFrame | None,
+    prior_table: pd.DataFrame | None,
+    figures: dict[str, Path],
+) -> list[Block]:
     cv = convergence.summary_row()
-    m = meta["model_config"]
-    prior_cov = float(prior_table["inside_90"].mean())
-    lines = [
-        "# nkdefections fit report",
-        "",
-        f"- window: {meta['window'][0]}-{meta['window'][1]} ({n_years} yearly observations)",
-        f"- model: `{m['name']}` (likelihood {m['likelihood']}, latent {m['latent']}, "
-        f"{m['parameterization']}; lags {m['lags']})",
-        f"- fit id `{meta['fit_id']}` (cache hit: {meta['cache_hit']}), data hash `{meta['data_hash']}`, "
-        f"code {meta['code_version']}",
-        f"- sampler: {meta['sampler_config']['name']}, {meta['sampler_config']['chains']} chains x "
-        f"{meta['sampler_config']['draws']} draws (+{meta['sampler_config']['tune']} tuning), "
-        f"seed {meta['sampler_config']['seed']}",
-        "",
-        "## Driver effects",
-        "",
-        "Posterior % change in expected arrivals per unit of each driver (median and 90% "
-        "equal-tailed interval):",
-        "",
-        effects_markdown(effects) if len(effects) else "(no drivers in this model)",
-        "",
-        "With 18 yearly observations these effects are weakly identified: the border effect is "
-        "informed essentially by one event (the 2011-12 tightening and the 2012 drop), the "
-        "sanctions index rises almost monotonically with time and is partly confounded with the "
-        "latent dynamics, and the economy effect rests on noisy GDP estimates. Read the intervals, "
-        "not the medians.",
-        "",
-        "## Convergence gate",
-        "",
-        f"{'PASSED' if convergence.passed else 'FAILED (gate relaxed by the user)'}: max R-hat "
-        f"{cv['max_rhat']:.4f} (limit {convergence.gate.rhat_max}), min bulk ESS {cv['min_ess_bulk']:.0f}, "
-        f"min tail ESS {cv['min_ess_tail']:.0f} (limit {convergence.gate.ess_bulk_min:g}/"
-        f"{convergence.gate.ess_tail_min:g}), divergences {cv['divergences']}. Per-parameter values: "
-        f"`{C.DIAGNOSTICS_FILE}`.",
-        "",
+    blocks: list[Block] = [
+        ("h2", "Driver effects"),
+        (
+            "p",
+            "Posterior % change in expected arrivals per unit of each driver (median and 90% equal-tailed interval):",
+        ),
+        ("table", effects_table(effects)) if len(effects) else ("p", "(no drivers in this model)"),
+        (
+            "p",
+            "With 18 yearly observations these effects are weakly identified: the border effect is "
+            "informed essentially by one event (the 2011-12 tightening and the 2012 drop) and is "
+            "sensitive to the latent dynamics assumed; the sanctions index rises almost monotonically "
+            "with time and is partly confounded with the latent dynamics; the economy effect rests on "
+            "noisy GDP estimates. Read the intervals, not the medians.",
+        ),
+        ("h2", "Convergence gate"),
+        (
+            "p",
+            f"{'PASSED' if convergence.passed else 'FAILED (gate relaxed by the user)'}: max R-hat "
+            f"{cv['max_rhat']:.4f} (limit {convergence.gate.rhat_max}), min bulk ESS {cv['min_ess_bulk']:.0f}, "
+            f"min tail ESS {cv['min_ess_tail']:.0f} (limits {convergence.gate.ess_bulk_min:g}/"
+            f"{convergence.gate.ess_tail_min:g}), divergences {cv['divergences']}. Per-parameter values: "
+            f"`{C.DIAGNOSTICS_FILE}`.",
+        ),
     ]
     if not convergence.passed:
-        lines += ["Failures:", "", *[f"- {f}" for f in convergence.failures], ""]
-    lines += [
-        "## Parameters",
-        "",
-        markdown_table(summary[["parameter", "mean", "sd", "median", "lower", "upper"]]),
-        "",
-        "(lower/upper: 90% equal-tailed interval)",
-        "",
-        "## Prior predictive check",
-        "",
-        f"![prior predictive]({C.PRIOR_PLOT})",
-        "",
-        f"{prior_cov:.0%} of the observed years fall inside the prior predictive 90% interval: the "
-        "priors allow the observed range without forcing it.",
-        "",
-        "## Posterior predictive check",
-        "",
-        f"![posterior predictive]({C.POSTERIOR_PLOT})",
-        "",
-        "Interval coverage over the fitted years. `empirical`: the in-sample posterior "
-        "predictive, which conditions on each year's own latent state and so nearly "
-        "interpolates the data (coverage near 100% is expected and is no evidence of skill). "
-        "`one_step_empirical`: the one-step-ahead check, where each year's latent state is "
-        "redrawn from its AR(1) dynamics given the year before (plot `one_step_ahead.png`, "
-        "table `one_step_check.csv`); this is the more honest calibration check, though still "
-        "in-sample for the parameters.",
-        "",
-        markdown_table(coverage_table, "{:.2f}"),
-        "",
-        "Does the fit reproduce the known shape of the series?",
-        "",
-        markdown_table(
-            shapes[
-                [
-                    "check",
-                    "description",
-                    "observed",
-                    "replicated_median",
-                    "replicated_lower_90",
-                    "replicated_upper_90",
-                    "reproduced",
-                ]
-            ],
-            "{:.4g}",
-        ),
-        "",
-        "## Provenance",
-        "",
-        "Package versions, config, data file hashes: `run.json`; the resolved config: "
-        f"`{C.CONFIG_FILE}`; the posterior with the same attributes: `{C.POSTERIOR_FILE}`.",
-        "",
+        blocks.append(("ul", list(convergence.failures)))
+    blocks += [
+        ("h2", "Parameters"),
+        ("table", summary[["parameter", "mean", "sd", "median", "lower", "upper"]]),
+        ("p", "(lower/upper: 90% equal-tailed interval)"),
     ]
-    path = Path(path)
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    if prior_table is not None:
+        blocks += [
+            ("h2", "Prior predictive check"),
+            ("img", (figures["prior"], "prior predictive: arrivals implied by the priors alone")),
+            (
+                "p",
+                f"{float(prior_table['inside_90'].mean()):.0%} of the observed years fall inside the prior "
+                "predictive 90% interval: the priors allow the observed range without forcing it. (The "
+                "soft known-sign constraint on 2005 GDP growth is not applied to prior draws.)",
+            ),
+        ]
+    if coverage_table is not None and shapes is not None:
+        blocks += [
+            ("h2", "Posterior predictive check"),
+            ("img", (figures["posterior"], "posterior predictive check, 1999-2016")),
+            (
+                "p",
+                "Interval coverage over the fitted years. `empirical`: the in-sample posterior predictive, "
+                "which conditions on each year's own latent state and so nearly interpolates the data "
+                "(coverage near 100% is expected and is no evidence of skill). `one_step_empirical`: the "
+                "one-step-ahead check, where each year's latent state is redrawn from its dynamics given "
+                "the year before (figure below, table `one_step_check.csv`): the more honest calibration "
+                "check, though still in-sample for the parameters.",
+            ),
+            ("table", (coverage_table, "{:.2f}")),
+            ("img", (figures["one_step"], "one-step-ahead predictive check")),
+            ("p", "Does the fit reproduce the known shape of the series?"),
+            (
+                "table",
+                (
+                    shapes[
+                        [
+                            "check",
+                            "description",
+                            "observed",
+                            "replicated_median",
+                            "replicated_lower_90",
+                            "replicated_upper_90",
+                            "reproduced",
+                        ]
+                    ],
+                    "{:.4g}",
+                ),
+            ),
+        ]
+    return blocks
+
+
+def forecast_blocks(
+    *,
+    scenarios: Sequence[Any],
+    summary: pd.DataFrame,
+    contrasts: pd.DataFrame,
+    exceedance: pd.DataFrame,
+    attribution: pd.DataFrame,
+    extrapolation: pd.DataFrame,
+    figures: dict[str, Path],
+    horizon: str,
+) -> list[Block]:
+    assumptions = pd.DataFrame(
+        [
+            {
+                "scenario": s.name,
+                "version": s.version,
+                "description": s.description,
+                "path specs": json.dumps(s.to_dict()["drivers"], sort_keys=True),
+            }
+            for s in scenarios
+        ]
+    )
+    cum = summary[summary["year"].str.startswith("cumulative")][
+        ["scenario", "year", "median", "lower_50", "upper_50", "lower_95", "upper_95", "extrapolated"]
+    ]
+    cum_c = contrasts[contrasts["year"].str.startswith("cumulative")][
+        [
+            "scenario",
+            "baseline",
+            "year",
+            "median_difference",
+            "lower_90",
+            "upper_90",
+            "prob_greater",
+            "extrapolated",
+        ]
+    ]
+    attr = attribution[attribution["year"].str.startswith("cumulative")][
+        ["scenario", "baseline", "driver", "median_contribution", "lower_90", "upper_90"]
+    ]
+    # drivers whose path is the same in both scenarios contribute exactly zero: not shown
+    attr = attr[(attr[["median_contribution", "lower_90", "upper_90"]].abs() > 0).any(axis=1)]
+    if len(extrapolation):
+        g = extrapolation.groupby([C.SCENARIO, C.DRIVER], sort=False)
+        extrapolation = pd.DataFrame(
+            {
+                "years": g[C.YEAR_FUTURE].agg(lambda y: f"{y.min()}-{y.max()}" if y.min() != y.max() else str(y.min())),
+                "scenario path (mean)": g["path_mean"].agg(lambda v: f"{v.min():.3g} to {v.max():.3g}"),
+                "path sd": g["path_sd"].max(),
+                "observed 1999-2016": g.apply(
+                    lambda d: f"{d['observed_min'].iloc[0]:.3g} to {d['observed_max'].iloc[0]:.3g}",
+                    include_groups=False,
+                ),
+            }
+        ).reset_index()
+    blocks: list[Block] = [
+        ("h2", f"Scenario forecasts {horizon}"),
+        (
+            "p",
+            "All scenarios are forecast from the same posterior draws with common random numbers (the "
+            "same latent innovations, path-uncertainty draws and count uniforms), so the differences "
+            "below come from the assumptions, not from Monte Carlo noise. Intervals include parameter "
+            "uncertainty, the latent dynamics carried forward, and count noise.",
+        ),
+        ("h3", "Assumptions"),
+        ("table", assumptions),
+        (
+            "p",
+            "Reasoning behind each scenario: the `reasoning` field of its file in `configs/scenario/`, "
+            "recorded in `forecast.nc`'s attributes.",
+        ),
+        ("h3", "Cumulative arrivals"),
+        ("table", (cum, "{:.0f}")),
+    ]
+    for name, path in figures.items():
+        if name.startswith("fan_"):
+            blocks.append(("img", (path, f"forecast fan chart: {name[4:]}")))
+    blocks += [
+        ("h3", "Contrasts"),
+        ("p", "Difference A - baseline, draw by draw: median, 90% interval and P(A > baseline)."),
+        ("table", (cum_c, "{:.3g}")),
+        ("img", (figures["contrast"], "differences to the baseline")),
+        ("h3", "Attribution of each gap to the drivers"),
+        (
+            "p",
+            "Each draw's gap in expected arrivals is split among the drivers in proportion to their "
+            "exact log-scale contributions beta_d * (x_A,d - x_B,d); the parts add up to the gap. Drivers "
+            "with the same path in both scenarios contribute exactly zero and are omitted "
+            "(`attribution.csv` has every row, per year).",
+        ),
+        ("table", (attr, "{:.0f}")),
+    ]
+    if len(exceedance):
+        blocks += [("h3", "Exceedance probabilities"), ("table", (exceedance, "{:.3g}"))]
+    blocks += [("h3", "Extrapolation warnings")]
+    if len(extrapolation):
+        blocks += [
+            (
+                "p",
+                "These scenario-years take a driver outside the range observed in 1999-2016 (for an "
+                "uncertain path: its central 95% does). The model has no data there: its forecast there is "
+                "the log-linear effect extended beyond the evidence. Treat those numbers as illustrations, "
+                "not estimates. Per year: `extrapolation.csv`; in the figures: red triangles.",
+            ),
+            ("table", (extrapolation, "{:.3g}")),
+        ]
+    else:
+        blocks.append(("p", "No scenario takes a driver outside its 1999-2016 range."))
+    blocks += [
+        ("h3", "Caveats"),
+        (
+            "ul",
+            [
+                "18 yearly observations: driver effects are weakly identified and partly confounded with the "
+                "latent dynamics; the border effect rests on one episode (2011-12) and shrinks under a "
+                "random-walk latent (see `experiments/model_choice`).",
+                "The effects are associations under the project's coding of the drivers, not causal effects.",
+                "Forecasts for 2017 onward are pre-registered: no observation after 2016 entered the fit.",
+                "Scenario paths are assumptions; their uncertainty enters only where a spec gives `sd`.",
+            ],
+        ),
+    ]
+    return blocks
+
+
+def write_reports(out_dir: Path, blocks: list[Block], title: str = "nkdefections run report") -> None:
+    (out_dir / C.REPORT_FILE).write_text(render_markdown(blocks), encoding="utf-8")
+    (out_dir / "report.html").write_text(render_html(blocks, title), encoding="utf-8")

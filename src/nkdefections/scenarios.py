@@ -112,8 +112,10 @@ class Scenario:
                 specs = [specs]
             if not isinstance(specs, Sequence) or isinstance(specs, str):
                 raise ScenarioError(f"{where}, key 'drivers.{d}': expected a spec mapping or a list of them.")
-            norm[d] = tuple(_check_spec(dict(s) if isinstance(s, Mapping) else s, f"{where}, key 'drivers.{d}[{i}]'")
-                            for i, s in enumerate(specs))
+            norm[d] = tuple(
+                _check_spec(dict(s) if isinstance(s, Mapping) else s, f"{where}, key 'drivers.{d}[{i}]'")
+                for i, s in enumerate(specs)
+            )
         object.__setattr__(self, "drivers", norm)
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,7 +218,12 @@ def _check_spec(spec: Any, where: str) -> dict[str, Any]:
             f"{where}: unknown key(s) {extra} for a {kind!r} spec; allowed: {sorted(_SPEC_KEYS[kind] | _COMMON_KEYS)}."
         )
     out: dict[str, Any] = {"type": kind}
-    required = {"step": ["value"], "ramp": ["start", "end", "to_value"], "values": ["values"], "relative": ["change"]}
+    required = {
+        "step": ["value"],
+        "ramp": ["start", "end", "to_value"],
+        "values": ["values"],
+        "relative": ["change"],
+    }
     for key in required.get(kind, []):
         if spec.get(key) is None:
             raise ScenarioError(f"{where}, key '{key}': missing (a {kind!r} spec needs {required[kind]}).")
@@ -370,9 +377,7 @@ def observed_range(data: xr.Dataset) -> dict[str, tuple[float, float]]:
     return out
 
 
-def scenario_paths(
-    scenarios: Sequence[Scenario], data: xr.Dataset, horizon: Horizon = Horizon()
-) -> xr.Dataset:
+def scenario_paths(scenarios: Sequence[Scenario], data: xr.Dataset, horizon: Horizon = Horizon()) -> xr.Dataset:
     """Mean path, sd and extrapolation flag per (scenario, year_future, driver)."""
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
