@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import xarray as xr
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -128,18 +130,40 @@ def test_cli_default_run_writes_every_output(small_fit, fit_cache_dir, tmp_path)
         "ppc_coverage.csv",
         "ppc_shape_checks.csv",
         "report.md",
+        "report.html",
         "run.json",
         "config.yaml",
         "drivers.csv",
+        "forecast.nc",
+        "forecast_summary.csv",
+        "contrasts.csv",
+        "exceedance.csv",
+        "attribution.csv",
+        "extrapolation.csv",
+        "contrasts.png",
+        "fan_status_quo.png",
+        "fan_combined_stress.png",
     } <= names
     meta = json.loads((out / "run.json").read_text())
     assert meta["cache_hit"] is True and meta["fit_id"] == small_fit.fit_id()
     assert meta["convergence"]["passed"] is True
     assert {"pymc", "arviz", "xarray", "hydra-core"} <= set(meta["package_versions"])
     assert meta["code_version"]
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "border_crackdown" in html and "Caveats" in html
+    summary = pd.read_csv(out / "forecast_summary.csv")
+    assert set(summary["scenario"]) == set(meta["extrapolated"]) | {
+        "status_quo",
+        "border_reopening",
+        "sanctions_relief",
+    }
+    assert summary[summary.scenario == "border_crackdown"]["extrapolated"].all()
+    fc = xr.open_dataset(out / "forecast.nc", engine="h5netcdf")
+    assert fc["arrivals"].dims == ("chain", "draw", "scenario", "year_future")
+    assert "border_crackdown" in json.loads(fc.attrs["scenarios"])
+    fc.close()
     report = (out / "report.md").read_text()
     assert "## Driver effects" in report and "border" in report and "90% interval" in report
-    import pandas as pd
 
     eff = pd.read_csv(out / "effects.csv")
     assert list(eff["driver"]) == ["border", "economy", "sanctions"]
@@ -164,3 +188,126 @@ def test_output_dir_check_refuses_existing(tmp_path):
     with pytest.raises(OutputExistsError, match="overwrite=true"):
         check_output_dir(tmp_path / "a", overwrite=False)
     check_output_dir(tmp_path / "a", overwrite=True)
+
+
+SCENARIO_BAD = [
+    (["scenarios=[status_quo,no_such]"], "unknown scenario 'no_such'", "border_crackdown"),
+    (["+custom_scenarios.x.drivers.borders.type=hold"], "unknown driver(s) ['borders']", "custom_scenarios.x"),
+    (
+        [
+            "+custom_scenarios.x.drivers.border.type=step",
+            "+custom_scenarios.x.drivers.border.year=2040",
+            "+custom_scenarios.x.drivers.border.value=1",
+        ],
+        "outside the horizon 2017-2030",
+        "custom_scenarios.x",
+    ),
+    (
+        ["+custom_scenarios.x.drivers.border.type=step", "+custom_scenarios.x.drivers.border.year=2018"],
+        "key 'value': missing",
+        "drivers.border",
+    ),
+    (
+        [
+            "+custom_scenarios.x.drivers.border.type=ramp",
+            "+custom_scenarios.x.drivers.border.start=2020",
+            "+custom_scenarios.x.drivers.border.end=2018",
+            "+custom_scenarios.x.drivers.border.to_value=1",
+        ],
+        "ramp end 2018 must come after its start 2020",
+        "drivers.border",
+    ),
+    (["compare.thresholds=[{year:2020,arrivals:many}]"], "compare.thresholds[0].arrivals: 'many' is not a number", ""),
+]
+
+
+@pytest.mark.parametrize("args, expect, where", SCENARIO_BAD)
+def test_cli_bad_scenario_input_stops_before_anything(args, expect, where, tmp_path):
+    out = tmp_path / "run"
+    res = _cli([*args, f"output_dir={out}", f"cache_dir={tmp_path / 'cache'}"], tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert expect in res.stderr and where in res.stderr, res.stderr[-2000:]
+    assert not out.exists() and not (tmp_path / "cache").exists()
+
+
+def test_two_specs_for_the_same_driver_year_in_a_file(tmp_path):
+    import shutil
+
+    cfg = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, cfg)
+    (cfg / "scenario" / "clash.yaml").write_text(
+        "name: clash\ndescription: two specs in 2019\ndrivers:\n  border:\n"
+        "    - {type: step, year: 2017, until: 2020, value: 1.0}\n    - {type: step, year: 2019, value: 2.0}\n"
+    )
+    out = tmp_path / "run"
+    res = _cli(["scenarios=[status_quo,clash]", f"output_dir={out}"], tmp_path, {"NKDEFECTIONS_CONFIG_DIR": str(cfg)})
+    assert res.returncode == 2
+    assert "clash.yaml" in res.stderr and "drivers.border" in res.stderr and "already set" in res.stderr
+    assert not out.exists()
+
+
+@pytest.mark.fit
+def test_new_scenario_yaml_works_without_code_change(small_fit, fit_cache_dir, tmp_path):
+    import shutil
+
+    cfg = tmp_path / "configs"
+    shutil.copytree(CONFIG_DIR, cfg)
+    (cfg / "scenario" / "my_thaw.yaml").write_text(
+        "name: my_thaw\ndescription: a user's own scenario\nreasoning: dropped in as a file\n"
+        "drivers:\n  sanctions: {type: ramp, start: 2017, end: 2020, to_value: 4.0}\n"
+        "  border: {type: step, year: 2018, value: 0.5}\n"
+    )
+    out = tmp_path / "run"
+    res = _cli(
+        [*SMALL_OVERRIDES, "scenarios=[status_quo,my_thaw]", f"output_dir={out}", f"cache_dir={fit_cache_dir}"],
+        tmp_path,
+        {"NKDEFECTIONS_CONFIG_DIR": str(cfg)},
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    contr = pd.read_csv(out / "contrasts.csv")
+    row = contr[(contr.scenario == "my_thaw") & contr.year.str.startswith("cumulative")].iloc[0]
+    assert row["baseline"] == "status_quo" and 0 <= row["prob_greater"] <= 1
+    assert json.loads((out / "run.json").read_text())["cache_hit"] is True
+
+
+@pytest.mark.fit
+def test_multirun_sweep_reuses_the_cached_fit_and_gathers(small_fit, fit_cache_dir, tmp_path):
+    res = _cli(
+        [
+            "-m",
+            "experiment=enforcement_sanctions_sweep",
+            *SMALL_OVERRIDES,
+            "sweep.border=0,1,2",
+            "sweep.sanctions=5.5,11.14",
+            f"cache_dir={fit_cache_dir}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "sweep" / "sweep_table.csv")
+    assert sorted(table["job"].unique()) == list(range(6))
+    assert set(table["sweep.border"]) == {0, 1, 2} and set(table["sweep.sanctions"]) == {5.5, 11.14}
+    cum = table[table.year == "cumulative 2017-2020"].set_index(["sweep.border", "sweep.sanctions"])["mean"]
+    assert cum.loc[(0, 5.5)] > cum.loc[(2, 5.5)]  # tighter border, fewer arrivals (border effect < 0)
+    for job in range(6):
+        meta = json.loads((tmp_path / "sweep" / str(job) / "run.json").read_text())
+        assert meta["cache_hit"] is True and meta["fit_id"] == small_fit.fit_id()
+    assert table[table["sweep.border"] == 2]["extrapolated"].all()
+
+
+def test_launcher_configs_compose():
+    from hydra.utils import get_class
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        slurm = compose(
+            config_name="config",
+            overrides=["hydra/launcher=slurm", "experiment=enforcement_sanctions_sweep"],
+            return_hydra_config=True,
+        )
+        par = compose(config_name="config", overrides=["hydra/launcher=local_parallel"], return_hydra_config=True)
+    launcher = slurm.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.cpus_per_task == 2 and launcher.timeout_min > 0
+    assert get_class(launcher._target_).__name__ == "SlurmLauncher"  # the plugin is installed and importable
+    assert par.hydra.launcher._target_.endswith("JoblibLauncher") and par.hydra.launcher.n_jobs == 2
+    assert slurm.hydra.sweeper.params["sweep.border"] == "range(0,2.25,0.25)"

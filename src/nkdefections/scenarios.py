@@ -158,6 +158,16 @@ class Scenario:
                 s = specs[i]
                 start = starts[i]
                 nxt = starts[order[j + 1]] if j + 1 < len(order) else horizon.end + 1
+                if start < horizon.start or start > horizon.end:
+                    raise ScenarioError(
+                        f"{where}[{i}]: starts in {start}, outside the horizon {horizon.start}-{horizon.end}; "
+                        "move the spec inside it or change the horizon (forecast.horizon)."
+                    )
+                if j + 1 < len(order) and nxt == start and s["type"] != "values":
+                    raise ScenarioError(
+                        f"{where}[{i}]: year(s) [{start}] are already set by another spec of {d!r} starting in "
+                        "the same year; give each driver-year one spec."
+                    )
                 if s["type"] == "values":
                     yrs = sorted(int(y) for y in s["values"])
                 else:

@@ -1,0 +1,130 @@
+"""Contrasts, exceedance and attribution on a constructed forecast (no sampling)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from nkdefections import constants as C
+from nkdefections.compare import attribution, contrasts, exceedance, parse_thresholds, summary_table
+from nkdefections.errors import ScenarioError
+
+YEARS = np.arange(2017, 2021)
+
+
+def fake_forecast(seed: int = 0) -> tuple[xr.Dataset, np.ndarray]:
+    """Three scenarios on a log-linear model with known beta and a shared latent path."""
+    rng = np.random.default_rng(seed)
+    chains, draws, H = 2, 500, len(YEARS)
+    S = chains * draws
+    beta = np.column_stack([rng.normal(-0.6, 0.1, S), np.zeros(S), rng.normal(0.05, 0.02, S)])
+    X = np.zeros((S, 3, H, 3))
+    X[:, :, :, 0] = 1.25
+    X[:, :, :, 2] = 8.0
+    X[:, 1, :, 0] = 2.25  # "crack": border +1
+    X[:, 2, :, 2] = 11.0  # "tight": sanctions +3
+    z = rng.normal(0, 0.2, (S, 1, H))
+    mu = np.exp(7.5 + np.einsum("snhk,sk->snh", X, beta) + z)
+    u = rng.uniform(size=(S, 1, H))
+    from scipy import stats
+
+    y = stats.poisson.ppf(np.broadcast_to(u, mu.shape), mu)
+    dims = (C.CHAIN, C.DRAW, C.SCENARIO, C.YEAR_FUTURE)
+    ext = np.zeros((3, H, 3), dtype=bool)
+    ext[1, :, 0] = True
+    fc = xr.Dataset(
+        {
+            C.OBSERVED: (dims, y.reshape(chains, draws, 3, H)),
+            C.MU: (dims, mu.reshape(chains, draws, 3, H)),
+            C.DRIVER_VALUES: ((*dims, C.DRIVER), X.reshape(chains, draws, 3, H, 3)),
+            "extrapolated": ((C.SCENARIO, C.YEAR_FUTURE, C.DRIVER), ext),
+        },
+        coords={
+            C.SCENARIO: ["status_quo", "crack", "tight"],
+            C.YEAR_FUTURE: YEARS,
+            C.DRIVER: list(C.DRIVERS),
+        },
+    )
+    return fc, beta
+
+
+def test_summary_table_has_every_year_and_the_cumulative_total():
+    fc, _ = fake_forecast()
+    t = summary_table(fc)
+    assert len(t) == 3 * (len(YEARS) + 1)
+    cum = t[(t.scenario == "status_quo") & t.year.str.startswith("cumulative")].iloc[0]
+    total = fc[C.OBSERVED].sel(scenario="status_quo").sum(C.YEAR_FUTURE)
+    assert cum["median"] == pytest.approx(float(total.median()))
+    assert cum["lower_95"] < cum["lower_80"] < cum["lower_50"] < cum["median"] < cum["upper_50"] < cum["upper_95"]
+    assert t[t.scenario == "crack"]["extrapolated"].all()
+    assert not t[t.scenario == "status_quo"]["extrapolated"].any()
+    t2 = summary_table(fc, window=(2017, 2018))
+    assert "cumulative 2017-2018" in set(t2.year)
+
+
+def test_contrasts_probabilities_and_crn():
+    fc, _ = fake_forecast()
+    c = contrasts(fc).set_index(["scenario", "year"])
+    assert set(c.index.get_level_values(0)) == {"crack", "tight"}
+    crack = c.loc[("crack", "cumulative 2017-2020")]
+    assert crack["prob_greater"] < 0.01 and crack["upper_90"] < 0
+    assert c.loc[("tight", "2018"), "prob_greater"] > 0.9
+    # a scenario against itself differs by exactly zero draw by draw (common random numbers)
+    same = contrasts(fc, [("status_quo", "status_quo")])
+    assert (same["mean_difference"] == 0).all() and (same["prob_greater"] == 0).all()
+    with pytest.raises(ScenarioError, match="'nope' is not in this forecast"):
+        contrasts(fc, [("nope", "status_quo")])
+
+
+def test_exceedance_matches_direct_count():
+    fc, _ = fake_forecast()
+    thr = parse_thresholds([{"year": 2019, "arrivals": 1500}, {"year": "cumulative", "arrivals": 5000}])
+    e = exceedance(fc, thr).set_index(["scenario", "year"])
+    direct = float((fc[C.OBSERVED].sel(scenario="tight", year_future=2019) > 1500).mean())
+    assert e.loc[("tight", "2019"), "prob_exceed"] == pytest.approx(direct)
+    with pytest.raises(ScenarioError, match="outside the horizon"):
+        exceedance(fc, [(2035, 10.0)])
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ([{"year": 2020, "arrivals": "many"}], "compare.thresholds[0].arrivals: 'many' is not a number"),
+        ([{"year": 2020, "arrivals": True}], "is not a number"),
+        ([{"year": 2020}], "keys 'year' and 'arrivals'"),
+        ([{"year": "2020x", "arrivals": 3}], "compare.thresholds[0].year"),
+        ("2000", "expected a list"),
+    ],
+)
+def test_bad_thresholds(spec, message):
+    with pytest.raises(ScenarioError) as err:
+        parse_thresholds(spec)
+    assert message in str(err.value)
+
+
+def test_attribution_adds_up_and_isolates_the_changed_driver():
+    fc, beta = fake_forecast()
+    a = attribution(fc, beta)
+    cum = a[a.year.str.startswith("cumulative")].set_index(["scenario", "driver"])
+    gap = (fc[C.MU].sel(scenario="crack") - fc[C.MU].sel(scenario="status_quo")).sum(C.YEAR_FUTURE).mean()
+    assert cum.loc[("crack", "border"), "mean_contribution"] == pytest.approx(float(gap), rel=1e-9)
+    assert cum.loc[("crack", "sanctions"), "mean_contribution"] == 0
+    assert cum.loc[("tight", "sanctions"), "mean_contribution"] > 0
+    assert cum.loc[("tight", "border"), "mean_contribution"] == 0
+
+
+def test_attribution_splits_a_two_driver_gap_exactly():
+    fc, beta = fake_forecast()
+    both = fc.copy(deep=True)
+    both[C.DRIVER_VALUES].loc[{C.SCENARIO: "tight", C.DRIVER: "border"}] = 2.25
+    x = both[C.DRIVER_VALUES].stack(sample=(C.CHAIN, C.DRAW)).transpose("sample", ...)
+    lm = 7.5 + np.einsum("snhk,sk->snh", x.values, beta)
+    both[C.MU].values[:] = np.exp(lm).reshape(both[C.MU].shape)  # z = 0: a clean log-linear gap
+    a = attribution(both, beta, [("tight", "status_quo")])
+    per_year = a[~a.year.str.startswith("cumulative")]
+    total = per_year.groupby("year")["mean_contribution"].sum()
+    gap = (both[C.MU].sel(scenario="tight") - both[C.MU].sel(scenario="status_quo")).mean((C.CHAIN, C.DRAW))
+    np.testing.assert_allclose(total.values, gap.values, rtol=1e-9)
+    cum = a[a.year.str.startswith("cumulative")].set_index("driver")
+    assert cum.loc["border", "mean_contribution"] < 0 < cum.loc["sanctions", "mean_contribution"]

@@ -1,0 +1,105 @@
+"""The forecast kernel on the shared real fit: schema, common random numbers, and agreement
+in distribution with pm.sample_posterior_predictive on the same model and inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from nkdefections import constants as C
+from nkdefections.errors import ScenarioError
+from nkdefections.scenarios import Horizon, Scenario, load_scenario
+
+pytestmark = pytest.mark.fit
+
+SQ = Scenario("status_quo", drivers={"economy": {"type": "step", "value": 1.0}})
+CRACK = Scenario(
+    "crack",
+    drivers={"border": {"type": "relative", "change": 1.0}, "economy": {"type": "values", "values": {2017: -3.0}}},
+)
+
+
+@pytest.fixture(scope="module")
+def fc(small_fit):
+    from nkdefections.forecast import forecast
+
+    return forecast(small_fit, [SQ, CRACK, load_scenario("economic_crisis")], seed=11)
+
+
+def test_forecast_schema(fc, small_fit):
+    y = fc[C.OBSERVED]
+    assert y.dims == (C.CHAIN, C.DRAW, C.SCENARIO, C.YEAR_FUTURE)
+    assert list(fc[C.YEAR_FUTURE].values) == list(range(2017, 2031))
+    assert list(fc[C.SCENARIO].values) == ["status_quo", "crack", "economic_crisis"]
+    assert fc[C.DRIVER_VALUES].dims == (C.CHAIN, C.DRAW, C.SCENARIO, C.YEAR_FUTURE, C.DRIVER)
+    assert (y.values >= 0).all() and np.issubdtype(y.dtype, np.integer)
+    assert fc.attrs["fit_id"] == small_fit.fit_id()
+    assert "economic_crisis" in fc.attrs["scenarios"]
+
+
+def test_lags_use_history_then_the_path(fc, small_fit):
+    x = fc[C.DRIVER_VALUES]
+    # economy lag 1: arrivals 2017 use the (latent) 2016 growth, 2018 use the scenario's 2017 value
+    gdp2016 = small_fit.idata.posterior[C.GDP_TRUE].sel(gdp_year=2016).values
+    np.testing.assert_allclose(x.sel(scenario="crack", year_future=2017, driver="economy").values, gdp2016, rtol=1e-5)
+    assert np.allclose(x.sel(scenario="crack", year_future=2018, driver="economy"), -3.0)
+    assert np.allclose(x.sel(scenario="crack", year_future=2017, driver="border"), 2.25)
+    # uncertain path: spread across draws, mean near the spec
+    e = x.sel(scenario="economic_crisis", year_future=2019, driver="economy").values
+    assert abs(e.mean() + 2.3) < 0.15 and 0.8 < e.std() < 1.2
+
+
+def test_common_random_numbers(fc):
+    y = fc[C.OBSERVED]
+    # identical paths in 2017 except border: the latent and count noise are shared, so the
+    # crackdown is lower in (almost) every draw, not just on average
+    d = (y.sel(scenario="crack") - y.sel(scenario="status_quo")).sel(year_future=2020)
+    assert float((d < 0).mean()) > 0.97
+
+
+def test_same_seed_same_forecast(small_fit):
+    from nkdefections.forecast import forecast
+
+    a = forecast(small_fit, [SQ, CRACK], seed=5)
+    b = forecast(small_fit, [CRACK, SQ], seed=5)
+    np.testing.assert_array_equal(
+        a[C.OBSERVED].sel(scenario="crack").values, b[C.OBSERVED].sel(scenario="crack").values
+    )
+
+
+def test_horizon_must_follow_the_fit(small_fit):
+    from nkdefections.forecast import forecast
+
+    with pytest.raises(ScenarioError, match="forecast.horizon.start: 2018"):
+        forecast(small_fit, [SQ], Horizon(2018, 2020))
+
+
+@pytest.mark.parametrize("scenario", [SQ, CRACK], ids=lambda s: s.name)
+def test_kernel_matches_sample_posterior_predictive(small_fit, scenario):
+    """Same model, same inputs: the numpy kernel and PyMC agree in distribution."""
+    import pymc as pm
+
+    from nkdefections.forecast import build_forecast_model, forecast
+    from nkdefections.scenarios import last_observed
+
+    horizon = Horizon()
+    mean, _, _ = scenario.path(last_observed(small_fit.data), horizon)
+    fm = build_forecast_model(small_fit, mean, horizon)
+    with fm:
+        pp = pm.sample_posterior_predictive(
+            small_fit.idata, var_names=["arrivals_future"], random_seed=3, progressbar=False
+        )
+    ref = pp.posterior_predictive["arrivals_future"].values.reshape(-1, len(horizon.years))
+    kern = np.concatenate(
+        [
+            forecast(small_fit, [scenario], horizon, seed=s)[C.OBSERVED].values.reshape(-1, len(horizon.years))
+            for s in range(4)
+        ]
+    )
+    for h in (0, 3, 13):  # 2017, 2020, 2030
+        ks = stats.ks_2samp(ref[:, h], kern[:, h])
+        assert ks.pvalue > 1e-3, (scenario.name, 2017 + h, ks)
+        assert abs(np.median(ref[:, h]) / np.median(kern[:, h]) - 1) < 0.1
+        iqr = [np.subtract(*np.quantile(a[:, h], [0.75, 0.25])) for a in (ref, kern)]
+        assert abs(iqr[0] / iqr[1] - 1) < 0.2, (scenario.name, 2017 + h, iqr)

@@ -1,0 +1,181 @@
+"""Scenario path specs (pure: no PyMC, no sampling)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nkdefections import constants as C
+from nkdefections.data import load_data
+from nkdefections.errors import ScenarioError
+from nkdefections.scenarios import (
+    Horizon,
+    Scenario,
+    available_scenarios,
+    last_observed,
+    load_scenario,
+    observed_range,
+    scenario_from_dict,
+    scenario_paths,
+)
+
+LAST = {"border": 1.25, "economy": 3.9, "sanctions": 8.0}
+H = Horizon(2017, 2024)
+B, E, S = (C.DRIVERS.index(d) for d in ("border", "economy", "sanctions"))
+
+
+def path(drivers, horizon=H):
+    mean, sd, shared = Scenario("t", drivers=drivers).path(LAST, horizon)
+    return mean, sd, shared
+
+
+def test_unnamed_drivers_hold_last_observed():
+    mean, sd, _ = path({})
+    assert mean.shape == (8, 3)
+    np.testing.assert_array_equal(mean[:, B], 1.25)
+    np.testing.assert_array_equal(mean[:, S], 8.0)
+    assert (sd == 0).all()
+
+
+def test_step_relative_hold_and_values():
+    mean, _, _ = path(
+        {
+            "border": {"type": "step", "year": 2019, "value": 0.0},
+            "sanctions": {"type": "relative", "change": -2.5},
+            "economy": {"type": "values", "values": {2017: -1.0, 2018: -2.0}},
+        }
+    )
+    np.testing.assert_array_equal(mean[:, B], [1.25, 1.25, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(mean[:, S], 5.5)
+    # explicit values, then the last value carries forward
+    np.testing.assert_array_equal(mean[:, E], [-1.0, -2.0, -2.0, -2.0, -2.0, -2.0, -2.0, -2.0])
+
+
+def test_ramp_is_linear_from_the_value_before_and_holds_its_end():
+    mean, _, _ = path({"sanctions": {"type": "ramp", "start": 2017, "end": 2020, "to_value": 12.0}})
+    np.testing.assert_allclose(mean[:, S], [9.0, 10.0, 11.0, 12.0, 12, 12, 12, 12])
+    mean, _, _ = path({"border": {"type": "ramp", "start": 2018, "end": 2019, "from_value": 0.0, "to_value": 1.0}})
+    np.testing.assert_allclose(mean[:, B], [1.25, 0.5, 1.0, 1.0, 1, 1, 1, 1])
+
+
+def test_sequence_of_specs_and_until():
+    mean, sd, _ = path(
+        {
+            "economy": [
+                {"type": "step", "year": 2017, "until": 2018, "value": -3.0, "sd": 1.0},
+                {"type": "ramp", "start": 2019, "end": 2020, "to_value": 1.0},
+            ]
+        }
+    )
+    np.testing.assert_allclose(mean[:, E], [-3, -3, -1, 1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(sd[:, E], [1, 1, 0, 0, 0, 0, 0, 0])
+
+
+def test_correlated_uncertainty_gets_a_shared_group():
+    _, sd, shared = path({"economy": {"type": "step", "value": -2.0, "sd": 0.5, "correlated": True}})
+    assert (sd[:, E] == 0.5).all() and len(set(shared[:, E])) == 1 and shared[0, E] > 0
+
+
+@pytest.mark.parametrize(
+    "drivers, message",
+    [
+        ({"borders": {"type": "hold"}}, "unknown driver(s) ['borders']"),
+        ({"border": {"type": "jump"}}, "unknown path type 'jump'"),
+        ({"border": {"type": "step"}}, "key 'value': missing"),
+        ({"border": {"type": "step", "value": None}}, "key 'value': missing"),
+        ({"border": {"type": "step", "value": "high"}}, "key 'value': 'high' is not a finite number"),
+        ({"border": {"type": "ramp", "start": 2020, "end": 2018, "to_value": 1}}, "ramp end 2018 must come after"),
+        ({"border": {"type": "step", "value": 1, "colour": "red"}}, "unknown key(s) ['colour']"),
+        ({"border": {"type": "step", "value": 1, "sd": -1}}, "key 'sd': -1.0 must be >= 0"),
+        ({"border": {"type": "step", "year": 2018.5, "value": 1}}, "key 'year': 2018.5 is not a year"),
+        ({"border": {"type": "values", "values": {}}}, "non-empty mapping"),
+    ],
+)
+def test_bad_specs_name_the_key(drivers, message):
+    with pytest.raises(ScenarioError) as err:
+        Scenario("bad", drivers=drivers, source="configs/scenario/bad.yaml")
+    assert message in str(err.value)
+    assert "configs/scenario/bad.yaml" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "drivers, message",
+    [
+        ({"border": {"type": "step", "year": 2040, "value": 1}}, "outside the horizon 2017-2024"),
+        ({"border": {"type": "values", "values": {2016: 1.0}}}, "outside the horizon"),
+        (
+            {"border": [{"type": "step", "year": 2018, "value": 1}, {"type": "step", "year": 2018, "value": 2}]},
+            "already set by another spec",
+        ),
+        (
+            {"border": [{"type": "step", "year": 2017, "until": 2020, "value": 1}, {"type": "hold", "year": 2019}]},
+            "already set by another spec",
+        ),
+    ],
+)
+def test_path_level_errors(drivers, message):
+    with pytest.raises(ScenarioError, match="drivers.border") as err:
+        path(drivers)
+    assert message in str(err.value)
+
+
+def test_shipped_scenarios_load_and_have_reasoning():
+    names = available_scenarios()
+    assert {
+        "status_quo",
+        "border_crackdown",
+        "border_reopening",
+        "sanctions_tightened",
+        "sanctions_relief",
+        "economic_crisis",
+        "combined_stress",
+    } <= set(names)
+    ds = load_data(history=1)
+    scs = [load_scenario(n) for n in names]
+    for s in scs:
+        assert s.description and len(s.reasoning) > 80, s.name
+    paths = scenario_paths(scs, ds)
+    assert paths["path_mean"].dims == (C.SCENARIO, C.YEAR_FUTURE, C.DRIVER)
+    crack = paths["path_mean"].sel(scenario="border_crackdown", driver="border")
+    assert np.allclose(crack, 2.25)  # "as large again as 2012's": +1 unit on 2016's 1.25
+    assert np.allclose(paths["path_mean"].sel(scenario="border_reopening", driver="border"), 0.0)
+    ext = paths["extrapolated"]
+    assert bool(ext.sel(scenario="border_crackdown", driver="border").all())
+    assert not bool(ext.sel(scenario="status_quo").any())
+    assert not bool(ext.sel(scenario="border_reopening").any())
+
+
+def test_unknown_scenario_lists_the_known_ones():
+    with pytest.raises(ScenarioError) as err:
+        load_scenario("no_such_scenario")
+    msg = str(err.value)
+    assert "unknown scenario 'no_such_scenario'" in msg and "status_quo" in msg and "border_crackdown" in msg
+
+
+def test_scenario_file_errors_name_the_file(tmp_path: Path):
+    (tmp_path / "typo.yaml").write_text("name: typo\ndrivers:\n  border: {type: step, year: 2018}\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario("typo", tmp_path)
+    assert str(tmp_path / "typo.yaml") in str(err.value) and "key 'value': missing" in str(err.value)
+    (tmp_path / "extra.yaml").write_text("name: extra\nfoo: 1\n")
+    with pytest.raises(ScenarioError, match=r"unknown key\(s\) \['foo'\]"):
+        load_scenario("extra", tmp_path)
+
+
+def test_duplicate_scenarios_refused():
+    ds = load_data(history=1)
+    with pytest.raises(ScenarioError, match="selected twice"):
+        scenario_paths([Scenario("a"), Scenario("a")], ds)
+
+
+def test_round_trip_and_reference_values():
+    s = load_scenario("economic_crisis")
+    again = scenario_from_dict(s.to_dict())
+    assert again.to_dict() == s.to_dict()
+    ds = load_data(history=1)
+    last = last_observed(ds)
+    assert last == {"border": 1.25, "sanctions": pytest.approx(8.1448, abs=1e-3), "economy": 3.9}
+    rng = observed_range(ds)
+    assert rng["economy"] == (-2.3, 6.1) and rng["border"] == (0.0, 1.25)
