@@ -154,8 +154,8 @@ def test_non_positive_scale_in_validate_prior_with_prefix(value):
 
 
 def test_location_may_be_negative_or_zero():
-    m = ModelConfig(priors={"intercept": {"mu": -3.0}, "beta_border": {"mu": 0}})
-    assert m.priors["intercept"]["mu"] == -3.0
+    m = ModelConfig(priors={"level": {"mu": -3.0}, "beta_border": {"mu": 0}})
+    assert m.priors["level"]["mu"] == -3.0
     assert m.priors["beta_border"]["mu"] == 0.0
 
 
@@ -180,8 +180,8 @@ def test_unknown_prior_name():
 
 
 def test_unknown_prior_param():
-    msg = raises_config(ModelConfig, priors={"intercept": {"scale": 1.0}})
-    assert_all_in(msg, "model.priors.intercept: unknown key(s) ['scale']", "'mu'", "'sigma'", "'dist'")
+    msg = raises_config(ModelConfig, priors={"level": {"scale": 1.0}})
+    assert_all_in(msg, "model.priors.level: unknown key(s) ['scale']", "'mu'", "'sigma'", "'dist'")
 
 
 def test_unknown_prior_family():
@@ -200,7 +200,7 @@ def test_unknown_prior_family():
         ("rho", {"dist": "normal", "mu": 0.5, "sigma": 0.1}, ["beta"]),
         ("beta_border", {"dist": "gamma", "alpha": 2.0, "beta": 1.0}, ["normal"]),
         ("sigma_latent", {"dist": "normal", "mu": 0.0, "sigma": 1.0}, ["gamma", "halfnormal"]),
-        ("intercept", {"dist": "halfnormal", "sigma": 1.0}, ["normal"]),
+        ("level", {"dist": "halfnormal", "sigma": 1.0}, ["normal"]),
     ],
 )
 def test_wrong_family_for_parameter(name, spec, allowed):
@@ -440,10 +440,10 @@ def test_stable_hash_is_order_independent():
 def test_stable_hash_of_model_configs():
     lags_a = {"border": 0, "economy": 1, "sanctions": 0}
     lags_b = {"sanctions": 0, "economy": 1, "border": 0}
-    m1 = ModelConfig(lags=lags_a, priors={"rho": {"alpha": 4}, "intercept": {"mu": 6}})
+    m1 = ModelConfig(lags=lags_a, priors={"rho": {"alpha": 4}, "level": {"mu": 6}})
     m2 = ModelConfig(
         lags=lags_b,
-        priors={"intercept": {"mu": 6}, "rho": {"alpha": 4}},
+        priors={"level": {"mu": 6}, "rho": {"alpha": 4}},
         drivers=("sanctions", "economy", "border"),
     )
     assert stable_hash(m1.to_dict()) == stable_hash(m2.to_dict())

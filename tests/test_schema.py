@@ -48,7 +48,7 @@ def test_model_variables_and_dims_locked():
     m = DefectionModel(config=ModelConfig()).model
     free = {rv.name for rv in m.free_RVs}
     assert free == {
-        "intercept",
+        "level",
         "beta",
         "gdp_mean",
         "gdp_sd",
@@ -59,7 +59,7 @@ def test_model_variables_and_dims_locked():
     }
     assert {rv.name for rv in m.observed_RVs} == {"arrivals", "gdp_observed"}
     dets = {d.name for d in m.deterministics}
-    assert {"mu", "log_mu", "latent", "effect_pct", "driver_values"} <= dets
+    assert {"mu", "log_mu", "latent", "effect_pct", "driver_values", "intercept"} <= dets
     dims = m.named_vars_to_dims
     assert dims["beta"] == ("driver",)
     assert dims["mu"] == ("year",)

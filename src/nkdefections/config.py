@@ -40,7 +40,7 @@ _POSITIVE = {"sigma", "alpha", "beta"}
 
 #: The default priors (see README "Priors" for the reasoning behind each number).
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
-    "intercept": {"dist": "normal", "mu": 7.0, "sigma": 1.5},
+    "level": {"dist": "normal", "mu": 7.0, "sigma": 1.5},
     "beta_border": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
     "beta_economy": {"dist": "normal", "mu": 0.0, "sigma": 0.1},
     "beta_sanctions": {"dist": "normal", "mu": 0.0, "sigma": 0.15},
@@ -52,7 +52,7 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "gdp_sd": {"dist": "halfnormal", "sigma": 3.0},
 }
 _ALLOWED_FAMILIES = {
-    "intercept": ("normal",),
+    "level": ("normal",),
     "beta_border": ("normal",),
     "beta_economy": ("normal",),
     "beta_sanctions": ("normal",),

@@ -68,6 +68,7 @@ class Design:
     gdp_sign_idx: np.ndarray
     gdp_sign: np.ndarray
     economy_idx: np.ndarray  # index into gdp_years for each observation year
+    center: np.ndarray  # driver means over the window: the free `level` is log mu at these values
 
 
 def design(data: xr.Dataset, config: ModelConfig) -> Design:
@@ -101,7 +102,11 @@ def design(data: xr.Dataset, config: ModelConfig) -> Design:
     obs_idx = np.flatnonzero(~np.isnan(gdp))
     sd = np.where(vintage == "latest", config.gdp_latest_sd, config.gdp_first_release_sd)
     sign_idx = np.flatnonzero(sign != 0)
+    center = X.mean(axis=0)
+    if economy_col is not None:
+        center[economy_col] = float(np.nanmean(gdp[obs_idx])) if len(obs_idx) else 0.0
     return Design(
+        center=center,
         years=years,
         y=y.astype(int),
         drivers=drivers,
@@ -182,12 +187,15 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None) -> pm.Model
     coords = {C.YEAR: d.years, C.DRIVER: list(d.drivers), C.GDP_YEAR: d.gdp_years}
     with pm.Model(coords=coords) as model:
         x_fixed = pm.Data("driver_data", d.X_fixed, dims=(C.YEAR, C.DRIVER))
-        intercept = _prior(C.INTERCEPT, p["intercept"])
+        level = _prior(C.LEVEL, p["level"])
         if d.drivers:
             mus = np.array([p[f"beta_{k}"]["mu"] for k in d.drivers])
             sds = np.array([p[f"beta_{k}"]["sigma"] for k in d.drivers])
             beta = pm.Normal(C.BETA, mu=mus, sigma=sds, dims=C.DRIVER)
             pm.Deterministic(C.EFFECT_PCT, 100.0 * pt.expm1(beta), dims=C.DRIVER)
+            intercept = pm.Deterministic(C.INTERCEPT, level - pt.dot(d.center, beta))
+        else:
+            intercept = pm.Deterministic(C.INTERCEPT, level)
         X = x_fixed
         if d.economy_col is not None:
             gdp_mean = _prior(C.GDP_MEAN, p["gdp_mean"])
@@ -271,16 +279,17 @@ def sample_kwargs(sampler: SamplerConfig) -> dict[str, Any]:
 class DefectionModel:
     r"""Bayesian model of yearly North Korean defector arrivals in South Korea.
 
-    For year :math:`t` (1999..2016) with arrivals :math:`y_t`:
+    For year :math:`t` (1999..2016) with arrivals :math:`y_t` (default model):
 
     .. math::
 
-        y_t &\sim \mathrm{NegBin}(\mu_t, \phi), \qquad
-            \operatorname{Var}(y_t) = \mu_t + \mu_t^2/\phi,\quad \phi = 1/\kappa^2 \\
+        y_t &\sim \mathrm{Poisson}(\mu_t)
+            \quad(\text{or } \mathrm{NegBin}(\mu_t, \phi),\ \phi = 1/\kappa^2) \\
         \log \mu_t &= \alpha + \beta_B B_{t-\ell_B} + \beta_E G_{t-\ell_E}
-            + \beta_S S_{t-\ell_S} + z_t \\
-        z_{1999} &\sim \mathcal N(0, s_0), \qquad
-            z_t \sim \mathcal N(\rho z_{t-1}, \sigma) \\
+            + \beta_S S_{t-\ell_S} + z_t, \qquad
+            \alpha = \lambda - \bar x \cdot \beta \\
+        z_{1999} &\sim \mathcal N(m_0, s_0), \qquad
+            z_t = \rho z_{t-1} + \sigma \varepsilon_t,\ \varepsilon_t \sim \mathcal N(0, 1) \\
         G_t &\sim \mathcal N(m_G, s_G), \qquad
             \hat G_t \sim \mathcal N(G_t, \tau_t)
 
@@ -289,10 +298,14 @@ class DefectionModel:
     the true real GDP growth (pp) of which the Bank of Korea figure
     :math:`\hat G_t` is a noisy measurement (:math:`\tau_t` = 0.05 for the
     latest vintage, 1.0 for a first release; missing years are imputed).
-    :math:`\kappa` (``overdispersion``) is the coefficient of variation of the
-    year-to-year noise that does not persist; :math:`z_t` is the persistent
-    latent deviation (AR(1) reverting to zero, so :math:`\alpha` is the long-run
-    log level at zero drivers).  The effect of a driver is reported as
+    The free parameter :math:`\lambda` (``level``) is the long-run log level at
+    the drivers' 1999-2016 means :math:`\bar x` (this centring decorrelates it
+    from the effects); ``intercept`` :math:`\alpha` is derived.
+    :math:`z_t` is the persistent latent deviation (AR(1) reverting to zero, or
+    a random walk, or absent); with a Poisson likelihood it is also what makes
+    the counts overdispersed.  :math:`\kappa` (``overdispersion``, NB variants) is
+    the coefficient of variation of transient noise.  The effect of a driver is
+    reported as
     :math:`100(e^{\beta}-1)` % change in expected arrivals per unit.
 
     Parameters
@@ -498,6 +511,7 @@ class DefectionModel:
         lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
         rows = []
         names = [
+            C.LEVEL,
             C.INTERCEPT,
             C.BETA,
             C.EFFECT_PCT,
