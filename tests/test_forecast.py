@@ -103,3 +103,25 @@ def test_kernel_matches_sample_posterior_predictive(small_fit, scenario):
         assert abs(np.median(ref[:, h]) / np.median(kern[:, h]) - 1) < 0.1
         iqr = [np.subtract(*np.quantile(a[:, h], [0.75, 0.25])) for a in (ref, kern)]
         assert abs(iqr[0] / iqr[1] - 1) < 0.2, (scenario.name, 2017 + h, iqr)
+
+
+def test_readme_python_example_runs(small_fit, fit_cache_dir, tmp_path, monkeypatch):
+    """The README's library example, run as written except for the small test sampler."""
+    import re
+    from pathlib import Path
+
+    from conftest import REPO, SMALL_GATE, SMALL_SAMPLER
+
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- example:start -->\n```python\n(.*?)```\n<!-- example:end -->", text, re.S).group(1)
+    assert "model.forecast(" in block and "contrasts(" in block
+    block = block.replace("SamplerConfig(seed=20161231)", f"SamplerConfig(**{SMALL_SAMPLER!r})")
+    block = block.replace("GateConfig()", f"GateConfig(**{SMALL_GATE!r})")
+    block = block.replace('cache_dir=".cache/fits"', f"cache_dir={str(fit_cache_dir)!r}")
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(compile(block, "README.md", "exec"), ns)  # noqa: S102 - the documented example
+    assert ns["fc"]["arrivals"].dims == ("chain", "draw", "scenario", "year_future")
+    assert list(ns["fc"]["scenario"].values) == ["status_quo", "border_crackdown", "thaw"]
+    assert ns["same"].attrs["fit_id"] == small_fit.fit_id()
+    assert Path("fit.nc").is_file()

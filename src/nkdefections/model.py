@@ -542,6 +542,19 @@ class DefectionModel:
                 )
         return pd.DataFrame(rows)
 
+    def forecast(self, scenarios: Any, horizon: Any = None, *, seed: int = 0) -> xr.Dataset:
+        """Forecast scenarios from this posterior (see :func:`nkdefections.forecast.forecast`).
+
+        ``scenarios``: :class:`~nkdefections.scenarios.Scenario` objects or names of files
+        in ``configs/scenario/``.  Returns draw-level arrivals with dims
+        ``(chain, draw, scenario, year_future)``.
+        """
+        from nkdefections.forecast import forecast
+        from nkdefections.scenarios import load_scenario
+
+        items = [load_scenario(s) if isinstance(s, str) else s for s in scenarios]
+        return forecast(self, items, horizon, seed=seed)
+
     def sample_posterior_predictive(self, seed: int = 2) -> xr.DataTree:
         """Posterior predictive draws of arrivals for the observation years."""
         idata = self._require_fit()
