@@ -33,8 +33,11 @@ CANDIDATES: list[tuple[str, dict, dict]] = [
     ("poisson_random_walk", {"latent": "random_walk"}, {}),
     ("negbin_ar1_centered", {"likelihood": "negative_binomial", "parameterization": "centered"}, {}),
     ("negbin_ar1_noncentered", {"likelihood": "negative_binomial"}, {}),
-    ("negbin_ar1_centered_ta0.99", {"likelihood": "negative_binomial", "parameterization": "centered"},
-     {"target_accept": 0.99}),
+    (
+        "negbin_ar1_centered_ta0.99",
+        {"likelihood": "negative_binomial", "parameterization": "centered"},
+        {"target_accept": 0.99},
+    ),
     ("negbin_no_latent", {"likelihood": "negative_binomial", "latent": "none"}, {}),
 ]
 
@@ -59,10 +62,12 @@ def evaluate(label: str, model_kw: dict, sampler_kw: dict) -> dict:
         row[f"{r.driver}_pct"] = f"{r.median_pct:+.0f} [{r.q05_pct:+.0f}, {r.q95_pct:+.0f}]"
     y = m.design.y.astype(float)
     rep = one_step_replicates(
-        _flat(post[C.LOG_MU]), _flat(post[C.LATENT]),
+        _flat(post[C.LOG_MU]),
+        _flat(post[C.LATENT]),
         _flat(post[C.RHO]) if C.RHO in post else None,
         _flat(post[C.SIGMA_LATENT]) if C.SIGMA_LATENT in post else None,
-        np.random.default_rng(0), kind=m.config.latent,
+        np.random.default_rng(0),
+        kind=m.config.latent,
         overdispersion=_flat(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None,
     )
     cov = coverage(interval_table(m.design.years[1:], y[1:], rep)).set_index("nominal")["empirical"]
@@ -85,9 +90,22 @@ def main() -> int:
         rows.append(row)
     df = pd.DataFrame(rows)
     df.to_csv(HERE / "results.csv", index=False)
-    cols = ["model", "passed", "max_rhat", "min_ess_bulk", "divergences", "rho_median", "overdispersion_median",
-            "border_pct", "economy_pct", "sanctions_pct", "shape_checks_reproduced", "shape_checks_failed",
-            "one_step_cov50", "one_step_cov90"]
+    cols = [
+        "model",
+        "passed",
+        "max_rhat",
+        "min_ess_bulk",
+        "divergences",
+        "rho_median",
+        "overdispersion_median",
+        "border_pct",
+        "economy_pct",
+        "sanctions_pct",
+        "shape_checks_reproduced",
+        "shape_checks_failed",
+        "one_step_cov50",
+        "one_step_cov90",
+    ]
     df["max_rhat"] = df["max_rhat"].map("{:.4f}".format)
     md = markdown_table(df[cols])
     (HERE / "results.md").write_text(md + "\n", encoding="utf-8")
