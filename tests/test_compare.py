@@ -128,3 +128,26 @@ def test_attribution_splits_a_two_driver_gap_exactly():
     np.testing.assert_allclose(total.values, gap.values, rtol=1e-9)
     cum = a[a.year.str.startswith("cumulative")].set_index("driver")
     assert cum.loc["border", "mean_contribution"] < 0 < cum.loc["sanctions", "mean_contribution"]
+
+
+def test_report_blocks_for_a_single_scenario_have_no_contrasts():
+    import pandas as pd
+
+    from nkdefections.report import forecast_blocks, render_html, render_markdown
+    from nkdefections.scenarios import Scenario
+
+    fc, _ = fake_forecast()
+    one = fc.sel(scenario=["status_quo"])
+    blocks = forecast_blocks(
+        scenarios=[Scenario("status_quo", description="reference")],
+        summary=summary_table(one),
+        contrasts=pd.DataFrame(),
+        exceedance=pd.DataFrame(),
+        attribution=pd.DataFrame(),
+        extrapolation=pd.DataFrame(),
+        figures={},
+        horizon="2017-2020",
+    )
+    md = render_markdown(blocks)
+    assert "One scenario only" in md and "Cumulative arrivals" in md and "Contrasts" not in md
+    assert "<table>" in render_html(blocks, "t")

@@ -226,7 +226,7 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
             figures=figures,
             horizon=fc.attrs["horizon"],
         )
-        if plots and len(contr)
+        if plots
         else []
     )
     meta = {

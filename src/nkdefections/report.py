@@ -257,23 +257,15 @@ def forecast_blocks(
     cum = summary[summary["year"].str.startswith("cumulative")][
         ["scenario", "year", "median", "lower_50", "upper_50", "lower_95", "upper_95", "extrapolated"]
     ]
-    cum_c = contrasts[contrasts["year"].str.startswith("cumulative")][
-        [
-            "scenario",
-            "baseline",
-            "year",
-            "median_difference",
-            "lower_90",
-            "upper_90",
-            "prob_greater",
-            "extrapolated",
+    has_contrasts = len(contrasts) > 0
+    if has_contrasts:
+        cols = ["scenario", "baseline", "year", "median_difference", "lower_90", "upper_90", "prob_greater"]
+        cum_c = contrasts[contrasts["year"].str.startswith("cumulative")][[*cols, "extrapolated"]]
+        attr = attribution[attribution["year"].str.startswith("cumulative")][
+            ["scenario", "baseline", "driver", "median_contribution", "lower_90", "upper_90"]
         ]
-    ]
-    attr = attribution[attribution["year"].str.startswith("cumulative")][
-        ["scenario", "baseline", "driver", "median_contribution", "lower_90", "upper_90"]
-    ]
-    # drivers whose path is the same in both scenarios contribute exactly zero: not shown
-    attr = attr[(attr[["median_contribution", "lower_90", "upper_90"]].abs() > 0).any(axis=1)]
+        # drivers whose path is the same in both scenarios contribute exactly zero: not shown
+        attr = attr[(attr[["median_contribution", "lower_90", "upper_90"]].abs() > 0).any(axis=1)]
     if len(extrapolation):
         g = extrapolation.groupby([C.SCENARIO, C.DRIVER], sort=False)
         extrapolation = pd.DataFrame(
@@ -309,21 +301,24 @@ def forecast_blocks(
     for name, path in figures.items():
         if name.startswith("fan_"):
             blocks.append(("img", (path, f"forecast fan chart: {name[4:]}")))
-    blocks += [
-        ("h3", "Contrasts"),
-        ("p", "Difference A - baseline, draw by draw: median, 90% interval and P(A > baseline)."),
-        ("table", (cum_c, "{:.3g}")),
-        ("img", (figures["contrast"], "differences to the baseline")),
-        ("h3", "Attribution of each gap to the drivers"),
-        (
-            "p",
-            "Each draw's gap in expected arrivals is split among the drivers in proportion to their "
-            "exact log-scale contributions beta_d * (x_A,d - x_B,d); the parts add up to the gap. Drivers "
-            "with the same path in both scenarios contribute exactly zero and are omitted "
-            "(`attribution.csv` has every row, per year).",
-        ),
-        ("table", (attr, "{:.0f}")),
-    ]
+    if has_contrasts:
+        blocks += [
+            ("h3", "Contrasts"),
+            ("p", "Difference A - baseline, draw by draw: median, 90% interval and P(A > baseline)."),
+            ("table", (cum_c, "{:.3g}")),
+            ("img", (figures["contrast"], "differences to the baseline")),
+            ("h3", "Attribution of each gap to the drivers"),
+            (
+                "p",
+                "Each draw's gap in expected arrivals is split among the drivers in proportion to their "
+                "exact log-scale contributions beta_d * (x_A,d - x_B,d); the parts add up to the gap. Drivers "
+                "with the same path in both scenarios contribute exactly zero and are omitted "
+                "(`attribution.csv` has every row, per year).",
+            ),
+            ("table", (attr, "{:.0f}")),
+        ]
+    else:
+        blocks.append(("p", "One scenario only: no contrasts (select two or more to compare them)."))
     if len(exceedance):
         blocks += [("h3", "Exceedance probabilities"), ("table", (exceedance, "{:.3g}"))]
     blocks += [("h3", "Extrapolation warnings")]
