@@ -76,10 +76,17 @@ def diagnostics_table(posterior: xr.Dataset, var_names: Sequence[str]) -> pd.Dat
     return rhat.merge(bulk, on="parameter").merge(tail, on="parameter")
 
 
-def check_convergence(idata: xr.DataTree, var_names: Sequence[str], gate: GateConfig) -> ConvergenceReport:
-    """Apply ``gate`` to the free parameters ``var_names`` of a fit."""
+def check_convergence(
+    idata: xr.DataTree, var_names: Sequence[str], gate: GateConfig, *, table: pd.DataFrame | None = None
+) -> ConvergenceReport:
+    """Apply ``gate`` to the free parameters ``var_names`` of a fit.
+
+    ``table``: a precomputed :func:`diagnostics_table` of the same fit (the gate's
+    thresholds are then applied without recomputing R-hat and ESS).
+    """
     post = idata.posterior.to_dataset()
-    table = diagnostics_table(post, var_names)
+    if table is None:
+        table = diagnostics_table(post, var_names)
     stats = idata.sample_stats.to_dataset()
     div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     failures = []

@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 #: In-process memo of the last cached fit read from disk: (path, mtime) -> (idata, attrs).
-_LOADED: dict[tuple[str, int], tuple[xr.DataTree, dict[str, Any]]] = {}
+#: The third item caches the fit's diagnostics table, which does not depend on the gate.
+_LOADED: dict[tuple[str, int], tuple[xr.DataTree, dict[str, Any], dict[str, Any]]] = {}
 
 
 # ----------------------------------------------------------------------------
@@ -420,25 +421,27 @@ class DefectionModel:
                 log.info("reusing cached fit %s", cached)
                 loaded = DefectionModel.load(cached, data=self.data)
                 _LOADED.clear()
-                _LOADED[memo_key] = (loaded.idata, dict(loaded.attrs))
-            idata, attrs = _LOADED[memo_key]
+                _LOADED[memo_key] = (loaded.idata, dict(loaded.attrs), {})
+            idata, attrs, memo = _LOADED[memo_key]
             self.idata, self.attrs = idata, dict(attrs)
             self.attrs["cache_hit"] = True
         else:
             log.info("sampling: %s", sampler)
-            with self.model, warnings.catch_warnings():
+            with self.model:
                 idata = pm.sample(**sample_kwargs(sampler))
             self.idata = idata
             self.attrs = self._attrs(sampler)
             if cached is not None:
                 self.save(cached)
             self.attrs["cache_hit"] = False
+            memo: dict[str, Any] = {}
         names = (
             json.loads(self.attrs["free_parameters"])
             if "free_parameters" in self.attrs
             else parameter_names(self.model)
         )
-        self.convergence = check_convergence(self.idata, names, gate)
+        self.convergence = check_convergence(self.idata, names, gate, table=memo.get("table"))
+        memo["table"] = self.convergence.table
         if not self.convergence.passed:
             msg = self.convergence.message()
             if gate.enforce:
