@@ -709,7 +709,8 @@ def _wide_upper(x: int, frac: float, share: ShareFit) -> int:
     else:
         low = float(np.quantile(stats.beta.ppf(1e-6, share.kappa * s, share.kappa * (1 - s)), 0.001))
     low = max(low, 1e-4)
-    return int(min(np.ceil((x + 10) / low), x + 200_000))
+    # binomial noise on top of the share's variation: N s may exceed x by several sd of x
+    return int(min(np.ceil((x + 8 * np.sqrt(x + 1) + 30) / low), x + 200_000))
 
 
 _SHARE_CACHE: dict[tuple[int | None, bool, int], ShareFit] = {}
