@@ -25,11 +25,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP)  ## fit benchmark, then forecast + sweep benchmark (each prints ratios vs PyMC in the same run)
 	$(BIN)/python benchmarks/run.py $(ARGS)
+	$(BIN)/python benchmarks/forecast.py $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks experiments scripts
 
 lock:  ## regenerate the pinned set after changing dependencies
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^nkdefections' > requirements.lock

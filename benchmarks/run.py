@@ -425,8 +425,8 @@ def report_text(result: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, Any]:
-    """nproc, CPU, OS, Python, package versions and the code version."""
+def machine_info(packages_of_interest: Sequence[str] = PACKAGES) -> dict[str, Any]:
+    """nproc, CPU, OS, Python, package versions and the code version (shared by forecast.py)."""
     cpu = platform.processor() or "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -436,7 +436,7 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     packages = {}
-    for name in PACKAGES:
+    for name in packages_of_interest:
         try:
             packages[name] = md.version(name)
         except md.PackageNotFoundError:
