@@ -91,12 +91,24 @@ def main(src: Path, dst: Path) -> None:
             continue
         out.append([r["year"], r["total"], r["male"], r["female"], r["status"], r["source"], r["notes"]])
     _write(dst / "arrivals_annual.csv", ["year", "arrivals", "male", "female", "status", "source", "notes"], out)
-    _write(dst / "arrivals_stock_pre1999.csv", ["through_year", "arrivals", "male", "female", "status", "source", "notes"], stock)
+    _write(
+        dst / "arrivals_stock_pre1999.csv",
+        ["through_year", "arrivals", "male", "female", "status", "source", "notes"],
+        stock,
+    )
 
     period_map = {
-        "H1 (Jan-Jun)": (1, 6), "H1": (1, 6), "Jan-Feb": (1, 2), "Jan-Sep": (1, 9),
-        "Jan-Sep15": (1, 9), "Jan-Nov": (1, 11), "Jan-Apr17": (1, 4), "Q1": (1, 3),
-        "Jan-Jul": (1, 7), "Jan-Apr": (1, 4), "Jan-May": (1, 5),
+        "H1 (Jan-Jun)": (1, 6),
+        "H1": (1, 6),
+        "Jan-Feb": (1, 2),
+        "Jan-Sep": (1, 9),
+        "Jan-Sep15": (1, 9),
+        "Jan-Nov": (1, 11),
+        "Jan-Apr17": (1, 4),
+        "Q1": (1, 3),
+        "Jan-Jul": (1, 7),
+        "Jan-Apr": (1, 4),
+        "Jan-May": (1, 5),
     }
     part = []
     for r in _read(src / "arrivals_partial_year.csv"):
@@ -104,9 +116,25 @@ def main(src: Path, dst: Path) -> None:
             continue
         m0, m1 = period_map[r["period"]]
         partial_month = "yes" if r["period"] in {"Jan-Sep15", "Jan-Apr17"} else "no"
-        part.append([r["year"], r["period"], m0, m1, partial_month, r["total"], r["male"], r["female"], r["source"], r["notes"]])
-    _write(dst / "arrivals_partial_year.csv",
-           ["year", "period", "month_start", "month_end", "ends_mid_month", "arrivals", "male", "female", "source", "notes"], part)
+        part.append(
+            [r["year"], r["period"], m0, m1, partial_month, r["total"], r["male"], r["female"], r["source"], r["notes"]]
+        )
+    _write(
+        dst / "arrivals_partial_year.csv",
+        [
+            "year",
+            "period",
+            "month_start",
+            "month_end",
+            "ends_mid_month",
+            "arrivals",
+            "male",
+            "female",
+            "source",
+            "notes",
+        ],
+        part,
+    )
 
     gdp = []
     for r in _read(src / "gdp_growth_bok.csv"):
@@ -122,23 +150,35 @@ def main(src: Path, dst: Path) -> None:
         # 2005: no value, but the MOU 2006 assessment calls it the 7th straight year of growth.
         sign = "+" if r["year"] == "2005" else ""
         gdp.append([r["year"], value, vintage, first, sign, r["status"], r["source"]])
-    _write(dst / "gdp_growth_bok.csv",
-           ["year", "growth_pct", "vintage", "first_release_pct", "known_sign", "status", "source"], gdp)
+    _write(
+        dst / "gdp_growth_bok.csv",
+        ["year", "growth_pct", "vintage", "first_release_pct", "known_sign", "status", "source"],
+        gdp,
+    )
 
-    grain = [[r["year"], r["million_tonnes"], r["estimator"], r["source"], r["notes"]]
-             for r in _read(src / "grain_production_rda.csv") if _year_ok(r["year"])]
+    grain = [
+        [r["year"], r["million_tonnes"], r["estimator"], r["source"], r["notes"]]
+        for r in _read(src / "grain_production_rda.csv")
+        if _year_ok(r["year"])
+    ]
     _write(dst / "grain_production_rda.csv", ["year", "million_tonnes", "estimator", "source", "notes"], grain)
 
-    trade = [[r["year"], r["usd_billion"], r["basis"], r["source"], r["notes"]]
-             for r in _read(src / "china_nk_trade.csv") if _year_ok(r["year"])]
+    trade = [
+        [r["year"], r["usd_billion"], r["basis"], r["source"], r["notes"]]
+        for r in _read(src / "china_nk_trade.csv")
+        if _year_ok(r["year"])
+    ]
     _write(dst / "china_nk_trade.csv", ["year", "usd_billion", "basis", "source", "notes"], trade)
 
     border = []
     for r in _read(src / "border_events.csv"):
         eff, inc, why = BORDER_CODING[r["date"]]
         border.append([r["date"], eff, inc, r["actor"], r["event"], r["source"], why])
-    _write(dst / "border_events.csv",
-           ["date_reported", "effective_date", "increment", "actor", "event", "source", "coding_note"], border)
+    _write(
+        dst / "border_events.csv",
+        ["date_reported", "effective_date", "increment", "actor", "event", "source", "coding_note"],
+        border,
+    )
 
     sanc = []
     for r in _read(src / "sanctions_events.csv"):
@@ -147,8 +187,11 @@ def main(src: Path, dst: Path) -> None:
             continue
         sanc.append([r["date"], w, r["actor"], r["measure"], r["description"], r["source"], why])
     sanc.sort(key=lambda x: x[0])
-    _write(dst / "sanctions_events.csv",
-           ["effective_date", "weight", "actor", "measure", "description", "source", "coding_note"], sanc)
+    _write(
+        dst / "sanctions_events.csv",
+        ["effective_date", "weight", "actor", "measure", "description", "source", "coding_note"],
+        sanc,
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Print the README's "Results" section from a run folder, so its numbers come from a command.
 
-    make run ARGS="output_dir=outputs/readme"
-    .venv/bin/python scripts/readme_results.py outputs/readme
+make run ARGS="output_dir=outputs/readme"
+.venv/bin/python scripts/readme_results.py outputs/readme
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def main(run_dir: Path) -> str:
         "**Scenario forecasts, cumulative arrivals 2017–2030** (median and 95% interval; difference to the status "
         "quo draw by draw, with P(more arrivals than the status quo)):",
         "",
-        "| scenario | 2017 median | cumulative median | 95% interval | difference to status quo (90%) | P(> status quo) "
-        "| P(> 2,000 in 2020) | extrapolated |",
+        "| scenario | 2017 median | cumulative median | 95% interval | difference to status quo (90%) "
+        "| P(> status quo) | P(> 2,000 in 2020) | extrapolated |",
         "|---|---|---|---|---|---|---|---|",
     ]
     c2i = c2.set_index("scenario")
