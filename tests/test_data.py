@@ -816,3 +816,18 @@ def test_blank_line_is_reported_at_its_own_row(data_dir):
 def test_update_manifest_without_manifest_is_a_clear_error(tmp_path):
     with pytest.raises(DataValidationError, match="manifest not found"):
         update_manifest(tmp_path)
+
+
+def test_raw_files_are_reproduced_from_the_reference_data(tmp_path):
+    """scripts/build_data.py rebuilds data/raw byte for byte from ../shared/reference-data."""
+    import subprocess
+    import sys
+
+    ref = REPO_DATA.parent.parent / "shared" / "reference-data"
+    if not ref.is_dir():
+        pytest.skip(f"reference data not found at {ref}")
+    script = REPO_DATA.parent / "scripts" / "build_data.py"
+    subprocess.run([sys.executable, str(script), str(ref), str(tmp_path)], check=True)
+    for built in sorted(tmp_path.glob("*.csv")):
+        assert built.read_bytes() == (REPO_DATA / "raw" / built.name).read_bytes(), built.name
+    assert len(list(tmp_path.glob("*.csv"))) == len(list((REPO_DATA / "raw").glob("*.csv")))
