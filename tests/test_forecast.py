@@ -36,6 +36,8 @@ def test_forecast_schema(fc, small_fit):
     assert (y.values >= 0).all() and np.issubdtype(y.dtype, np.integer)
     assert fc.attrs["fit_id"] == small_fit.fit_id()
     assert "economic_crisis" in fc.attrs["scenarios"]
+    for key in ("data_hash", "model_config", "package_versions", "code_version", "seed", "horizon"):
+        assert fc.attrs[key] != "", key
 
 
 def test_lags_use_history_then_the_path(fc, small_fit):

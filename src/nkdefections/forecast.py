@@ -24,6 +24,7 @@ from scipy import special, stats
 
 from nkdefections import constants as C
 from nkdefections.errors import ScenarioError
+from nkdefections.provenance import provenance
 from nkdefections.scenarios import Horizon, Scenario, scenario_paths
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -237,6 +238,7 @@ def forecast(
         },
         coords={**coords, C.YEAR: years_obs},
     )
+    prov = provenance()
     ds.attrs = {
         "scenarios": json.dumps({s.name: s.to_dict() for s in scenarios}, sort_keys=True),
         "fit_id": str(model.attrs.get("fit_id", "")),
@@ -244,6 +246,9 @@ def forecast(
         "horizon": f"{horizon.start}-{horizon.end}",
         "seed": int(seed),
         "lags": json.dumps(model.config.lags, sort_keys=True),
+        "model_config": json.dumps(model.config.to_dict(), sort_keys=True),
+        "package_versions": json.dumps(prov["packages"], sort_keys=True),
+        "code_version": prov["code_version"],
         "common_random_numbers": "latent innovations, path-uncertainty normals and count uniforms shared by scenarios",
     }
     return ds
