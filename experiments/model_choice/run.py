@@ -107,6 +107,7 @@ def main() -> int:
         "one_step_cov90",
     ]
     df["max_rhat"] = df["max_rhat"].map("{:.4f}".format)
+    df["min_ess_bulk"] = df["min_ess_bulk"].map("{:.0f}".format)
     md = markdown_table(df[cols])
     (HERE / "results.md").write_text(md + "\n", encoding="utf-8")
     print(md)
