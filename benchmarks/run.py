@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata as md
 import json
 import os
 import platform
@@ -435,18 +434,10 @@ def machine_info(packages_of_interest: Sequence[str] = PACKAGES) -> dict[str, An
                 break
     except OSError:
         pass
-    packages = {}
-    for name in packages_of_interest:
-        try:
-            packages[name] = md.version(name)
-        except md.PackageNotFoundError:
-            packages[name] = "not installed"
-    try:
-        from nkdefections.provenance import code_version
+    from nkdefections.provenance import code_version, package_versions
 
-        code = code_version()
-    except ImportError:
-        code = "unknown"
+    packages = package_versions(packages_of_interest)
+    code = code_version()
     return {
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu": cpu,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,10 @@ PACKAGES = (
 )
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape the numbers."""
+def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (default: the packages that shape the numbers)."""
     out = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
