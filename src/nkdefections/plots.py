@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def predictive_fan(
@@ -36,6 +37,7 @@ def predictive_fan(
     ax.plot(years, observed, "o-", color="black", ms=4, lw=1, label="observed (MOU final)")
     if log_scale:
         ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("year")
     ax.set_ylabel("arrivals in South Korea")
     ax.set_title(title)

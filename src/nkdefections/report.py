@@ -50,8 +50,8 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
 table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0 1.2em}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child{text-align:left}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:left}th{background:#f3f3f3}
+td.num{text-align:right}
 img{max-width:100%;border:1px solid #eee}
 code{background:#f6f6f6;padding:0 3px}
 .flag{color:#b00020;font-weight:600}
@@ -81,7 +81,9 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
                 cells = []
                 for v in row:
                     text = fmt.format(v) if isinstance(v, float) else str(v)
-                    cls = ' class="flag"' if v is True and "extrapolated" in df.columns else ""
+                    flag = v is True and "extrapolated" in df.columns
+                    num = isinstance(v, (int, float)) and not isinstance(v, bool)
+                    cls = ' class="flag"' if flag else (' class="num"' if num else "")
                     cells.append(f"<td{cls}>{html.escape(text)}</td>")
                 rows.append("<tr>" + "".join(cells) + "</tr>")
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
