@@ -311,3 +311,20 @@ def test_launcher_configs_compose():
     assert get_class(launcher._target_).__name__ == "SlurmLauncher"  # the plugin is installed and importable
     assert par.hydra.launcher._target_.endswith("JoblibLauncher") and par.hydra.launcher.n_jobs == 2
     assert slurm.hydra.sweeper.params["sweep.border"] == "range(0,2.25,0.25)"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("seed=abc", "seed: 'abc' must be a whole number >= 0"),
+        ("seed=-1", "seed: -1 must be a whole number >= 0"),
+        ("+custom_scenarios.foo=3", "custom_scenarios.foo: expected a scenario definition"),
+    ],
+)
+def test_more_bad_values_are_named_errors(override, message):
+    from nkdefections.errors import NKDefectionsError
+
+    cfg = OmegaConf.to_container(_compose([override, "output_dir=/tmp/x"]), resolve=True)
+    with pytest.raises(NKDefectionsError) as err:
+        configs_from_dict(cfg)
+    assert message in str(err.value)

@@ -127,3 +127,42 @@ def test_readme_python_example_runs(small_fit, fit_cache_dir, tmp_path, monkeypa
     assert list(ns["fc"]["scenario"].values) == ["status_quo", "border_crackdown", "thaw"]
     assert ns["same"].attrs["fit_id"] == small_fit.fit_id()
     assert Path("fit.nc").is_file()
+
+
+def test_extrapolation_flags_follow_the_lags(fc):
+    """economic_crisis: -2.3 +- 1 in 2017-19 enters arrivals with the one-year economy lag."""
+    used = fc["extrapolated"].sel(scenario="economic_crisis", driver="economy").to_series()
+    path = fc["path_extrapolated"].sel(scenario="economic_crisis", driver="economy").to_series()
+    assert list(path[path].index) == [2017, 2018, 2019]
+    assert list(used[used].index) == [2018, 2019, 2020]
+    # the border has no lag: flagged from 2017
+    crack = fc["extrapolated"].sel(scenario="crack", driver="border")
+    assert bool(crack.sel(year_future=2017)) and bool(crack.all())
+
+
+def test_absurd_paths_are_refused_not_hung(small_fit):
+    from nkdefections.forecast import forecast
+
+    typo = Scenario("typo", drivers={"border": {"type": "step", "value": -60.0}})  # percent typed as index
+    with pytest.raises(ScenarioError, match=r"scenario\(s\) \['typo'\].*units"):
+        forecast(small_fit, [SQ, typo])
+
+
+def test_correlated_specs_draw_independently(small_fit):
+    from nkdefections.forecast import forecast
+
+    two = Scenario(
+        "two",
+        drivers={
+            "economy": [
+                {"type": "step", "year": 2017, "until": 2019, "value": 0.0, "sd": 1.0, "correlated": True},
+                {"type": "step", "year": 2020, "value": 0.0, "sd": 1.0, "correlated": True},
+            ]
+        },
+    )
+    x = forecast(small_fit, [two], seed=2)[C.DRIVER_VALUES].sel(scenario="two", driver="economy")
+    a = x.sel(year_future=2018).values.ravel()  # economy lag 1: 2017's value
+    b = x.sel(year_future=2019).values.ravel()  # same spec: identical draw
+    c = x.sel(year_future=2022).values.ravel()  # second spec
+    np.testing.assert_allclose(a, b)
+    assert abs(np.corrcoef(a, c)[0, 1]) < 0.15

@@ -224,3 +224,15 @@ def test_same_config_and_seed_give_the_same_draws(small_fit):
     again = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE))
     assert again.attrs["cache_hit"] is False
     np.testing.assert_array_equal(again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values)
+
+
+def test_quantile_labels():
+    from nkdefections.model import _qlabel
+
+    assert [_qlabel(p) for p in (0.05, 0.95, 0.005, 0.995, 0.25)] == [
+        "q05_pct",
+        "q95_pct",
+        "q0.5_pct",
+        "q99.5_pct",
+        "q25_pct",
+    ]

@@ -179,3 +179,19 @@ def test_round_trip_and_reference_values():
     assert last == {"border": 1.25, "sanctions": pytest.approx(8.1448, abs=1e-3), "economy": 3.9}
     rng = observed_range(ds)
     assert rng["economy"] == (-2.3, 6.1) and rng["border"] == (0.0, 1.25)
+
+
+def test_forecast_config_checks_pairs_and_threshold_years_before_any_fit():
+    from nkdefections.pipeline import ForecastConfig
+
+    sq, other = Scenario("status_quo"), Scenario("other")
+    with pytest.raises(ScenarioError, match="compare.pairs: scenario 'nosuch'"):
+        ForecastConfig(scenarios=[sq, other], pairs=[("nosuch", "status_quo")])
+    with pytest.raises(ScenarioError, match="compare.thresholds: year 2040 is outside the horizon 2017-2030"):
+        ForecastConfig(scenarios=[sq, other], thresholds=[(2040, 1.0)])
+    ForecastConfig(scenarios=[sq, other], thresholds=[("cumulative", 1.0), (2030, 5.0)])
+
+
+def test_values_keys_must_be_whole_years():
+    with pytest.raises(ScenarioError, match="2017.7 is not a year"):
+        Scenario("v", drivers={"border": {"type": "values", "values": {2017.7: 1.0}}})

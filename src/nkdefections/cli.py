@@ -82,6 +82,11 @@ def _scenarios(cfg: Mapping[str, Any]) -> list[Any]:
     if not isinstance(custom, Mapping):
         raise ScenarioError("custom_scenarios: expected a mapping name -> scenario definition.")
     out = []
+    for name, spec in custom.items():
+        if not isinstance(spec, Mapping):
+            raise ScenarioError(
+                f"custom_scenarios.{name}: expected a scenario definition (name, description, drivers), got {spec!r}."
+            )
     for name in names:
         if name in custom:
             spec = dict(custom[name])
@@ -145,6 +150,12 @@ def _forecast_config(cfg: Mapping[str, Any]) -> Any:
     )
 
 
+def _seed(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key}: {value!r} must be a whole number >= 0.")
+    return int(value)
+
+
 def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, SamplerConfig, GateConfig, Any]:
     """Plain config objects from a resolved config dict (validates every value)."""
     from nkdefections.pipeline import RunConfig
@@ -173,7 +184,7 @@ def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, Sam
         cache_dir=Path(cfg["cache_dir"]) if cfg.get("cache_dir") else None,
         overwrite=bool(cfg.get("overwrite", False)),
         prior_predictive_draws=draws,
-        seed=int(cfg.get("seed", 2)),
+        seed=_seed(cfg.get("seed", 2), "seed"),
         fit_checks=bool(outputs.get("fit_checks", True)),
         plots=bool(outputs.get("plots", True)),
         forecast=_forecast_config(cfg),

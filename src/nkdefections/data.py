@@ -493,6 +493,11 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
 
     part = tables["partial"]
     part = part[(part["year"] >= config.first_year) & (part["year"] <= config.last_year)]
+    if len(tables["stock"]) != 1:
+        raise DataValidationError(
+            f"{paths['stock'][0]}: expected exactly one row (the stock of arrivals up to 1998), "
+            f"found {len(tables['stock'])}."
+        )
     stock = tables["stock"].iloc[0]
 
     ds = xr.Dataset(

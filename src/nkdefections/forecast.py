@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from nkdefections.model import DefectionModel
 
 
+#: Upper bound on log expected arrivals a year (about 22 million): beyond it a path is a typo.
+MAX_LOG_MU = 17.0
+
+
 def _flat(da: xr.DataArray) -> np.ndarray:
     """(chain, draw, ...) -> (sample, ...)."""
     v = np.asarray(da.values)
@@ -101,8 +105,10 @@ def driver_draws(
     shared = paths["path_shared"].values
     n, H, K = mean.shape
     z_year = rng.standard_normal((S, 1, H, K))
-    z_corr = rng.standard_normal((S, 1, 1, K))
-    noise = np.where(shared[None] > 0, z_corr, z_year)
+    # one normal per correlated spec (group id > 0); ids are numbered within each scenario, so
+    # the same id in two scenarios shares its draw (common random numbers)
+    z_group = rng.standard_normal((S, int(shared.max()) + 1))
+    noise = np.where(shared[None] > 0, z_group[:, shared], z_year)
     values = mean[None] + sd[None] * noise  # (S, n, H, K): the paths in calendar years
     years = paths[C.YEAR_FUTURE].values
     X = np.empty((S, n, H, K))
@@ -125,6 +131,8 @@ def poisson_ppf(u: np.ndarray, mu: np.ndarray) -> np.ndarray:
     (usually 0-2 steps, only where needed).  Matches scipy's ``poisson.ppf`` (for
     u > 0, up to floating-point ties) at a fraction of its cost.
     """
+    if not np.all(np.isfinite(mu)) or np.any(mu > 1e12) or np.any(mu < 0):
+        raise ValueError("poisson_ppf: mu must be finite, >= 0 and <= 1e12 (the unit step walk needs k < 2**53).")
     z = np.clip(special.ndtri(u), -40.0, 40.0)
     skew = 1.0 / np.sqrt(np.maximum(mu, 1e-12))
     k = np.maximum(np.floor(mu + np.sqrt(mu) * (z + skew * (z * z - 1.0) / 6.0)), 0.0)
@@ -143,6 +151,25 @@ def poisson_ppf(u: np.ndarray, mu: np.ndarray) -> np.ndarray:
         k[idx] -= 1.0
         idx = idx[(k[idx] > 0) & (cdf[idx] - pmf[idx] >= u[idx])]
     return k
+
+
+def aligned_extrapolation(model: DefectionModel, paths: xr.Dataset) -> np.ndarray:
+    """Extrapolation flags as the drivers enter each forecast year (scenario, year_future, driver).
+
+    A driver with lag L enters year t with its value of year t - L: observed history (never
+    flagged) before the horizon, the scenario path after.  Drivers not in the model are
+    never flagged.
+    """
+    flags = paths["extrapolated"].values  # calendar years of the path
+    out = np.zeros_like(flags)
+    H = flags.shape[1]
+    for k, d in enumerate(C.DRIVERS):
+        if d not in model.config.drivers:
+            continue
+        lag = model.config.lags[d]
+        if lag < H:
+            out[:, lag:, k] = flags[:, : H - lag, k]
+    return out
 
 
 def count_ppf(u: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | None) -> np.ndarray:
@@ -211,6 +238,14 @@ def forecast(
         prev = arrays["rho"] * prev + arrays["sigma"] * eps[:, h]
         z[:, h] = prev
     log_mu = arrays["intercept"][:, None, None] + np.einsum("snhk,sk->snh", X, arrays["beta"]) + z[:, None, :]
+    too_big = ~(log_mu < MAX_LOG_MU)
+    if too_big.any():
+        bad = sorted({scenarios[i].name for i in np.flatnonzero(too_big.any(axis=(0, 2)))})
+        raise ScenarioError(
+            f"scenario(s) {bad}: the paths imply more than {np.exp(MAX_LOG_MU):.0e} expected arrivals a year in some "
+            "draws; check the driver values (units: border and sanctions are index units, economy is percent "
+            "growth), e.g. a step value typed in percent instead of index units."
+        )
     mu = np.exp(log_mu)
     y = count_ppf(np.broadcast_to(u[:, None, :], mu.shape), mu, arrays["overdispersion"])
     n = len(scenarios)
@@ -231,7 +266,8 @@ def forecast(
             C.DRIVER_VALUES: ((*dims4, C.DRIVER), X.reshape(shape4 + (len(C.DRIVERS),)).astype(np.float32)),
             "path_mean": paths["path_mean"],
             "path_sd": paths["path_sd"],
-            "extrapolated": paths["extrapolated"],
+            "extrapolated": ((C.SCENARIO, C.YEAR_FUTURE, C.DRIVER), aligned_extrapolation(model, paths)),
+            "path_extrapolated": paths["extrapolated"],
             "observed_min": paths["observed_min"],
             "observed_max": paths["observed_max"],
             "arrivals_observed": ((C.YEAR,), model.design.y),
@@ -248,6 +284,7 @@ def forecast(
         "lags": json.dumps(model.config.lags, sort_keys=True),
         "model_config": json.dumps(model.config.to_dict(), sort_keys=True),
         "package_versions": json.dumps(prov["packages"], sort_keys=True),
+        "fit_package_versions": str(model.attrs.get("package_versions", "")),
         "code_version": prov["code_version"],
         "common_random_numbers": "latent innovations, path-uncertainty normals and count uniforms shared by scenarios",
     }

@@ -240,6 +240,12 @@ def parameter_names(model: pm.Model) -> list[str]:
 # ----------------------------------------------------------------------------
 
 
+def _qlabel(p: float) -> str:
+    """Column label of a quantile: 0.05 -> q05_pct, 0.95 -> q95_pct, 0.005 -> q0.5_pct."""
+    text = f"{p * 100:.6g}"
+    return f"q{text.zfill(2) if '.' not in text else text}_pct"
+
+
 def model_code_hash() -> str:
     """Short sha256 of this module's source: part of the fit-cache key."""
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
@@ -501,8 +507,8 @@ class DefectionModel:
                     "lag_years": lag,
                     "median_pct": float(np.median(v)),
                     "mean_pct": float(v.mean()),
-                    f"q{lo:.2f}_pct".replace("0.", ""): float(np.quantile(v, lo)),
-                    f"q{hi:.2f}_pct".replace("0.", ""): float(np.quantile(v, hi)),
+                    _qlabel(lo): float(np.quantile(v, lo)),
+                    _qlabel(hi): float(np.quantile(v, hi)),
                     "prob_positive": float((v > 0).mean()),
                 }
             )

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.checks import coverage, interval_table, one_step_replicates, shape_checks
@@ -63,6 +64,17 @@ class ForecastConfig:
         if not self.scenarios:
             raise ScenarioError("scenarios: none selected; name at least one, e.g. scenarios=[status_quo].")
         names = [s.name for s in self.scenarios]
+        for pair in self.pairs or ():
+            for name in pair:
+                if name not in names:
+                    raise ScenarioError(
+                        f"compare.pairs: scenario {name!r} is not among the selected scenarios {names}."
+                    )
+        for year, _ in self.thresholds:
+            if year != "cumulative" and not self.horizon.start <= int(year) <= self.horizon.end:
+                raise ScenarioError(
+                    f"compare.thresholds: year {year} is outside the horizon {self.horizon.start}-{self.horizon.end}."
+                )
         if self.pairs is None and self.baseline not in names and len(names) > 1:
             raise ScenarioError(
                 f"compare.baseline: {self.baseline!r} is not among the selected scenarios {names}; "
@@ -174,8 +186,9 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
     ext = fc["extrapolated"].to_dataframe().reset_index()
     ext = ext[ext["extrapolated"]].drop(columns="extrapolated")
     if len(ext):
-        ext = ext.merge(fc["path_mean"].to_dataframe().reset_index(), on=[C.SCENARIO, C.YEAR_FUTURE, C.DRIVER])
-        ext = ext.merge(fc["path_sd"].to_dataframe().reset_index(), on=[C.SCENARIO, C.YEAR_FUTURE, C.DRIVER])
+        used = fc[C.DRIVER_VALUES].astype(float)
+        values = xr.Dataset({"path_mean": used.mean((C.CHAIN, C.DRAW)), "path_sd": used.std((C.CHAIN, C.DRAW))})
+        ext = ext.merge(values.to_dataframe().reset_index(), on=[C.SCENARIO, C.YEAR_FUTURE, C.DRIVER])
         rng = {d: (float(fc["observed_min"].sel(driver=d)), float(fc["observed_max"].sel(driver=d))) for d in C.DRIVERS}
         ext["observed_min"] = [rng[d][0] for d in ext[C.DRIVER]]
         ext["observed_max"] = [rng[d][1] for d in ext[C.DRIVER]]
@@ -302,6 +315,7 @@ def run(
             "package_versions": prov["packages"],
             "code_version": prov["code_version"],
             "fit_code_version": model.attrs.get("code_version"),
+            "fit_package_versions": json.loads(model.attrs.get("package_versions", "{}")),
             **fc_meta,
             **({"extra": run_config.extra} if run_config.extra else {}),
             "seconds": {"fit_or_load": round(fit_seconds, 2), "total": round(time.perf_counter() - t0, 2)},

@@ -273,8 +273,8 @@ def forecast_blocks(
         extrapolation = pd.DataFrame(
             {
                 "years": g[C.YEAR_FUTURE].agg(lambda y: f"{y.min()}-{y.max()}" if y.min() != y.max() else str(y.min())),
-                "scenario path (mean)": g["path_mean"].agg(lambda v: f"{v.min():.3g} to {v.max():.3g}"),
-                "path sd": g["path_sd"].max(),
+                "value entering arrivals (mean)": g["path_mean"].agg(lambda v: f"{v.min():.3g} to {v.max():.3g}"),
+                "sd across draws": g["path_sd"].max(),
                 "observed 1999-2016": g.apply(
                     lambda d: f"{d['observed_min'].iloc[0]:.3g} to {d['observed_max'].iloc[0]:.3g}",
                     include_groups=False,
@@ -328,10 +328,11 @@ def forecast_blocks(
         blocks += [
             (
                 "p",
-                "These scenario-years take a driver outside the range observed in 1999-2016 (for an "
-                "uncertain path: its central 95% does). The model has no data there: its forecast there is "
-                "the log-linear effect extended beyond the evidence. Treat those numbers as illustrations, "
-                "not estimates. Per year: `extrapolation.csv`; in the figures: red triangles.",
+                "In these scenario-years a driver enters the forecast (with its lag) outside the range "
+                "observed in 1999-2016 (for an uncertain path: its central 95% does). The model has no data "
+                "there: its forecast there is the log-linear effect extended beyond the evidence. Treat those "
+                "numbers as illustrations, not estimates. Per year: `extrapolation.csv`; in the figures: red "
+                "triangles.",
             ),
             ("table", (extrapolation, "{:.3g}")),
         ]

@@ -254,6 +254,8 @@ def _check_spec(spec: Any, where: str) -> dict[str, Any]:
         clean = {}
         for y, v in vals.items():
             try:
+                if isinstance(y, bool) or (isinstance(y, float) and not y.is_integer()):
+                    raise ValueError(y)
                 yi = int(y)
             except (TypeError, ValueError):
                 raise ScenarioError(f"{where}, key 'values': {y!r} is not a year.") from None
