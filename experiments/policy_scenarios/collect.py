@@ -24,7 +24,7 @@ def main(run_dir: Path) -> None:
     cum(pd.read_csv(run_dir / "forecast_summary.csv")).round(0).to_csv(out / "cumulative.csv", index=False)
     s = pd.read_csv(run_dir / "forecast_summary.csv")
     s[s["year"].isin(["2017", "2020"])].round(0).to_csv(out / "years_2017_2020.csv", index=False)
-    cum(pd.read_csv(run_dir / "contrasts.csv")).round(3).to_csv(out / "contrasts_cumulative.csv", index=False)
+    cum(pd.read_csv(run_dir / "contrasts.csv")).round(4).to_csv(out / "contrasts_cumulative.csv", index=False)
     pd.read_csv(run_dir / "exceedance.csv").round(3).to_csv(out / "exceedance.csv", index=False)
     a = cum(pd.read_csv(run_dir / "attribution.csv"))
     a = a[(a[["median_contribution", "lower_90", "upper_90"]].abs() > 0).any(axis=1)]
