@@ -21,7 +21,7 @@ import pandas as pd
 
 from nkdefections import GateConfig, ModelConfig, SamplerConfig
 from nkdefections import constants as C
-from nkdefections.checks import coverage, draw_counts, interval_table, one_step_replicates, shape_checks
+from nkdefections.checks import coverage, draw_counts, flatten_draws, interval_table, one_step_replicates, shape_checks
 from nkdefections.model import DefectionModel
 from nkdefections.report import markdown_table
 
@@ -42,11 +42,6 @@ CANDIDATES: list[tuple[str, dict, dict]] = [
 ]
 
 
-def _flat(da) -> np.ndarray:
-    v = np.asarray(da.values)
-    return v.reshape(-1, v.shape[-1]) if v.ndim > 2 else v.ravel()
-
-
 def evaluate(label: str, model_kw: dict, sampler_kw: dict) -> dict:
     t0 = time.perf_counter()
     m = DefectionModel(config=ModelConfig(name=label, **model_kw))
@@ -56,23 +51,23 @@ def evaluate(label: str, model_kw: dict, sampler_kw: dict) -> dict:
     post = m.idata.posterior
     row: dict = {"model": label, **m.convergence.summary_row(), "seconds": round(time.perf_counter() - t0, 1)}
     row["rho_median"] = float(np.median(post[C.RHO])) if C.RHO in post else np.nan
-    od = _flat(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None
+    od = flatten_draws(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None
     row["overdispersion_median"] = float(np.median(od)) if od is not None else np.nan
     for r in m.effects().itertuples():
         row[f"{r.driver}_pct"] = f"{r.median_pct:+.0f} [{r.q05_pct:+.0f}, {r.q95_pct:+.0f}]"
     y = m.design.y.astype(float)
     rep = one_step_replicates(
-        _flat(post[C.LOG_MU]),
-        _flat(post[C.LATENT]),
-        _flat(post[C.RHO]) if C.RHO in post else None,
-        _flat(post[C.SIGMA_LATENT]) if C.SIGMA_LATENT in post else None,
+        flatten_draws(post[C.LOG_MU]),
+        flatten_draws(post[C.LATENT]),
+        flatten_draws(post[C.RHO]) if C.RHO in post else None,
+        flatten_draws(post[C.SIGMA_LATENT]) if C.SIGMA_LATENT in post else None,
         np.random.default_rng(0),
         kind=m.config.latent,
-        overdispersion=_flat(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None,
+        overdispersion=flatten_draws(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None,
     )
     cov = coverage(interval_table(m.design.years[1:], y[1:], rep)).set_index("nominal")["empirical"]
     rng = np.random.default_rng(1)
-    in_sample = draw_counts(_flat(post[C.MU]), rng, od)
+    in_sample = draw_counts(flatten_draws(post[C.MU]), rng, od)
     shapes = shape_checks(m.design.years, y, in_sample)
     row["shape_checks_reproduced"] = f"{int(shapes['reproduced'].sum())}/{len(shapes)}"
     row["shape_checks_failed"] = ",".join(shapes.loc[~shapes["reproduced"], "check"]) or "-"

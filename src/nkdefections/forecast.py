@@ -23,6 +23,7 @@ import xarray as xr
 from scipy import special, stats
 
 from nkdefections import constants as C
+from nkdefections.checks import flatten_draws
 from nkdefections.errors import ScenarioError
 from nkdefections.provenance import provenance
 from nkdefections.scenarios import Horizon, Scenario, scenario_paths
@@ -35,33 +36,27 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_LOG_MU = 17.0
 
 
-def _flat(da: xr.DataArray) -> np.ndarray:
-    """(chain, draw, ...) -> (sample, ...)."""
-    v = np.asarray(da.values)
-    return v.reshape((-1,) + v.shape[2:])
-
-
 def posterior_arrays(model: DefectionModel) -> dict[str, np.ndarray]:
     """The posterior quantities the forecast needs, flattened to (sample, ...)."""
     post = model._require_fit().posterior
     S = post.sizes[C.CHAIN] * post.sizes[C.DRAW]
     beta = np.zeros((S, len(C.DRIVERS)))
     if C.BETA in post:
-        b = _flat(post[C.BETA])
+        b = flatten_draws(post[C.BETA])
         for j, d in enumerate(post[C.DRIVER].values):
             beta[:, C.DRIVERS.index(str(d))] = b[:, j]
-    latent = _flat(post[C.LATENT])
+    latent = flatten_draws(post[C.LATENT])
     kind = model.config.latent
     out = {
-        "intercept": _flat(post[C.INTERCEPT]),
+        "intercept": flatten_draws(post[C.INTERCEPT]),
         "beta": beta,
         "latent_last": latent[:, -1],
-        "rho": _flat(post[C.RHO]) if kind == "ar1" else np.ones(S) if kind == "random_walk" else np.zeros(S),
-        "sigma": _flat(post[C.SIGMA_LATENT]) if kind != "none" else np.zeros(S),
-        "overdispersion": _flat(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None,
+        "rho": flatten_draws(post[C.RHO]) if kind == "ar1" else np.ones(S) if kind == "random_walk" else np.zeros(S),
+        "sigma": flatten_draws(post[C.SIGMA_LATENT]) if kind != "none" else np.zeros(S),
+        "overdispersion": flatten_draws(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None,
     }
     if C.GDP_TRUE in post:
-        out["gdp_true"] = _flat(post[C.GDP_TRUE])
+        out["gdp_true"] = flatten_draws(post[C.GDP_TRUE])
         out["gdp_years"] = post[C.GDP_YEAR].values.astype(int)
     return out
 

@@ -63,6 +63,7 @@ from scipy import optimize, stats
 from scipy.special import expit, gammaln, logsumexp
 
 from nkdefections import constants as C
+from nkdefections.checks import flatten_draws
 from nkdefections.data import FILE_ROLES, LAST_OBSERVED_YEAR, default_data_dir, load_data, read_manifest, read_table
 from nkdefections.errors import ConfigError, DataValidationError
 
@@ -401,11 +402,6 @@ def _hessian(fun: Any, x0: np.ndarray, h: float = 1e-4) -> np.ndarray:
 # ----------------------------------------------------------------------------
 
 
-def _flat(da: xr.DataArray) -> np.ndarray:
-    v = np.asarray(da.values)
-    return v.reshape((-1,) + v.shape[2:])
-
-
 def model_prior(
     model: DefectionModel, year: int, *, scenario: str = "status_quo", seed: int = 0
 ) -> dict[str, np.ndarray | None]:
@@ -436,8 +432,8 @@ def model_prior(
             "the latent state of year t-1."
         )
     arrays = posterior_arrays(model)
-    latent = _flat(post[C.LATENT])
-    fixed_obs = _flat(post[C.LOG_MU]) - latent  # intercept + drivers, per draw and fitted year
+    latent = flatten_draws(post[C.LATENT])
+    fixed_obs = flatten_draws(post[C.LOG_MU]) - latent  # intercept + drivers, per draw and fitted year
     S = latent.shape[0]
     fixed: dict[int, np.ndarray] = {int(y): fixed_obs[:, i] for i, y in enumerate(years)}
     if year + 1 > last:

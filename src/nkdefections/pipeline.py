@@ -28,7 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.checks import coverage, interval_table, one_step_replicates, shape_checks
+from nkdefections.checks import coverage, flatten_draws, interval_table, one_step_replicates, shape_checks
 from nkdefections.compare import (
     attribution,
     contrasts,
@@ -107,12 +107,6 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
         )
 
 
-def _draws(da: Any) -> np.ndarray:
-    """(chain, draw, year) -> (sample, year)."""
-    v = np.asarray(da.values)
-    return v.reshape(-1, v.shape[-1])
-
-
 def _fit_checks(model: Any, run: RunConfig, tmp: Path, years: np.ndarray, observed: np.ndarray) -> dict[str, Any]:
     from nkdefections.plots import predictive_fan
 
@@ -122,16 +116,14 @@ def _fit_checks(model: Any, run: RunConfig, tmp: Path, years: np.ndarray, observ
         "one_step": tmp / "one_step_ahead.png",
     }
     prior = model.sample_prior_predictive(draws=run.prior_predictive_draws, seed=run.seed)
-    prior_rep = _draws(prior.prior_predictive[C.OBSERVED])
+    prior_rep = flatten_draws(prior.prior_predictive[C.OBSERVED])
     prior_table = interval_table(years, observed, prior_rep)
     pp = model.sample_posterior_predictive(seed=run.seed)
-    rep = _draws(pp.posterior_predictive[C.OBSERVED])
+    rep = flatten_draws(pp.posterior_predictive[C.OBSERVED])
     ppc = interval_table(years, observed, rep)
     post = model.idata.posterior
     flat = {
-        k: (_draws(post[k]) if post[k].ndim > 2 else np.asarray(post[k].values).ravel())
-        for k in (C.LOG_MU, C.LATENT, C.RHO, C.SIGMA_LATENT, C.OVERDISPERSION)
-        if k in post
+        k: flatten_draws(post[k]) for k in (C.LOG_MU, C.LATENT, C.RHO, C.SIGMA_LATENT, C.OVERDISPERSION) if k in post
     }
     rep1 = one_step_replicates(
         flat[C.LOG_MU],
@@ -220,7 +212,7 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
                 obs[C.YEAR].values,
                 obs.values,
                 fc[C.YEAR_FUTURE].values,
-                _draws(fc[C.OBSERVED].sel({C.SCENARIO: s.name}).astype(float)),
+                flatten_draws(fc[C.OBSERVED].sel({C.SCENARIO: s.name}).astype(float)),
                 tmp / f"fan_{s.name}.png",
                 title=f"{s.name}: {s.description}"[:110],
                 extrapolated=flag.any(C.DRIVER).values,
