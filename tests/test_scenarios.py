@@ -189,7 +189,9 @@ def test_forecast_config_checks_pairs_and_threshold_years_before_any_fit():
         ForecastConfig(scenarios=[sq, other], pairs=[("nosuch", "status_quo")])
     with pytest.raises(ScenarioError, match="compare.thresholds: year 2040 is outside the horizon 2017-2030"):
         ForecastConfig(scenarios=[sq, other], thresholds=[(2040, 1.0)])
-    ForecastConfig(scenarios=[sq, other], thresholds=[("cumulative", 1.0), (2030, 5.0)])
+    with pytest.raises(ScenarioError, match=r"compare.cumulative_window: \[2016, 2020\] must lie inside"):
+        ForecastConfig(scenarios=[sq, other], cumulative_window=(2016, 2020))
+    ForecastConfig(scenarios=[sq, other], thresholds=[("cumulative", 1.0), (2030, 5.0)], cumulative_window=(2017, 2020))
 
 
 def test_values_keys_must_be_whole_years():

@@ -134,11 +134,7 @@ def _forecast_config(cfg: Mapping[str, Any]) -> Any:
     if window is not None:
         if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(isinstance(w, int) for w in window)):
             raise ConfigError(f"compare.cumulative_window: {window!r} must be [first_year, last_year].")
-        window = (int(window[0]), int(window[1]))
-        if not (hz["start"] <= window[0] <= window[1] <= hz["end"]):
-            raise ConfigError(
-                f"compare.cumulative_window: {list(window)} must lie inside the horizon {hz['start']}-{hz['end']}."
-            )
+        window = (int(window[0]), int(window[1]))  # ForecastConfig checks it against the horizon
     return ForecastConfig(
         scenarios=_scenarios(cfg),
         horizon=Horizon(hz["start"], hz["end"]),

@@ -75,6 +75,12 @@ class ForecastConfig:
                 raise ScenarioError(
                     f"compare.thresholds: year {year} is outside the horizon {self.horizon.start}-{self.horizon.end}."
                 )
+        w = self.cumulative_window
+        if w is not None and not (self.horizon.start <= w[0] <= w[1] <= self.horizon.end):
+            raise ScenarioError(
+                f"compare.cumulative_window: {list(w)} must lie inside the horizon "
+                f"{self.horizon.start}-{self.horizon.end}."
+            )
         if self.pairs is None and self.baseline not in names and len(names) > 1:
             raise ScenarioError(
                 f"compare.baseline: {self.baseline!r} is not among the selected scenarios {names}; "
