@@ -70,6 +70,8 @@ class Design:
     gdp_sign: np.ndarray
     economy_idx: np.ndarray  # index into gdp_years for each observation year
     center: np.ndarray  # driver means over the window: the free `level` is log mu at these values
+    gdp_all: np.ndarray  # GDP figure for every gdp year (NaN where missing)
+    gdp_sd_all: np.ndarray  # its measurement s.d. (by vintage)
 
 
 def design(data: xr.Dataset, config: ModelConfig) -> Design:
@@ -120,6 +122,8 @@ def design(data: xr.Dataset, config: ModelConfig) -> Design:
         gdp_sign_idx=sign_idx,
         gdp_sign=sign[sign_idx].astype(float),
         economy_idx=np.searchsorted(gdp_years, years - lag_e),
+        gdp_all=gdp.astype(float),
+        gdp_sd_all=sd.astype(float),
     )
 
 
@@ -176,11 +180,38 @@ def _latent(config: ModelConfig, T: int) -> pt.TensorVariable:
     return pm.Deterministic(C.LATENT, pt.concatenate([pt.zeros(1), walk]), dims=C.YEAR)
 
 
-def build_model(data: xr.Dataset, config: ModelConfig | None = None) -> pm.Model:
+#: Data containers of the evaluation-mode graph (``build_model(..., evaluation=True)``):
+#: everything :mod:`nkdefections.refit` swaps between refits without recompiling.
+EVAL_DATA = (
+    "arrivals_data",
+    "obs_weight",
+    "gdp_obs_all",
+    "gdp_obs_sd_all",
+    "gdp_obs_weight",
+    "gdp_sign_weight",
+    "driver_center",
+    "level_prior_mu",
+    "level_prior_sigma",
+    "beta_prior_mu",
+    "beta_prior_sigma",
+)
+
+
+def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluation: bool = False) -> pm.Model:
     r"""Build the PyMC model of yearly arrivals.
 
     See :class:`DefectionModel` for the equations.  Variable and dimension names
     are API (:mod:`nkdefections.constants`).
+
+    ``evaluation=True`` builds the same model with every quantity a refit may change
+    held in a data container (:data:`EVAL_DATA`): per-year likelihood weights (0 masks
+    a year out, so a fit "on 1999..origin" keeps the full shape and the latent runs on
+    through the masked years under its prior), the GDP figures and their weights, the
+    centring point, the level and driver-effect prior parameters, and the weight of
+    the known-sign constraint.  The likelihoods become weighted ``Potential`` terms.
+    With all weights 1 it is the same posterior as the default graph (tested); it is
+    meant for :class:`nkdefections.refit.Refitter`, not for posterior predictive
+    sampling.
     """
     config = config or ModelConfig()
     d = design(data, config)
@@ -188,13 +219,24 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None) -> pm.Model
     coords = {C.YEAR: d.years, C.DRIVER: list(d.drivers), C.GDP_YEAR: d.gdp_years}
     with pm.Model(coords=coords) as model:
         x_fixed = pm.Data("driver_data", d.X_fixed, dims=(C.YEAR, C.DRIVER))
-        level = _prior(C.LEVEL, p["level"])
+        if evaluation:
+            center = pm.Data("driver_center", d.center, dims=C.DRIVER)
+            lp = p["level"]
+            level = pm.Normal(
+                C.LEVEL, mu=pm.Data("level_prior_mu", lp["mu"]), sigma=pm.Data("level_prior_sigma", lp["sigma"])
+            )
+        else:
+            center = d.center
+            level = _prior(C.LEVEL, p["level"])
         if d.drivers:
             mus = np.array([p[f"beta_{k}"]["mu"] for k in d.drivers])
             sds = np.array([p[f"beta_{k}"]["sigma"] for k in d.drivers])
+            if evaluation:
+                mus = pm.Data("beta_prior_mu", mus, dims=C.DRIVER)
+                sds = pm.Data("beta_prior_sigma", sds, dims=C.DRIVER)
             beta = pm.Normal(C.BETA, mu=mus, sigma=sds, dims=C.DRIVER)
             pm.Deterministic(C.EFFECT_PCT, 100.0 * pt.expm1(beta), dims=C.DRIVER)
-            intercept = pm.Deterministic(C.INTERCEPT, level - pt.dot(d.center, beta))
+            intercept = pm.Deterministic(C.INTERCEPT, level - pt.dot(center, beta))
         else:
             intercept = pm.Deterministic(C.INTERCEPT, level)
         X = x_fixed
@@ -202,7 +244,13 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None) -> pm.Model
             gdp_mean = _prior(C.GDP_MEAN, p["gdp_mean"])
             gdp_sd = _prior(C.GDP_SD, p["gdp_sd"])
             gdp_true = pm.Normal(C.GDP_TRUE, mu=gdp_mean, sigma=gdp_sd, dims=C.GDP_YEAR)
-            if len(d.gdp_obs_idx):
+            if evaluation:
+                g_obs = pm.Data("gdp_obs_all", np.nan_to_num(d.gdp_all), dims=C.GDP_YEAR)
+                g_sd = pm.Data("gdp_obs_sd_all", d.gdp_sd_all, dims=C.GDP_YEAR)
+                g_w = pm.Data("gdp_obs_weight", (~np.isnan(d.gdp_all)).astype(float), dims=C.GDP_YEAR)
+                g_lp = pm.logp(pm.Normal.dist(mu=gdp_true, sigma=g_sd), g_obs)
+                pm.Potential("gdp_observed", (g_w * g_lp).sum())
+            elif len(d.gdp_obs_idx):
                 pm.Normal(
                     "gdp_observed",
                     mu=gdp_true[d.gdp_obs_idx],
@@ -212,7 +260,8 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None) -> pm.Model
             if len(d.gdp_sign_idx):
                 # soft known-sign information (2005: "7th straight year of growth")
                 z = d.gdp_sign * gdp_true[d.gdp_sign_idx] / config.gdp_sign_softness
-                pm.Potential("gdp_known_sign", pm.logcdf(pm.Normal.dist(0.0, 1.0), z).sum())
+                sign_w = pm.Data("gdp_sign_weight", 1.0) if evaluation else 1.0
+                pm.Potential("gdp_known_sign", sign_w * pm.logcdf(pm.Normal.dist(0.0, 1.0), z).sum())
             X = pt.set_subtensor(X[:, d.economy_col], gdp_true[d.economy_idx])
         X = pm.Deterministic(C.DRIVER_VALUES, X, dims=(C.YEAR, C.DRIVER))
         latent = _latent(config, len(d.years))
@@ -224,6 +273,13 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None) -> pm.Model
         y = pm.Data("arrivals_data", d.y, dims=C.YEAR)
         if config.likelihood == "negative_binomial":
             od = _prior(C.OVERDISPERSION, p["overdispersion"])
+            lik = pm.NegativeBinomial.dist(mu=mu, alpha=1.0 / od**2)
+        else:
+            lik = pm.Poisson.dist(mu=mu)
+        if evaluation:
+            weight = pm.Data("obs_weight", np.ones(len(d.years)), dims=C.YEAR)
+            pm.Potential("arrivals_loglik", (weight * pm.logp(lik, y)).sum())
+        elif config.likelihood == "negative_binomial":
             pm.NegativeBinomial(C.OBSERVED, mu=mu, alpha=1.0 / od**2, observed=y, dims=C.YEAR)
         else:
             pm.Poisson(C.OBSERVED, mu=mu, observed=y, dims=C.YEAR)

@@ -1,0 +1,306 @@
+"""Compile once, refit many times: the engine behind backtests, LFO-CV, SBC and prior sensitivity.
+
+A :class:`Refitter` builds the evaluation-mode graph of a model
+(:func:`nkdefections.model.build_model` with ``evaluation=True``) over the full
+observation window, compiles its log density to JAX **once** with every swappable
+quantity (:data:`nkdefections.model.EVAL_DATA`) as a function argument, and runs
+numpyro's NUTS kernel (the same kernel ``pm.sample(nuts_sampler="numpyro")`` uses,
+with its step-size and diagonal mass-matrix adaptation) on the compiled function.
+A refit then only swaps arrays:
+
+* a fit "on 1999..origin" is the full-window graph with the likelihood weights of
+  later years set to 0 (and their GDP figures masked), so every origin has the same
+  shapes and reuses the compiled code; the latent process runs on through the
+  masked years under its prior, which is exactly its forecast distribution;
+* simulation-based calibration swaps in simulated counts and GDP figures;
+* prior sensitivity swaps the prior parameters of the level and the driver effects.
+
+Centring follows the training window (the drivers' means over 1999..origin), so a
+masked fit is the same model as a fit on the shorter series (tested against
+:class:`~nkdefections.model.DefectionModel` in ``tests/test_refit.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from nkdefections import constants as C
+from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
+from nkdefections.data import DataConfig, load_data
+from nkdefections.diagnostics import ConvergenceReport, check_convergence
+from nkdefections.errors import ConfigError
+from nkdefections.model import EVAL_DATA, build_model, design, parameter_names, sample_kwargs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RefitResult:
+    """One refit: the posterior (constrained parameters and deterministics) and its diagnostics."""
+
+    idata: xr.DataTree
+    convergence: ConvergenceReport
+    seconds: float
+    inputs: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.idata.posterior.to_dataset()
+
+
+class Refitter:
+    """Refit one model many times on swapped data without recompiling.
+
+    Parameters
+    ----------
+    config
+        The model to refit (default :class:`ModelConfig`).
+    data
+        The full data set (default: :func:`load_data` with the history the lags need).
+    sampler
+        NUTS settings; only ``numpyro`` is supported here (the name is checked).
+
+    Examples
+    --------
+    >>> r = Refitter()                                   # doctest: +SKIP
+    >>> fit = r.fit(r.inputs(origin=2010), seed=1)       # doctest: +SKIP
+    >>> fit.posterior["latent"].sel(year=2011)           # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        data: xr.Dataset | None = None,
+        sampler: SamplerConfig | None = None,
+    ) -> None:
+        self.config = config or ModelConfig()
+        if data is None:
+            data = load_data(DataConfig(history=self.config.max_lag))
+        self.data = data
+        self.sampler = sampler or SamplerConfig(progressbar=False)
+        if self.sampler.name != "numpyro":
+            raise ConfigError(
+                f"sampler.name: the refit engine runs numpyro's NUTS on a compiled graph; got "
+                f"{self.sampler.name!r}. Use sampler=numpyro for backtests, SBC and sensitivity."
+            )
+        self.design = design(data, self.config)
+        self.model = build_model(data, self.config, evaluation=True)
+        self.free_parameters = parameter_names(self.model)
+        self._compiled: tuple[Any, Any, list[str], list[tuple[str, ...]]] | None = None
+        self.compile_seconds: float | None = None
+
+    # -- inputs -----------------------------------------------------------------
+    @property
+    def years(self) -> np.ndarray:
+        return self.design.years
+
+    def default_inputs(self) -> dict[str, np.ndarray]:
+        """The evaluation data as built (the full window, every weight 1)."""
+        return {name: np.asarray(self.model[name].get_value()).copy() for name in self._data_names()}
+
+    def _data_names(self) -> list[str]:
+        return [n for n in EVAL_DATA if n in self.model.named_vars]
+
+    def inputs(
+        self,
+        origin: int | None = None,
+        *,
+        arrivals: np.ndarray | None = None,
+        gdp: np.ndarray | None = None,
+        sign_constraint: bool = True,
+        priors: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Arrays for one refit.
+
+        Parameters
+        ----------
+        origin
+            Last year the fit sees (default: the last year of the window).  Counts
+            and GDP figures after it get weight 0; the drivers are centred on their
+            means over ``first_year..origin``.
+        arrivals
+            Replacement counts for every year of the window (e.g. simulated).
+        gdp
+            Replacement GDP figures for every GDP year (NaN = missing).
+        sign_constraint
+            Keep the soft known-sign constraint on 2005 GDP growth (SBC turns it off
+            because prior simulations do not obey it).
+        priors
+            ``{"level": {"mu":..., "sigma":...}, "beta_border": {...}, ...}``: replacement
+            parameters of the normal priors of the level and the driver effects.
+        """
+        d = self.design
+        x = self.default_inputs()
+        last = int(d.years[-1])
+        origin = last if origin is None else int(origin)
+        if not d.years[0] + 2 <= origin <= last:
+            raise ConfigError(
+                f"origin: {origin} is outside {int(d.years[0]) + 2}..{last}; a fit needs at least three "
+                "observed years and cannot see beyond the data window."
+            )
+        seen = d.years <= origin
+        x["obs_weight"] = seen.astype(float)
+        if arrivals is not None:
+            arrivals = np.asarray(arrivals)
+            if arrivals.shape != d.y.shape or (arrivals < 0).any() or not np.isfinite(arrivals).all():
+                raise ConfigError(f"arrivals: need {d.y.shape[0]} finite non-negative counts, got {arrivals!r}.")
+            x["arrivals_data"] = arrivals.astype(x["arrivals_data"].dtype)
+        if "gdp_obs_all" in x:
+            g = d.gdp_all if gdp is None else np.asarray(gdp, dtype=float)
+            if g.shape != d.gdp_all.shape:
+                raise ConfigError(f"gdp: need {d.gdp_all.shape[0]} values (years {d.gdp_years[0]}..), got {g.shape}.")
+            known = ~np.isnan(g) & (d.gdp_years <= origin)
+            x["gdp_obs_all"] = np.where(known, np.nan_to_num(g), 0.0)
+            x["gdp_obs_weight"] = known.astype(float)
+            if "gdp_sign_weight" in x:
+                x["gdp_sign_weight"] = np.asarray(1.0 if sign_constraint else 0.0)
+        # centre on the training window, as a fit on the shorter series would
+        center = d.X_fixed[seen].mean(axis=0)
+        if d.economy_col is not None:
+            obs = x["gdp_obs_weight"] > 0
+            center[d.economy_col] = float(x["gdp_obs_all"][obs].mean()) if obs.any() else 0.0
+        if "driver_center" in x:
+            x["driver_center"] = center
+        for name, spec in (priors or {}).items():
+            if name == "level":
+                x["level_prior_mu"] = np.asarray(float(spec.get("mu", x["level_prior_mu"])))
+                x["level_prior_sigma"] = np.asarray(float(spec.get("sigma", x["level_prior_sigma"])))
+                continue
+            drv = name.removeprefix("beta_")
+            if not name.startswith("beta_") or drv not in d.drivers:
+                raise ConfigError(
+                    f"priors.{name}: only 'level' and beta_<driver> for drivers in the model "
+                    f"({[f'beta_{k}' for k in d.drivers]}) can be swapped without recompiling."
+                )
+            k = list(d.drivers).index(drv)
+            x["beta_prior_mu"][k] = float(spec.get("mu", x["beta_prior_mu"][k]))
+            x["beta_prior_sigma"][k] = float(spec.get("sigma", x["beta_prior_sigma"][k]))
+            if x["beta_prior_sigma"][k] <= 0:
+                raise ConfigError(f"priors.{name}.sigma: {x['beta_prior_sigma'][k]} must be > 0.")
+        return x
+
+    # -- compilation ----------------------------------------------------------------
+    def _compile(self) -> tuple[Any, Any, list[str], list[tuple[str, ...]]]:
+        if self._compiled is not None:
+            return self._compiled
+        sample_kwargs(self.sampler)  # sets the XLA/JAX cache environment before jax is imported
+        import jax
+        from numpyro.infer.hmc import hmc
+        from pymc.sampling.jax import get_jaxified_graph
+        from pymc.util import get_default_varnames
+        from pytensor.graph.replace import clone_replace
+
+        t0 = time.perf_counter()
+        model = self.model
+        names = self._data_names()
+        shared = [model[n] for n in names]
+        symbolic = [v.type(name=n) for v, n in zip(shared, names, strict=True)]
+        swap = dict(zip(shared, symbolic, strict=True))
+        logp = clone_replace([model.logp()], replace=swap)
+        logp_fn = get_jaxified_graph(inputs=model.value_vars + symbolic, outputs=logp)
+        outs = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
+        out_names = [v.name for v in outs]
+        out_dims = [tuple(model.named_vars_to_dims.get(n, ())) for n in out_names]
+        post_fn = get_jaxified_graph(inputs=model.value_vars + symbolic, outputs=clone_replace(outs, replace=swap))
+
+        def potential_gen(*data: Any) -> Any:
+            return lambda z: -logp_fn(*z, *data)[0]
+
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+        s = self.sampler
+
+        def one_chain(key: Any, z0: Any, data: tuple[Any, ...]) -> Any:
+            state = init_kernel(z0, s.tune, target_accept_prob=s.target_accept, model_args=data, rng_key=key)
+
+            def warm(st: Any, _: Any) -> Any:
+                return sample_kernel(st, model_args=data), None
+
+            def draw(st: Any, _: Any) -> Any:
+                st = sample_kernel(st, model_args=data)
+                return st, (st.z, st.diverging, st.num_steps, st.accept_prob)
+
+            state, _ = jax.lax.scan(warm, state, None, length=s.tune)
+            _, out = jax.lax.scan(draw, state, None, length=s.draws)
+            return out
+
+        if jax.local_device_count() >= s.chains:
+            run = jax.pmap(one_chain, in_axes=(0, 0, None))
+        else:  # jax was imported before the host-device flag was set: vectorise the chains instead
+            log.warning("only %d JAX devices for %d chains: chains run vectorised", jax.local_device_count(), s.chains)
+            run = jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
+        post = jax.jit(jax.vmap(jax.vmap(lambda z, data: post_fn(*z, *data), in_axes=(0, None)), in_axes=(0, None)))
+        self._compiled = (run, post, out_names, out_dims)
+        self.compile_seconds = time.perf_counter() - t0
+        return self._compiled
+
+    def _initial_points(self, inputs: Mapping[str, np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+        """PyMC's initial point in unconstrained space, jittered by U(-1, 1) per chain (as pm.sample does)."""
+        ip = self.model.initial_point()
+        values = [np.asarray(ip[v.name], dtype=float) for v in self.model.value_vars]
+        chains = self.sampler.chains
+        return [np.stack([v + rng.uniform(-1, 1, size=v.shape) for _ in range(chains)]) for v in values]
+
+    # -- fitting ----------------------------------------------------------------------
+    def fit(
+        self, inputs: Mapping[str, np.ndarray] | None = None, *, seed: int | None = None, gate: GateConfig | None = None
+    ) -> RefitResult:
+        """Sample the posterior for ``inputs`` (default: the full window).
+
+        The gate is evaluated and reported, never raised: a backtest or SBC run must
+        record a failing refit, not stop at it.
+        """
+        import jax
+
+        run, post, out_names, out_dims = self._compile()
+        x = dict(self.default_inputs() if inputs is None else inputs)
+        missing = set(self._data_names()) - set(x)
+        if missing:
+            raise ConfigError(f"refit inputs: missing {sorted(missing)}; build them with Refitter.inputs().")
+        seed = self.sampler.seed if seed is None else int(seed)
+        rng = np.random.default_rng(seed)
+        z0 = self._initial_points(x, rng)
+        keys = jax.random.split(jax.random.PRNGKey(seed), self.sampler.chains)
+        data = tuple(np.asarray(x[n], dtype=self.model[n].dtype) for n in self._data_names())
+        t0 = time.perf_counter()
+        z, diverging, num_steps, accept = run(keys, z0, data)
+        values = post(z, data)
+        values = [np.asarray(v) for v in values]
+        seconds = time.perf_counter() - t0
+        idata = self._to_datatree(
+            values, out_names, out_dims, np.asarray(diverging), np.asarray(num_steps), np.asarray(accept)
+        )
+        report = check_convergence(idata, self.free_parameters, gate or GateConfig(enforce=False))
+        return RefitResult(idata=idata, convergence=report, seconds=seconds, inputs=x)
+
+    def _to_datatree(
+        self,
+        values: list[np.ndarray],
+        names: list[str],
+        dims: list[tuple[str, ...]],
+        diverging: np.ndarray,
+        num_steps: np.ndarray,
+        accept: np.ndarray,
+    ) -> xr.DataTree:
+        coords = {k: np.asarray(v) for k, v in self.model.coords.items() if v is not None}
+        post = {}
+        for v, n, dd in zip(values, names, dims, strict=True):
+            extra = list(dd) if dd else [f"{n}_dim_{i}" for i in range(v.ndim - 2)]
+            post[n] = ([C.CHAIN, C.DRAW, *extra], v)
+        chains, draws = diverging.shape
+        ds = xr.Dataset(post, coords={C.CHAIN: np.arange(chains), C.DRAW: np.arange(draws)})
+        ds = ds.assign_coords({k: v for k, v in coords.items() if k in ds.dims})
+        stats = xr.Dataset(
+            {
+                "diverging": ((C.CHAIN, C.DRAW), diverging.astype(bool)),
+                "n_steps": ((C.CHAIN, C.DRAW), num_steps),
+                "acceptance_rate": ((C.CHAIN, C.DRAW), accept),
+            }
+        )
+        return xr.DataTree.from_dict({"posterior": ds, "sample_stats": stats})
