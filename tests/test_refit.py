@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import SMALL_GATE, SMALL_SAMPLER
 from nkdefections import constants as C
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
 from nkdefections.data import DataConfig, load_data
 from nkdefections.errors import ConfigError
 from nkdefections.model import design
-
-from conftest import SMALL_GATE, SMALL_SAMPLER
 
 
 @pytest.fixture(scope="module")
