@@ -100,7 +100,12 @@ def fit_model(last_year: int | None = None) -> DefectionModel:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--refit", action="store_true", help="also the real-time variant (refits per year)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="write the results here instead of next to this file (no README splice)"
+    )
     args = parser.parse_args(argv)
+    dest = args.out or HERE
+    dest.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.WARNING)
     t0 = time.perf_counter()
     pairs = share_pairs()
@@ -168,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{year} {r.period}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     df = pd.DataFrame(rows)
-    df.to_csv(HERE / "results.csv", index=False)
+    df.to_csv(dest / "results.csv", index=False)
     nxt = pd.DataFrame(next_rows)
-    nxt.to_csv(HERE / "results_next_year.csv", index=False)
+    nxt.to_csv(dest / "results_next_year.csv", index=False)
 
     # the per-figure table (the model nowcast, the share-only nowcast, the prior alone, naive)
     wide = df[df["method"] == "model"][["year", "period", "fraction", "partial", "final", "naive"]].copy()
@@ -279,8 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Run time {time.perf_counter() - t0:.0f} s; seed {SEED}.",
     ]
-    (HERE / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    splice_readme()
+    (dest / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if args.out is None:
+        splice_readme()
     print("\n".join(lines))
     return 0
 

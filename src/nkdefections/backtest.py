@@ -1,0 +1,355 @@
+"""Rolling-origin backtest and model comparison by leave-future-out CV and PSIS-LOO.
+
+For each origin year (2008..2015 by default) a model is refitted on 1999..origin
+(:class:`~nkdefections.refit.Refitter`: one compiled graph, the later years masked)
+and forecasts 1, 2 and 3 years ahead in two modes:
+
+``conditional``
+    the drivers take their realised values up to the target year (what the model
+    says given the drivers; the mode that tests the model itself);
+``status_quo``
+    the drivers stay at their origin-year values (what an analyst using the model
+    would have forecast at the time).
+
+The latent process in the masked years is its forecast distribution given the
+training years, so the forecast of year ``t`` is
+``log mu_t = intercept + sum_k beta_k x_k,t + latent_t`` with posterior draws of each
+term, and counts are drawn from the likelihood.  Scores come from
+:mod:`nkdefections.evaluate`; the baselines from :mod:`nkdefections.baselines` are
+fitted on the same training series.
+
+What is "known at the origin": the origin year's count and drivers.  In reality the
+year's final count is published in January and the Bank of Korea GDP estimate in
+July of the next year; the backtest ignores that publication lag (README "Backtest").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+from scipy.special import logsumexp
+
+from nkdefections import baselines as B
+from nkdefections import constants as C
+from nkdefections import evaluate as E
+from nkdefections.config import ModelConfig, SamplerConfig
+from nkdefections.errors import ConfigError
+from nkdefections.refit import RefitResult, Refitter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ORIGINS: tuple[int, ...] = tuple(range(2008, 2016))
+DEFAULT_HORIZONS: tuple[int, ...] = (1, 2, 3)
+MODES: tuple[str, ...] = ("conditional", "status_quo")
+DEFAULT_BASELINES: tuple[str, ...] = ("no_change", "rw_drift", "ets", "arima")
+
+
+# ----------------------------------------------------------------------------
+# Forecast draws from one refit (numpy on posterior arrays)
+# ----------------------------------------------------------------------------
+
+
+def _draws(post: xr.Dataset, name: str) -> np.ndarray:
+    """(sample, ...) array of a posterior variable."""
+    da = post[name]
+    return da.values.reshape(-1, *da.shape[2:])
+
+
+def forecast_log_mu(fit: RefitResult, refitter: Refitter, origin: int, targets: Sequence[int], mode: str) -> np.ndarray:
+    """Draws of ``log mu`` for the ``targets`` years from a fit on ..``origin``; shape (S, H).
+
+    ``mode`` is ``conditional`` (realised drivers) or ``status_quo`` (drivers held at
+    the values known at the origin).  The economy enters through GDP growth lagged
+    by its lag: a GDP year up to the origin takes the fitted ``gdp_true`` draws, a
+    later one the published figure (conditional) or the origin's value (status quo).
+    """
+    if mode not in MODES:
+        raise ConfigError(f"backtest mode: unknown {mode!r}; choose one of {list(MODES)}.")
+    d, data, cfg = refitter.design, refitter.data, refitter.config
+    post = fit.posterior
+    years = list(d.years)
+    idx = [years.index(t) for t in targets]
+    log_mu = _draws(post, C.INTERCEPT)[:, None] + _draws(post, C.LATENT)[:, idx]
+    if not d.drivers:
+        return log_mu
+    beta = _draws(post, C.BETA)
+    source = {C.BORDER: C.BORDER_INDEX, C.SANCTIONS: C.SANCTIONS_INDEX}
+    for k, drv in enumerate(d.drivers):
+        lag = cfg.lags[drv]
+        known = [min(t - lag, origin) if mode == "status_quo" else t - lag for t in targets]
+        if drv == C.ECONOMY:
+            gdp_true = _draws(post, C.GDP_TRUE)
+            gdp_years = list(d.gdp_years)
+            cols = []
+            for g in known:
+                figure = float(data[C.GDP_GROWTH].sel({C.YEAR: g}).values)
+                if g <= origin or np.isnan(figure):
+                    cols.append(gdp_true[:, gdp_years.index(g)])
+                else:
+                    cols.append(np.full(beta.shape[0], figure))
+            x = np.column_stack(cols)
+        else:
+            x = np.broadcast_to(data[source[drv]].sel({C.YEAR: known}).values, log_mu.shape)
+        log_mu = log_mu + beta[:, k : k + 1] * x
+    return log_mu
+
+
+def predictive(
+    log_mu: np.ndarray, fit: RefitResult, likelihood: str, rng: np.random.Generator
+) -> tuple[np.ndarray, object]:
+    """Count draws (S, H) and a function ``log_pmf(h_index, y)`` of the exact predictive mixture."""
+    mu = np.exp(log_mu)
+    if likelihood == "negative_binomial":
+        od = _draws(fit.posterior, C.OVERDISPERSION)
+        n = 1.0 / od**2
+        p = n[:, None] / (n[:, None] + mu)
+        counts = rng.negative_binomial(n[:, None], p)
+
+        def log_pmf(h: int, y: int) -> float:
+            return float(logsumexp(stats.nbinom.logpmf(y, n, p[:, h])) - np.log(len(n)))
+    else:
+        counts = rng.poisson(mu)
+
+        def log_pmf(h: int, y: int) -> float:
+            return float(logsumexp(stats.poisson.logpmf(y, mu[:, h])) - np.log(mu.shape[0]))
+
+    return counts, log_pmf
+
+
+# ----------------------------------------------------------------------------
+# The backtest
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class BacktestResult:
+    """Scored forecasts (one row per method, mode, origin, target) and per-fit diagnostics."""
+
+    scores: pd.DataFrame
+    fits: pd.DataFrame
+    seconds: float
+    compile_seconds: float
+    settings: dict = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """Mean CRPS, log score, coverage and width by method, mode and horizon."""
+        return E.summary_by_horizon(self.scores)
+
+
+def _targets(origin: int, horizons: Sequence[int], last: int) -> list[int]:
+    return [origin + h for h in horizons if origin + h <= last]
+
+
+def run_backtest(
+    config: ModelConfig | None = None,
+    *,
+    origins: Sequence[int] = DEFAULT_ORIGINS,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    sampler: SamplerConfig | None = None,
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    method: str | None = None,
+    modes: Sequence[str] = MODES,
+    refitter: Refitter | None = None,
+    seed: int = 2017,
+) -> BacktestResult:
+    """Fit on 1999..origin for every origin, forecast ``horizons`` ahead, score everything.
+
+    Parameters
+    ----------
+    config
+        The model (default model if omitted).
+    origins, horizons
+        Origin years and forecast horizons; targets after the data window are skipped.
+    sampler
+        NUTS settings of every refit (default :class:`SamplerConfig`).
+    baselines
+        Names from :data:`nkdefections.baselines.BASELINES`, fitted on the same
+        training series.
+    method
+        Label of the model in the tables (default: the config's name).
+    seed
+        Seeds the refits (``seed + origin``) and the count draws.
+    """
+    t_start = time.perf_counter()
+    refitter = refitter or Refitter(config, sampler=sampler or SamplerConfig(progressbar=False))
+    cfg = refitter.config
+    method = method or cfg.name
+    years = refitter.years
+    y_all = refitter.design.y
+    last = int(years[-1])
+    bad = [o for o in origins if not years[0] + 4 <= o < last]
+    if bad:
+        raise ConfigError(f"backtest origins: {bad} outside {int(years[0]) + 4}..{last - 1}.")
+    for m in modes:
+        if m not in MODES:
+            raise ConfigError(f"backtest mode: unknown {m!r}; choose one of {list(MODES)}.")
+    for b in baselines:
+        if b not in B.BASELINES:
+            raise ConfigError(f"backtest baseline: unknown {b!r}; choose one of {sorted(B.BASELINES)}.")
+    rows, fit_rows = [], []
+    rng = np.random.default_rng(seed)
+    for origin in origins:
+        targets = _targets(origin, horizons, last)
+        fit = refitter.fit(refitter.inputs(origin=origin), seed=seed + origin)
+        fit_rows.append({"method": method, "origin": origin, "seconds": fit.seconds, **fit.convergence.summary_row()})
+        for mode in modes:
+            log_mu = forecast_log_mu(fit, refitter, origin, targets, mode)
+            counts, log_pmf = predictive(log_mu, fit, cfg.likelihood, rng)
+            for h_i, t in enumerate(targets):
+                y = int(y_all[list(years).index(t)])
+                rows.append(E.score_forecast(method, mode, origin, t, y, counts[:, h_i], log_pmf(h_i, y)))
+        train = years <= origin
+        for name in baselines:
+            bf = B.fit_baseline(name, years[train], y_all[train], max(t - origin for t in targets))
+            draws = bf.samples(rng, counts.shape[0])
+            for t in targets:
+                h = t - origin
+                y = int(y_all[list(years).index(t)])
+                rows.append(E.score_forecast(name, "-", origin, t, y, draws[h - 1], bf.log_pmf(h, y)))
+    return BacktestResult(
+        scores=pd.DataFrame(rows),
+        fits=pd.DataFrame(fit_rows),
+        seconds=time.perf_counter() - t_start,
+        compile_seconds=float(refitter.compile_seconds or 0.0),
+        settings={
+            "origins": list(origins),
+            "horizons": list(horizons),
+            "sampler": refitter.sampler.to_dict(),
+            "model": cfg.to_dict(),
+            "baselines": list(baselines),
+            "seed": seed,
+        },
+    )
+
+
+# ----------------------------------------------------------------------------
+# Model comparison: LFO-CV (exact refits) and PSIS-LOO
+# ----------------------------------------------------------------------------
+
+
+def pointwise_log_lik(fit: RefitResult, y: np.ndarray, likelihood: str) -> xr.DataArray:
+    """log p(y_t | draw) for every year, dims (chain, draw, year), from the ``mu`` draws."""
+    mu = fit.posterior[C.MU]
+    if likelihood == "negative_binomial":
+        od = fit.posterior[C.OVERDISPERSION]
+        n = 1.0 / od**2
+        vals = stats.nbinom.logpmf(y, n.values[..., None], (n / (n + mu)).values)
+    else:
+        vals = stats.poisson.logpmf(y, mu.values)
+    return xr.DataArray(vals, dims=mu.dims, coords=mu.coords, name=C.OBSERVED)
+
+
+def psis_loo(fit: RefitResult, y: np.ndarray, likelihood: str) -> dict:
+    """PSIS-LOO (``arviz.loo``) of a full-window fit: elpd, its s.e., p_loo and Pareto k."""
+    import arviz as az
+
+    ll = pointwise_log_lik(fit, y, likelihood)
+    tree = xr.DataTree.from_dict({"posterior": fit.posterior, "log_likelihood": xr.Dataset({C.OBSERVED: ll})})
+    res = az.loo(tree, pointwise=True, var_name=C.OBSERVED)
+    k = np.asarray(res.pareto_k)
+    return {
+        "elpd_loo": float(res.elpd),
+        "se_loo": float(res.se),
+        "p_loo": float(res.p),
+        "max_pareto_k": float(k.max()),
+        "n_k_over_0.7": int((k > 0.7).sum()),
+        "pointwise_loo": np.asarray(res.elpd_i),
+    }
+
+
+#: The variants compared by :func:`compare_models` (README "Model comparison").
+def default_variants(base: ModelConfig | None = None) -> dict[str, ModelConfig]:
+    import dataclasses
+
+    base = base or ModelConfig()
+    rep = dataclasses.replace
+    out = {
+        "default (Poisson, AR(1))": base,
+        "negative binomial, AR(1)": rep(base, name="negbin_ar1", likelihood="negative_binomial"),
+        "Poisson, random walk": rep(base, name="random_walk", latent="random_walk"),
+        "Poisson, no latent": rep(base, name="poisson_static", latent="none"),
+        "negative binomial, no latent": rep(base, name="negbin_static", likelihood="negative_binomial", latent="none"),
+    }
+    for drv in base.drivers:
+        out[f"without {drv}"] = rep(base, name=f"no_{drv}", drivers=tuple(x for x in base.drivers if x != drv))
+    out["no lags (economy lag 0)"] = rep(base, name="no_lags", lags={d: 0 for d in C.DRIVERS})
+    out["economy lag 2"] = rep(base, name="economy_lag2", lags={**base.lags, C.ECONOMY: 2})
+    return out
+
+
+def compare_models(
+    variants: Mapping[str, ModelConfig] | None = None,
+    *,
+    origins: Sequence[int] = DEFAULT_ORIGINS,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+    sampler: SamplerConfig | None = None,
+    seed: int = 2017,
+    data: xr.Dataset | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, BacktestResult]]:
+    """Compare model variants by exact leave-future-out CV and by PSIS-LOO.
+
+    Returns ``(table, pointwise, backtests)``: one row per variant with ELPD-LFO
+    (sum over origins of the one-step-ahead log predictive density, conditional
+    mode), its difference from the best variant with the s.e. of the paired
+    difference, mean CRPS by horizon, PSIS-LOO elpd with s.e., p_loo and Pareto-k
+    diagnostics, and the refits' convergence; the pointwise one-step log scores; and
+    each variant's backtest.
+    """
+    from nkdefections.data import DataConfig, load_data
+
+    variants = dict(variants or default_variants())
+    sampler = sampler or SamplerConfig(progressbar=False)
+    max_lag = max(v.max_lag for v in variants.values())
+    if data is None:
+        data = load_data(DataConfig(history=max_lag))
+    rows, pointwise, results = [], {}, {}
+    for label, cfg in variants.items():
+        t0 = time.perf_counter()
+        r = Refitter(cfg, data=data, sampler=sampler)
+        bt = run_backtest(
+            cfg,
+            origins=origins,
+            horizons=horizons,
+            baselines=(),
+            modes=("conditional",),
+            refitter=r,
+            seed=seed,
+            method=label,
+        )
+        results[label] = bt
+        one = bt.scores[bt.scores["horizon"] == 1].sort_values("origin")
+        pointwise[label] = -one["log_score"].to_numpy()  # log predictive density of each one-step forecast
+        full = r.fit(r.inputs(), seed=seed)
+        loo = psis_loo(full, r.design.y, cfg.likelihood)
+        row = {
+            "variant": label,
+            "name": cfg.name,
+            "elpd_lfo": float(pointwise[label].sum()),
+        }
+        for h in horizons:
+            row[f"crps_h{h}"] = float(bt.scores.loc[bt.scores["horizon"] == h, "crps"].mean())
+        row.update({k: v for k, v in loo.items() if k != "pointwise_loo"})
+        fits = pd.concat([bt.fits, pd.DataFrame([{"origin": "full", **full.convergence.summary_row()}])])
+        row["fits_failing_gate"] = int((~fits["passed"].astype(bool)).sum())
+        row["max_divergences"] = int(fits["divergences"].max())
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        log.info("compared %s in %.1f s", label, row["seconds"])
+    table = pd.DataFrame(rows)
+    best = table.loc[table["elpd_lfo"].idxmax(), "variant"]
+    diffs, ses = [], []
+    for label in table["variant"]:
+        delta = pointwise[label] - pointwise[best]
+        diffs.append(float(delta.sum()))
+        ses.append(float(np.sqrt(len(delta)) * delta.std(ddof=1)) if label != best else 0.0)
+    table.insert(3, "elpd_lfo_diff", diffs)
+    table.insert(4, "se_diff", ses)
+    table = table.sort_values("elpd_lfo", ascending=False).reset_index(drop=True)
+    return table, pd.DataFrame(pointwise, index=sorted(origins)), results

@@ -1,0 +1,380 @@
+"""The evidence behind the model, one command per check, and the model card that collects them.
+
+::
+
+    python -m nkdefections.evidence backtest     [--out DIR] [--quick]
+    python -m nkdefections.evidence compare      [--out DIR] [--quick]
+    python -m nkdefections.evidence sensitivity  [--out DIR] [--quick]
+    python -m nkdefections.evidence sbc          [--out DIR] [--sims N] [--quick]
+    python -m nkdefections.evidence card         [--out DIR] [--quick]   # everything + MODEL_CARD.md
+
+Each command writes tables (CSV and markdown), figures and ``meta.json`` (settings,
+data hash, package and code versions, run time) into its folder.  A folder that
+already holds results is refused unless ``--overwrite``: earlier results are never
+replaced silently, and a failed run leaves nothing (everything is written to a
+temporary sibling folder that is renamed at the end).
+
+``--quick`` uses small samplers and fewer simulations: a smoke run for trying the
+commands, never the published numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nkdefections.config import SamplerConfig
+from nkdefections.errors import NKDefectionsError, OutputExistsError
+from nkdefections.provenance import provenance
+from nkdefections.report import markdown_table
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+
+#: Sampler of every refit in the published evidence: the project's default settings.
+FULL_SAMPLER = SamplerConfig(progressbar=False)
+QUICK_SAMPLER = SamplerConfig(draws=200, tune=200, chains=2, progressbar=False)
+
+
+def _sampler(quick: bool) -> SamplerConfig:
+    return QUICK_SAMPLER if quick else FULL_SAMPLER
+
+
+def _meta(step: str, settings: dict[str, Any], seconds: float) -> dict[str, Any]:
+    from nkdefections.data import load_data
+
+    ds = load_data()
+    prov = provenance()
+    return {
+        "step": step,
+        "settings": settings,
+        "data_hash": str(ds.attrs["data_hash"]),
+        "data_files": json.loads(ds.attrs["files"]),
+        "package_versions": prov["packages"],
+        "code_version": prov["code_version"],
+        "seconds": round(seconds, 1),
+        "command": " ".join(["python -m nkdefections.evidence", *sys.argv[1:]]) if sys.argv else step,
+    }
+
+
+def _write_table(df: pd.DataFrame, out: Path, name: str, floatfmt: str = "{:.3g}") -> None:
+    df.to_csv(out / f"{name}.csv", index=False)
+    (out / f"{name}.md").write_text(markdown_table(df, floatfmt) + "\n", encoding="utf-8")
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ----------------------------------------------------------------------------
+# Steps: each writes into `out` and returns a short summary for the card
+# ----------------------------------------------------------------------------
+
+
+def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
+    """Rolling-origin backtest 2008-2015, h = 1..3, conditional and status quo, with baselines."""
+    from nkdefections import evaluate as E
+    from nkdefections.backtest import run_backtest
+
+    origins = (2012, 2013) if quick else tuple(range(2008, 2016))
+    bt = run_backtest(origins=origins, sampler=_sampler(quick))
+    bt.scores.to_csv(out / "scores.csv", index=False)
+    bt.fits.to_csv(out / "fits.csv", index=False)
+    summary = bt.summary()
+    _write_table(summary, out, "summary")
+    skills = [
+        E.relative_skill(bt.scores, "default", mode).assign(model_mode=mode) for mode in ("conditional", "status_quo")
+    ]
+    skill = pd.concat(skills, ignore_index=True)
+    skill = skill[skill["method"] != "default"]
+    _write_table(skill, out, "skill")
+    _plot_backtest(bt.scores, out / "backtest.png")
+    return {
+        "summary": summary,
+        "skill": skill,
+        "fits": bt.fits,
+        "seconds": bt.seconds,
+        "settings": {**bt.settings, "compile_seconds": bt.compile_seconds},
+    }
+
+
+def _plot_backtest(scores: pd.DataFrame, path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=True)
+    for ax, h in zip(axes, (1, 2, 3), strict=True):
+        s = scores[scores["horizon"] == h]
+        obs = s.drop_duplicates("target_year").sort_values("target_year")
+        ax.plot(obs["target_year"], obs["observed"], "ko-", label="observed", zorder=5)
+        styles = {("default", "conditional"): "C0", ("default", "status_quo"): "C1", ("no_change", "-"): "C2"}
+        for i, ((m, mode), color) in enumerate(styles.items()):
+            g = s[(s["method"] == m) & (s["mode"] == mode)].sort_values("target_year")
+            if g.empty:
+                continue
+            x = g["target_year"] + (i - 1) * 0.15
+            lo = g["median"] - g["width_80"] / 2  # approximate: for display only, tables hold exact scores
+            ax.errorbar(
+                x,
+                g["median"],
+                yerr=[g["median"] - lo.clip(lower=0), g["width_80"] / 2],
+                fmt="o",
+                color=color,
+                capsize=2,
+                label=f"{m} ({mode})" if mode != "-" else m,
+            )
+        ax.set_title(f"{h} year(s) ahead")
+        ax.set_xlabel("target year")
+    axes[0].set_ylabel("arrivals (median, bar = 80% interval width)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Rolling-origin backtest: forecasts made at origin = target - h")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
+    """Model variants by exact leave-future-out CV (origins 2008-2015) and PSIS-LOO."""
+    from nkdefections.backtest import compare_models, default_variants
+
+    variants = default_variants()
+    origins = (2012, 2013) if quick else tuple(range(2008, 2016))
+    if quick:
+        variants = {k: variants[k] for k in list(variants)[:3]}
+    t0 = time.perf_counter()
+    table, pointwise, results = compare_models(variants, origins=origins, sampler=_sampler(quick))
+    cols = [
+        "variant",
+        "elpd_lfo",
+        "elpd_lfo_diff",
+        "se_diff",
+        "crps_h1",
+        "crps_h2",
+        "crps_h3",
+        "elpd_loo",
+        "se_loo",
+        "p_loo",
+        "max_pareto_k",
+        "n_k_over_0.7",
+        "fits_failing_gate",
+        "max_divergences",
+    ]
+    _write_table(table[cols], out, "comparison")
+    table.to_csv(out / "comparison_full.csv", index=False)
+    pointwise.to_csv(out / "lfo_pointwise.csv", index_label="origin")
+    pd.concat([r.fits for r in results.values()]).to_csv(out / "fits.csv", index=False)
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(table) + 1.5))
+    t = table.iloc[::-1]
+    ax.errorbar(t["elpd_lfo_diff"], t["variant"], xerr=t["se_diff"], fmt="o", capsize=3)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlabel("ELPD-LFO difference from the best variant (one-step-ahead, ± 1 s.e.)")
+    fig.tight_layout()
+    fig.savefig(out / "comparison.png", dpi=110)
+    plt.close(fig)
+    return {"table": table[cols], "seconds": time.perf_counter() - t0, "settings": {"origins": list(origins)}}
+
+
+def step_sensitivity(out: Path, quick: bool = False) -> dict[str, Any]:
+    """Each driver's effect prior s.d. halved and doubled, exact refits on 1999-2016."""
+    from nkdefections.sensitivity import prior_sensitivity
+
+    t0 = time.perf_counter()
+    table = prior_sensitivity(sampler=_sampler(quick))
+    _write_table(table, out, "sensitivity")
+    plt = _plt()
+    drivers = list(dict.fromkeys(table["driver"]))
+    fig, axes = plt.subplots(1, len(drivers), figsize=(4.5 * len(drivers), 3.2))
+    for ax, drv in zip(np.atleast_1d(axes), drivers, strict=True):
+        g = table[table["driver"] == drv].sort_values("factor")
+        y = np.arange(len(g))
+        ax.errorbar(
+            g["median_pct"],
+            y,
+            xerr=[g["median_pct"] - g["q05_pct"], g["q95_pct"] - g["median_pct"]],
+            fmt="o",
+            capsize=3,
+        )
+        ax.set_yticks(y, [f"prior sd x{f:g}" for f in g["factor"]])
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_title(f"{drv}: % change per unit (90%)")
+    fig.tight_layout()
+    fig.savefig(out / "sensitivity.png", dpi=110)
+    plt.close(fig)
+    return {"table": table, "seconds": time.perf_counter() - t0, "settings": {"factors": [0.5, 2.0]}}
+
+
+def step_sbc(out: Path, quick: bool = False, sims: int | None = None) -> dict[str, Any]:
+    """Simulation-based calibration (delegates to :mod:`nkdefections.sbc`)."""
+    from nkdefections import sbc
+
+    n = sims or (12 if quick else 100)
+    t0 = time.perf_counter()
+    result = sbc.run_sbc(n_sims=n, sampler=_sampler(quick) if quick else sbc.SBC_SAMPLER, out_dir=out)
+    return {"result": result, "seconds": time.perf_counter() - t0, "settings": {"sims": n}}
+
+
+def step_run(out: Path, quick: bool = False) -> dict[str, Any]:
+    """The main job (fit, gate, checks, scenario forecasts) via the Hydra CLI, into ``out``."""
+    args = [sys.executable, "-m", "nkdefections.cli", f"output_dir={out}", "overwrite=true"]
+    if quick:
+        args += ["sampler.draws=200", "sampler.tune=200", "sampler.chains=2", "gate=relaxed"]
+    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise NKDefectionsError(f"the main run failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    return {
+        "meta": json.loads((out / "run.json").read_text(encoding="utf-8")),
+        "dir": str(out),
+        "coverage": pd.read_csv(out / "ppc_coverage.csv"),
+        "shapes": pd.read_csv(out / "ppc_shape_checks.csv"),
+    }
+
+
+def step_nowcast(out: Path, quick: bool = False) -> dict[str, Any]:
+    """Nowcast validation (experiments/nowcast/run.py) written into ``out``."""
+    args = [sys.executable, str(REPO / "experiments" / "nowcast" / "run.py"), "--out", str(out)]
+    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise NKDefectionsError(f"the nowcast validation failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    return {"results_md": (out / "results.md").read_text(encoding="utf-8")}
+
+
+STEPS: dict[str, Callable[..., dict[str, Any]]] = {
+    "backtest": step_backtest,
+    "compare": step_compare,
+    "sensitivity": step_sensitivity,
+    "sbc": step_sbc,
+}
+
+
+# ----------------------------------------------------------------------------
+# Output folders: refuse to replace, write atomically
+# ----------------------------------------------------------------------------
+
+
+def _prepare(out: Path, overwrite: bool) -> Path:
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise OutputExistsError(
+            f"{out}: exists and holds results; earlier results are never replaced silently. "
+            "Pass --overwrite to replace them or --out to write elsewhere."
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+
+
+def _commit(tmp: Path, out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    os.replace(tmp, out)
+
+
+def run_step(name: str, out: Path, *, quick: bool = False, overwrite: bool = False, **kw: Any) -> dict[str, Any]:
+    """Run one evidence step into ``out`` (atomically); return its summary."""
+    tmp = _prepare(out, overwrite)
+    try:
+        t0 = time.perf_counter()
+        res = STEPS[name](tmp, quick=quick, **kw)
+        meta = _meta(name, {"quick": quick, **res.get("settings", {})}, time.perf_counter() - t0)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+        _commit(tmp, Path(out))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return res
+
+
+# ----------------------------------------------------------------------------
+# The model card
+# ----------------------------------------------------------------------------
+
+
+def build_card(out: Path, *, quick: bool = False, overwrite: bool = False, sims: int | None = None) -> Path:
+    """Run every check into ``out`` and write ``out/MODEL_CARD.md``."""
+    from nkdefections.card import render_card
+
+    out = Path(out)
+    tmp = _prepare(out, overwrite)
+    try:
+        t0 = time.perf_counter()
+        parts: dict[str, Any] = {}
+        timings: dict[str, float] = {}
+        for name, fn in (
+            ("run", step_run),
+            ("backtest", step_backtest),
+            ("compare", step_compare),
+            ("sbc", step_sbc),
+            ("sensitivity", step_sensitivity),
+            ("nowcast", step_nowcast),
+        ):
+            sub = tmp / name
+            sub.mkdir()
+            t = time.perf_counter()
+            log.warning("model card: %s ...", name)
+            kw = {"sims": sims} if name == "sbc" else {}
+            parts[name] = fn(sub, quick=quick, **kw)
+            timings[name] = round(time.perf_counter() - t, 1)
+            if name != "run":
+                meta = _meta(name, {"quick": quick, **parts[name].get("settings", {})}, timings[name])
+                (sub / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+        meta = _meta("card", {"quick": quick, "timings_seconds": timings}, time.perf_counter() - t0)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+        (tmp / "MODEL_CARD.md").write_text(render_card(parts, meta), encoding="utf-8")
+        _commit(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out / "MODEL_CARD.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nkdefections.evidence", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=[*STEPS, "card"])
+    parser.add_argument("--out", type=Path, help="output folder (default: experiments/<command> or outputs/model-card)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--quick", action="store_true", help="small samplers: a smoke run, not the published numbers")
+    parser.add_argument("--sims", type=int, default=None, help="SBC simulations (default 100; quick 12)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.sims is not None and args.sims < 1:
+        parser.error(f"--sims: {args.sims} must be >= 1")
+    defaults = {
+        "backtest": "experiments/backtest/results",
+        "compare": "experiments/model_comparison/results",
+        "sensitivity": "experiments/prior_sensitivity/results",
+        "sbc": "experiments/sbc/results",
+        "card": "outputs/model-card",
+    }
+    out = args.out or REPO / defaults[args.command]
+    try:
+        if args.command == "card":
+            path = build_card(out, quick=args.quick, overwrite=args.overwrite, sims=args.sims)
+            print(f"wrote {path}")
+        else:
+            kw = {"sims": args.sims} if args.command == "sbc" else {}
+            run_step(args.command, out, quick=args.quick, overwrite=args.overwrite, **kw)
+            print(f"wrote {out}")
+    except NKDefectionsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

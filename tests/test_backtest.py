@@ -1,0 +1,232 @@
+"""Backtest forecasts from a refit, the evidence commands and the model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from nkdefections import constants as C
+from nkdefections.config import SamplerConfig
+from nkdefections.errors import ConfigError, OutputExistsError
+
+TINY = SamplerConfig(draws=100, tune=150, chains=2, progressbar=False, seed=5)
+
+
+@pytest.fixture(scope="module")
+def refitter():
+    from nkdefections.refit import Refitter
+
+    return Refitter(sampler=TINY)
+
+
+def _fake_fit(refitter, *, beta=(-0.5, 0.02, 0.05), S=40):
+    """A RefitResult with fixed posterior draws (no sampling)."""
+    from nkdefections.refit import RefitResult
+
+    d = refitter.design
+    rng = np.random.default_rng(0)
+    post = xr.Dataset(
+        {
+            C.INTERCEPT: ((C.CHAIN, C.DRAW), np.full((1, S), 7.0)),
+            C.BETA: ((C.CHAIN, C.DRAW, C.DRIVER), np.broadcast_to(np.array(beta), (1, S, 3)).copy()),
+            C.LATENT: ((C.CHAIN, C.DRAW, C.YEAR), np.zeros((1, S, len(d.years)))),
+            C.GDP_TRUE: ((C.CHAIN, C.DRAW, C.GDP_YEAR), rng.normal(1.0, 0.1, (1, S, len(d.gdp_years)))),
+        },
+        coords={C.DRIVER: list(d.drivers), C.YEAR: d.years, C.GDP_YEAR: d.gdp_years},
+    )
+    return RefitResult(idata=xr.DataTree.from_dict({"posterior": post}), convergence=None, seconds=0.0, inputs={})
+
+
+def test_status_quo_holds_the_drivers_at_the_origin_and_conditional_uses_the_realised_values(refitter):
+    from nkdefections.backtest import forecast_log_mu
+
+    fit = _fake_fit(refitter, beta=(-0.5, 0.0, 0.0))  # border only
+    data = refitter.data
+    border = data[C.BORDER_INDEX]
+    cond = forecast_log_mu(fit, refitter, 2010, [2011, 2012, 2013], "conditional")
+    sq = forecast_log_mu(fit, refitter, 2010, [2011, 2012, 2013], "status_quo")
+    np.testing.assert_allclose(cond[0], 7.0 - 0.5 * border.sel(year=[2011, 2012, 2013]).values)
+    np.testing.assert_allclose(sq[0], 7.0 - 0.5 * float(border.sel(year=2010)))
+    assert (cond[0] < sq[0]).all()  # the 2011-12 tightening lowers the conditional forecast
+
+
+def test_economy_uses_published_gdp_after_the_origin_only_in_conditional_mode(refitter):
+    from nkdefections.backtest import forecast_log_mu
+
+    fit = _fake_fit(refitter, beta=(0.0, 0.1, 0.0))
+    gdp = refitter.data[C.GDP_GROWTH]
+    cond = forecast_log_mu(fit, refitter, 2010, [2012], "conditional")  # lag 1: GDP 2011, published
+    np.testing.assert_allclose(cond[:, 0], 7.0 + 0.1 * float(gdp.sel(year=2011)))
+    sq = forecast_log_mu(fit, refitter, 2010, [2012], "status_quo")  # held at the fitted 2010 value
+    g2010 = fit.posterior[C.GDP_TRUE].sel({C.GDP_YEAR: 2010}).values.ravel()
+    np.testing.assert_allclose(sq[:, 0], 7.0 + 0.1 * g2010)
+    with pytest.raises(ConfigError, match="mode"):
+        forecast_log_mu(fit, refitter, 2010, [2012], "optimistic")
+
+
+def test_backtest_rejects_bad_settings_before_fitting(refitter):
+    from nkdefections.backtest import run_backtest
+
+    with pytest.raises(ConfigError, match="origins"):
+        run_backtest(refitter=refitter, origins=(2016,))
+    with pytest.raises(ConfigError, match="baseline"):
+        run_backtest(refitter=refitter, origins=(2012,), baselines=("prophet",))
+
+
+@pytest.mark.fit
+def test_small_backtest_scores_model_and_baselines(refitter):
+    from nkdefections.backtest import run_backtest
+
+    bt = run_backtest(refitter=refitter, origins=(2013, 2014))
+    s = bt.scores
+    # 2013: h = 1..3; 2014: h = 1, 2 -> 5 targets per method and mode
+    assert len(s[(s["method"] == "default") & (s["mode"] == "conditional")]) == 5
+    assert set(s["method"]) == {"default", "no_change", "rw_drift", "ets", "arima"}
+    assert np.isfinite(s["crps"]).all() and np.isfinite(s["log_score"]).all()
+    assert (s["target_year"] <= 2016).all()
+    summary = bt.summary()
+    assert {"mean_crps", "mean_log_score", "coverage_80"} <= set(summary.columns)
+    assert len(bt.fits) == 2
+
+
+# ----------------------------------------------------------------------------
+# The evidence commands
+# ----------------------------------------------------------------------------
+
+
+def test_existing_results_are_refused_before_any_work(tmp_path, monkeypatch):
+    from nkdefections import evidence
+
+    called = []
+    monkeypatch.setitem(evidence.STEPS, "backtest", lambda out, quick=False: called.append(out) or {})
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "summary.csv").write_text("keep me")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        evidence.run_step("backtest", tmp_path / "old")
+    assert not called
+    assert (tmp_path / "old" / "summary.csv").read_text() == "keep me"
+    assert evidence.main(["backtest", "--out", str(tmp_path / "old")]) == 2
+
+
+def test_a_failing_step_leaves_nothing_behind(tmp_path, monkeypatch):
+    from nkdefections import evidence
+
+    def boom(out: Path, quick: bool = False) -> dict:
+        (out / "half.csv").write_text("partial")
+        raise RuntimeError("sampler exploded")
+
+    monkeypatch.setitem(evidence.STEPS, "backtest", boom)
+    with pytest.raises(RuntimeError):
+        evidence.run_step("backtest", tmp_path / "new")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_step_writes_atomically_with_provenance(tmp_path, monkeypatch):
+    from nkdefections import evidence
+
+    def fine(out: Path, quick: bool = False) -> dict:
+        (out / "table.csv").write_text("a\n1\n")
+        return {"settings": {"origins": [2012]}}
+
+    monkeypatch.setitem(evidence.STEPS, "backtest", fine)
+    evidence.run_step("backtest", tmp_path / "new")
+    meta = json.loads((tmp_path / "new" / "meta.json").read_text())
+    assert meta["settings"]["origins"] == [2012]
+    assert {"data_hash", "package_versions", "code_version", "seconds"} <= set(meta)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]
+
+
+def test_card_numbers_come_from_the_results():
+    from nkdefections.card import render_card
+
+    summary = pd.DataFrame(
+        {
+            "method": ["default"] * 2,
+            "mode": ["conditional", "status_quo"],
+            "horizon": [1, 1],
+            "n": [8, 8],
+            "mean_crps": [123.4, 111.1],
+            "mean_log_score": [7.1, 7.0],
+            "coverage_50": [0.5, 0.5],
+            "coverage_80": [0.875, 0.75],
+            "coverage_95": [1.0, 1.0],
+        }
+    )
+    skill = pd.DataFrame(
+        {
+            "method": ["no_change"] * 2,
+            "model_mode": ["conditional", "status_quo"],
+            "horizon": [1, 1],
+            "crps_ratio": [0.83, 1.21],
+        }
+    )
+    cmp_table = pd.DataFrame(
+        {
+            "variant": ["Poisson, random walk", "default (Poisson, AR(1))"],
+            "elpd_lfo": [-50.0, -51.5],
+            "elpd_lfo_diff": [0.0, -1.5],
+            "se_diff": [0.0, 0.9],
+        }
+    )
+    sens = pd.DataFrame(
+        {
+            "driver": ["border"],
+            "factor": [1.0],
+            "prior_sd": [0.5],
+            "median_pct": [-40.0],
+            "q05_pct": [-60.0],
+            "q95_pct": [-10.0],
+            "prob_negative": [0.99],
+            "shift_sd": [0.0],
+            "width_ratio": [1.0],
+            "contraction": [0.8],
+            "passed": [True],
+            "verdict": ["data-dominated, sign robust"],
+        }
+    )
+    parts = {
+        "run": {
+            "meta": {
+                "convergence": {
+                    "passed": True,
+                    "max_rhat": 1.004,
+                    "min_ess_bulk": 1314,
+                    "min_ess_tail": 1500,
+                    "divergences": 0,
+                    "chains": 4,
+                    "draws": 1000,
+                },
+                "data_files": {"a": 1},
+                "model_config": {
+                    "likelihood": "poisson",
+                    "latent": "ar1",
+                    "drivers": ["border"],
+                    "lags": {"border": 0},
+                },
+            }
+        },
+        "backtest": {"summary": summary, "skill": skill},
+        "compare": {"table": cmp_table},
+        "sbc": {},
+        "sensitivity": {"table": sens},
+        "nowcast": {},
+    }
+    meta = {
+        "code_version": "git:abc",
+        "data_hash": "h123",
+        "settings": {"quick": False},
+        "seconds": 10.0,
+        "package_versions": {"pymc": "6.4.0"},
+    }
+    text = render_card(parts, meta)
+    assert "h=1: 0.83" in text and "h=1: 1.21" in text
+    assert "better than no-change" in text and "worse than no-change" in text
+    assert "Best by ELPD-LFO: **Poisson, random walk**" in text and "-1.50" in text
+    assert "data-dominated, sign robust" in text
+    for heading in ("## Intended use", "## Data", "## Model and assumptions", "## Evidence", "## Known limits"):
+        assert heading in text
