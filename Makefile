@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test test-slow bench lint lock clean-venv
+.PHONY: run test test-slow bench card lint lock clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "nkdefections needs Python >= 3.12 (found " + sys.version.split()[0] + "); install it, or run: make PY=/path/to/python3.12 ...")'
@@ -25,9 +25,13 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(ARGS)
 
-bench: $(STAMP)  ## fit benchmark, then forecast + sweep benchmark (each prints ratios vs PyMC in the same run)
+bench: $(STAMP)  ## fit, forecast + sweep, and backtest benchmarks (each prints ratios against a baseline measured in the same run)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 	$(BIN)/python benchmarks/forecast.py $(ARGS)
+	$(BIN)/python benchmarks/backtest.py
+
+card: $(STAMP)  ## every check (fit, PPC, backtest, baselines, comparison, SBC, sensitivity, nowcast) -> outputs/model-card/MODEL_CARD.md
+	$(BIN)/python -m nkdefections.evidence card $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments scripts
