@@ -34,6 +34,13 @@ def test_inputs_mask_later_years_and_centre_on_the_training_window(refitter):
     np.testing.assert_allclose(full["driver_center"], refitter.design.center)
 
 
+def test_leave_one_out_masks_only_that_year(refitter):
+    x = refitter.inputs(exclude_years=[2005])
+    assert x["obs_weight"].sum() == len(refitter.years) - 1
+    assert x["obs_weight"][list(refitter.years).index(2005)] == 0
+    np.testing.assert_allclose(x["driver_center"], refitter.inputs()["driver_center"])
+
+
 def test_inputs_swap_priors_and_data(refitter):
     x = refitter.inputs(priors={"beta_border": {"sigma": 1.0}, "level": {"mu": 6.0}})
     k = list(refitter.design.drivers).index(C.BORDER)
@@ -54,6 +61,7 @@ def test_inputs_swap_priors_and_data(refitter):
         ({"priors": {"beta_border": {"sigma": -1.0}}}, "must be > 0"),
         ({"arrivals": np.full(18, -1)}, "non-negative"),
         ({"arrivals": np.ones(5)}, "18"),
+        ({"exclude_years": [1990]}, "exclude_years"),
     ],
 )
 def test_bad_inputs_are_refused_before_sampling(refitter, kwargs, match):

@@ -47,6 +47,9 @@ REPO = Path(__file__).resolve().parents[2]
 #: Sampler of every refit in the published evidence: the project's default settings.
 FULL_SAMPLER = SamplerConfig(progressbar=False)
 QUICK_SAMPLER = SamplerConfig(draws=200, tune=200, chains=2, progressbar=False)
+#: Sampler of the model comparison (10 variants x (8 LFO + 1 full + up to 18 LOO) refits):
+#: 4 chains x 500 draws after 500 tuning, enough for log predictive densities.
+COMPARE_SAMPLER = SamplerConfig(draws=500, tune=500, progressbar=False)
 
 
 def _sampler(quick: bool) -> SamplerConfig:
@@ -158,7 +161,8 @@ def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
     if quick:
         variants = {k: variants[k] for k in list(variants)[:3]}
     t0 = time.perf_counter()
-    table, pointwise, results = compare_models(variants, origins=origins, sampler=_sampler(quick))
+    sampler = QUICK_SAMPLER if quick else COMPARE_SAMPLER
+    table, pointwise, results = compare_models(variants, origins=origins, sampler=sampler)
     cols = [
         "variant",
         "elpd_lfo",
@@ -169,9 +173,10 @@ def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
         "crps_h3",
         "elpd_loo",
         "se_loo",
-        "p_loo",
         "max_pareto_k",
         "n_k_over_0.7",
+        "elpd_loo_exact",
+        "se_loo_exact",
         "fits_failing_gate",
         "max_divergences",
     ]
@@ -188,7 +193,12 @@ def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
     fig.tight_layout()
     fig.savefig(out / "comparison.png", dpi=110)
     plt.close(fig)
-    return {"table": table[cols], "seconds": time.perf_counter() - t0, "settings": {"origins": list(origins)}}
+    settings = {
+        "origins": list(origins),
+        "sampler": sampler.to_dict(),
+        "variants": {k: v.to_dict() for k, v in variants.items()},
+    }
+    return {"table": table[cols], "seconds": time.perf_counter() - t0, "settings": settings}
 
 
 def step_sensitivity(out: Path, quick: bool = False) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +112,7 @@ class Refitter:
         self,
         origin: int | None = None,
         *,
+        exclude_years: Sequence[int] = (),
         arrivals: np.ndarray | None = None,
         gdp: np.ndarray | None = None,
         sign_constraint: bool = True,
@@ -125,6 +126,9 @@ class Refitter:
             Last year the fit sees (default: the last year of the window).  Counts
             and GDP figures after it get weight 0; the drivers are centred on their
             means over ``first_year..origin``.
+        exclude_years
+            Years whose count gets weight 0 as well (leave-one-out refits); the
+            centring and the GDP figures are unchanged.
         arrivals
             Replacement counts for every year of the window (e.g. simulated).
         gdp
@@ -146,7 +150,10 @@ class Refitter:
                 "observed years and cannot see beyond the data window."
             )
         seen = d.years <= origin
-        x["obs_weight"] = seen.astype(float)
+        bad = sorted(set(int(y) for y in exclude_years) - set(int(y) for y in d.years))
+        if bad:
+            raise ConfigError(f"exclude_years: {bad} are not years of the window {int(d.years[0])}..{last}.")
+        x["obs_weight"] = (seen & ~np.isin(d.years, list(exclude_years))).astype(float)
         if arrivals is not None:
             arrivals = np.asarray(arrivals)
             if arrivals.shape != d.y.shape or (arrivals < 0).any() or not np.isfinite(arrivals).all():
