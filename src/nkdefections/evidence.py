@@ -110,6 +110,7 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     skill = skill[skill["method"] != "default"]
     _write_table(skill, out, "skill")
     _plot_backtest(bt.scores, out / "backtest.png")
+    (out / "readme.md").write_text(backtest_fragment(summary, skill, bt.fits), encoding="utf-8")
     return {
         "summary": summary,
         "skill": skill,
@@ -117,6 +118,50 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
         "seconds": bt.seconds,
         "settings": {**bt.settings, "compile_seconds": bt.compile_seconds},
     }
+
+
+def backtest_fragment(summary: pd.DataFrame, skill: pd.DataFrame, fits: pd.DataFrame) -> str:
+    """The README's backtest tables (scores by horizon; skill ratios against each baseline)."""
+    order = {"default": 0, "no_change": 1, "rw_drift": 2, "ets": 3, "arima": 4}
+    s = summary.assign(_o=summary["method"].map(order).fillna(9)).sort_values(["_o", "mode", "horizon"])
+    s = s.assign(
+        method=np.where(s["mode"] == "-", s["method"], s["method"] + " (" + s["mode"] + ")"),
+        coverage=[
+            f"{a:.2f} / {b:.2f} / {c:.2f}" for a, b, c in zip(s.coverage_50, s.coverage_80, s.coverage_95, strict=True)
+        ],
+    )
+    table = s[["method", "horizon", "n", "mean_crps", "mean_log_score", "coverage", "mean_width_80"]].rename(
+        columns={
+            "mean_crps": "CRPS",
+            "mean_log_score": "log score",
+            "coverage": "coverage 50/80/95%",
+            "mean_width_80": "80% width",
+        }
+    )
+    k = skill.assign(
+        ratio=[
+            f"{r:.2f} [{lo:.2f}, {hi:.2f}]"
+            for r, lo, hi in zip(skill.crps_ratio, skill.crps_ratio_lower, skill.crps_ratio_upper, strict=True)
+        ]
+    )
+    wide = k.pivot_table(index=["model_mode", "method"], columns="horizon", values="ratio", aggfunc="first")
+    wide.columns = [f"h={int(c)}" for c in wide.columns]
+    wide = wide.reset_index().rename(columns={"model_mode": "model forecast", "method": "against"})
+    failing = int((~fits["passed"].astype(bool)).sum())
+    return "\n".join(
+        [
+            markdown_table(table, "{:.4g}"),
+            "",
+            "Relative skill: mean CRPS of the model divided by the baseline's over the same targets (< 1: the "
+            "model is better), with a 90% bootstrap interval over origins:",
+            "",
+            markdown_table(wide),
+            "",
+            f"Refits: {len(fits)}, of which {failing} missed the convergence gate "
+            f"(max divergences {int(fits['divergences'].max())}; min bulk ESS {fits['min_ess_bulk'].min():.0f}).",
+            "",
+        ]
+    )
 
 
 def _plot_backtest(scores: pd.DataFrame, path: Path) -> None:
@@ -193,12 +238,38 @@ def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
     fig.tight_layout()
     fig.savefig(out / "comparison.png", dpi=110)
     plt.close(fig)
+    (out / "readme.md").write_text(compare_fragment(table), encoding="utf-8")
     settings = {
         "origins": list(origins),
         "sampler": sampler.to_dict(),
         "variants": {k: v.to_dict() for k, v in variants.items()},
     }
     return {"table": table[cols], "seconds": time.perf_counter() - t0, "settings": settings}
+
+
+def compare_fragment(table: pd.DataFrame) -> str:
+    """The README's model-comparison table."""
+    t = table.copy()
+    t["ELPD-LFO (diff ± s.e.)"] = [
+        f"{e:.1f} ({d:+.1f} ± {s:.1f})" for e, d, s in zip(t.elpd_lfo, t.elpd_lfo_diff, t.se_diff, strict=True)
+    ]
+    t["CRPS h=1/2/3"] = [
+        f"{a:.0f} / {b:.0f} / {c:.0f}" for a, b, c in zip(t.crps_h1, t.crps_h2, t.crps_h3, strict=True)
+    ]
+    t["PSIS-LOO (k > 0.7)"] = [
+        f"{e:.1f} ± {s:.1f} ({n})" for e, s, n in zip(t.elpd_loo, t.se_loo, t["n_k_over_0.7"], strict=True)
+    ]
+    cols = ["variant", "ELPD-LFO (diff ± s.e.)", "CRPS h=1/2/3", "PSIS-LOO (k > 0.7)"]
+    if "elpd_loo_exact" in t:
+        t["LOO, exact refits for k > 0.7"] = [
+            f"{e:.1f} ± {s:.1f}" for e, s in zip(t.elpd_loo_exact, t.se_loo_exact, strict=True)
+        ]
+        cols.append("LOO, exact refits for k > 0.7")
+    t["refits off the gate (max div.)"] = [
+        f"{a} ({b})" for a, b in zip(t.fits_failing_gate, t.max_divergences, strict=True)
+    ]
+    cols.append("refits off the gate (max div.)")
+    return markdown_table(t[cols]) + "\n"
 
 
 def step_sensitivity(out: Path, quick: bool = False) -> dict[str, Any]:
@@ -208,6 +279,7 @@ def step_sensitivity(out: Path, quick: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     table = prior_sensitivity(sampler=_sampler(quick))
     _write_table(table, out, "sensitivity")
+    (out / "readme.md").write_text(sensitivity_fragment(table), encoding="utf-8")
     plt = _plt()
     drivers = list(dict.fromkeys(table["driver"]))
     fig, axes = plt.subplots(1, len(drivers), figsize=(4.5 * len(drivers), 3.2))
@@ -228,6 +300,22 @@ def step_sensitivity(out: Path, quick: bool = False) -> dict[str, Any]:
     fig.savefig(out / "sensitivity.png", dpi=110)
     plt.close(fig)
     return {"table": table, "seconds": time.perf_counter() - t0, "settings": {"factors": [0.5, 2.0]}}
+
+
+def sensitivity_fragment(table: pd.DataFrame) -> str:
+    """The README's prior-sensitivity table: one row per driver."""
+    rows = []
+    for drv, g in table.groupby("driver", sort=False):
+        cells = {"driver": drv}
+        for r in g.sort_values("factor").itertuples():
+            cells[f"prior sd x{r.factor:g}"] = f"{r.median_pct:+.1f}% [{r.q05_pct:+.1f}, {r.q95_pct:+.1f}]"
+        ref = g[g["factor"] == 1.0].iloc[0]
+        cells["contraction"] = f"{ref.contraction:.2f}"
+        moved = g[g["factor"] != 1.0]
+        cells["max shift (post. s.d.)"] = f"{moved['shift_sd'].abs().max():.2f}"
+        cells["verdict"] = ref.verdict
+        rows.append(cells)
+    return markdown_table(pd.DataFrame(rows)) + "\n"
 
 
 def step_sbc(out: Path, quick: bool = False, sims: int | None = None) -> dict[str, Any]:
