@@ -230,3 +230,42 @@ def test_card_numbers_come_from_the_results():
     assert "data-dominated, sign robust" in text
     for heading in ("## Intended use", "## Data", "## Model and assumptions", "## Evidence", "## Known limits"):
         assert heading in text
+
+
+def test_readme_fragments_are_built_from_the_tables():
+    from nkdefections.evidence import compare_fragment, sensitivity_fragment
+
+    sens = pd.DataFrame(
+        {
+            "driver": ["border"] * 3,
+            "factor": [1.0, 0.5, 2.0],
+            "median_pct": [-46.7, -30.9, -52.2],
+            "q05_pct": [-62.8, -49.6, -67.9],
+            "q95_pct": [-19.2, -1.0, -27.3],
+            "contraction": [0.78, 0.34, 0.94],
+            "shift_sd": [0.0, 1.10, -0.47],
+            "verdict": ["magnitude prior-sensitive, sign robust"] * 3,
+        }
+    )
+    text = sensitivity_fragment(sens)
+    assert "-30.9% [-49.6, -1.0]" in text and "| 1.10 |" in text and "sign robust" in text
+    table = pd.DataFrame(
+        {
+            "variant": ["a", "b"],
+            "elpd_lfo": [-56.9, -59.2],
+            "elpd_lfo_diff": [0.0, -2.3],
+            "se_diff": [0.0, 0.68],
+            "crps_h1": [215.0, 290.0],
+            "crps_h2": [397.0, 454.0],
+            "crps_h3": [661.0, 689.0],
+            "elpd_loo": [-102.0, -102.5],
+            "se_loo": [2.0, 1.9],
+            "n_k_over_0.7": [17, 16],
+            "elpd_loo_exact": [-104.0, -105.0],
+            "se_loo_exact": [2.5, 2.4],
+            "fits_failing_gate": [5, 1],
+            "max_divergences": [1, 2],
+        }
+    )
+    text = compare_fragment(table)
+    assert "-59.2 (-2.3 ± 0.7)" in text and "215 / 397 / 661" in text and "-105.0 ± 2.4" in text

@@ -144,6 +144,13 @@ class BacktestResult:
         return E.summary_by_horizon(self.scores)
 
 
+def _row(method: str, mode: str, origin: int, target: int, y: int, draws: np.ndarray, log_pmf: float) -> dict:
+    """One scored forecast, with the 80% interval's ends for plotting."""
+    row = E.score_forecast(method, mode, origin, target, y, draws, log_pmf)
+    row["lower_80"], row["upper_80"] = (float(q) for q in np.quantile(draws, [0.1, 0.9]))
+    return row
+
+
 def _targets(origin: int, horizons: Sequence[int], last: int) -> list[int]:
     return [origin + h for h in horizons if origin + h <= last]
 
@@ -205,7 +212,7 @@ def run_backtest(
             counts, log_pmf = predictive(log_mu, fit, cfg.likelihood, rng)
             for h_i, t in enumerate(targets):
                 y = int(y_all[list(years).index(t)])
-                rows.append(E.score_forecast(method, mode, origin, t, y, counts[:, h_i], log_pmf(h_i, y)))
+                rows.append(_row(method, mode, origin, t, y, counts[:, h_i], log_pmf(h_i, y)))
         train = years <= origin
         for name in baselines:
             bf = B.fit_baseline(name, years[train], y_all[train], max(t - origin for t in targets))
@@ -213,7 +220,7 @@ def run_backtest(
             for t in targets:
                 h = t - origin
                 y = int(y_all[list(years).index(t)])
-                rows.append(E.score_forecast(name, "-", origin, t, y, draws[h - 1], bf.log_pmf(h, y)))
+                rows.append(_row(name, "-", origin, t, y, draws[h - 1], float(bf.log_pmf(h, y))))
     return BacktestResult(
         scores=pd.DataFrame(rows),
         fits=pd.DataFrame(fit_rows),

@@ -177,11 +177,10 @@ def _plot_backtest(scores: pd.DataFrame, path: Path) -> None:
             if g.empty:
                 continue
             x = g["target_year"] + (i - 1) * 0.15
-            lo = g["median"] - g["width_80"] / 2  # approximate: for display only, tables hold exact scores
             ax.errorbar(
                 x,
                 g["median"],
-                yerr=[g["median"] - lo.clip(lower=0), g["width_80"] / 2],
+                yerr=[g["median"] - g["lower_80"], g["upper_80"] - g["median"]],
                 fmt="o",
                 color=color,
                 capsize=2,
@@ -189,7 +188,7 @@ def _plot_backtest(scores: pd.DataFrame, path: Path) -> None:
             )
         ax.set_title(f"{h} year(s) ahead")
         ax.set_xlabel("target year")
-    axes[0].set_ylabel("arrivals (median, bar = 80% interval width)")
+    axes[0].set_ylabel("arrivals (median and 80% interval)")
     axes[0].legend(fontsize=8)
     fig.suptitle("Rolling-origin backtest: forecasts made at origin = target - h")
     fig.tight_layout()
