@@ -1,62 +1,64 @@
 """Slow statistical test: parameter recovery on synthetic series with known driver effects.
 
-Run with ``make test-slow``. Not part of the default run (three full fits). A fuller
-recovery study and simulation-based calibration are issue 4.
+Run with ``make test-slow``. Not part of the default run: 20 refits with the compiled refit
+engine (:func:`nkdefections.sbc.run_recovery`, about 3 minutes here). The full study, with
+its tables and figures, is ``experiments/sbc/``; simulation-based calibration is
+``tests/test_sbc.py``.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from nkdefections import constants as C
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data import load_data
+from nkdefections import sbc
 
 pytestmark = pytest.mark.slow
 
-TRUE_BETA = {"border": -0.6, "economy": -0.03, "sanctions": 0.06}
+#: The known effects (log-rate per unit); kept here so the test documents its truth.
+TRUE_BETA = sbc.TRUE_BETA
+EFFECTS = [f"beta[{d}]" for d in TRUE_BETA]
 
 
-def synthetic(seed: int):
-    """The real drivers, arrivals simulated from the default model with known parameters."""
-    rng = np.random.default_rng(seed)
-    ds = load_data(history=1)
-    years = np.arange(1999, 2017)
-    gdp = ds[C.GDP_GROWTH].sel(year=years - 1).fillna(1.0).values
-    x = np.column_stack([ds[C.BORDER_INDEX].sel(year=years).values, gdp, ds[C.SANCTIONS_INDEX].sel(year=years).values])
-    beta = np.array([TRUE_BETA[d] for d in C.DRIVERS])
-    z = np.empty(len(years))
-    z[0] = -2.3
-    for t in range(1, len(years)):
-        z[t] = 0.7 * z[t - 1] + 0.15 * rng.standard_normal()
-    y = rng.poisson(np.exp(7.3 + x @ beta + z))
-    out = ds.copy()
-    out[C.ARRIVALS] = out[C.ARRIVALS].copy()
-    out[C.ARRIVALS].loc[{C.YEAR: years}] = y
-    out.attrs = {**ds.attrs, "data_hash": f"synthetic-{seed}"}
-    return out
+@pytest.fixture(scope="module")
+def recovery():
+    from nkdefections.refit import Refitter
+
+    return sbc.run_recovery(20, seed=sbc.SEED, refitter=Refitter(sampler=sbc.SBC_SAMPLER))
 
 
-def test_driver_effects_are_recovered():
-    """90% intervals of the three effects over four synthetic series cover the truth.
+def test_driver_effects_are_recovered(recovery):
+    """50% and 90% intervals of the three effects over 20 synthetic series cover the truth.
 
-    12 intervals at 90%: if calibrated, 9 or more cover with probability ~0.97
-    (binomial), so the test fails only rarely for a calibrated procedure and reliably
-    for a biased one. The seeds are fixed, so the result is reproducible.
+    60 intervals per level. Were coverage nominal and the intervals independent, 47 or more
+    of the 90% intervals would cover with probability 0.998 and 20..40 of the 50% intervals
+    with probability 0.99 (binomial); at fixed true values Bayesian intervals need not be
+    exactly nominal, so these bounds catch gross bias or overconfidence, not small shrinkage.
+    The seeds are fixed, so the result is reproducible.
     """
-    from nkdefections.model import DefectionModel
+    tab = recovery.table[recovery.table["quantity"].isin(EFFECTS)]
+    assert len(tab) == 60
+    cover90 = ((tab["q05"] <= tab["truth"]) & (tab["truth"] <= tab["q95"])).sum()
+    cover50 = ((tab["q25"] <= tab["truth"]) & (tab["truth"] <= tab["q75"])).sum()
+    assert cover90 >= 47, recovery.summary()
+    assert 20 <= cover50 <= 40, recovery.summary()
 
-    covered, border_negative = [], []
-    for seed in (1, 2, 3, 4):
-        m = DefectionModel(synthetic(seed), ModelConfig())
-        m.fit(SamplerConfig(progressbar=False, seed=seed), GateConfig(enforce=False))
-        assert m.convergence.summary_row()["divergences"] <= 5
-        beta = m.idata.posterior[C.BETA]
-        for d, true in TRUE_BETA.items():
-            lo, hi = np.quantile(beta.sel(driver=d).values, [0.05, 0.95])
-            covered.append(bool(lo < true < hi))
-        border_negative.append(float(np.quantile(beta.sel(driver="border").values, 0.95)) < 0)
-    assert sum(covered) >= 9, covered
-    # the border effect is the one these data identify: its 90% interval excludes zero
-    assert sum(border_negative) >= 3, border_negative
+
+def test_border_effect_is_detected(recovery):
+    """The border effect is the one these data identify: its 90% interval is below zero more often than not.
+
+    At the true effect of -45% the posterior is shrunk towards the prior mean 0 (SBC gives a
+    contraction of about 0.8 for beta[border]: the expected shrinkage is about 0.2 x 0.6 on
+    the log scale), and a latent shock around 2011-12 can mask part of the step, so the 90%
+    interval excludes zero in about 70% of series (14 of 20 in experiments/sbc at this seed).
+    The earlier 4-series version asked for 3 of 4, which overstated the power.  The bound is
+    10 of 20: were the power 0.7, it would hold with probability 0.98 (binomial).
+    """
+    s = recovery.summary().set_index("quantity")
+    assert s.loc["beta[border]", "sign_right_90"] >= 0.5, s
+    # the other two effects are small next to their uncertainty: no claim of detection
+
+
+def test_recovery_refits_converge(recovery):
+    """Synthetic series like the real one sample cleanly: at most 5 divergences in any refit."""
+    assert (recovery.fits["divergences"] <= 5).all(), recovery.fits
+    assert len(recovery.fits) == 20
