@@ -19,7 +19,6 @@ SOURCES = {
     "backtest": ("experiments/backtest/results", "python -m nkdefections.evidence backtest"),
     "compare": ("experiments/model_comparison/results", "python -m nkdefections.evidence compare"),
     "sensitivity": ("experiments/prior_sensitivity/results", "python -m nkdefections.evidence sensitivity"),
-    "sbc": ("experiments/sbc/results", "python -m nkdefections.evidence sbc"),
 }
 
 

@@ -263,9 +263,12 @@ def test_readme_fragments_are_built_from_the_tables():
             "n_k_over_0.7": [17, 16],
             "elpd_loo_exact": [-104.0, -105.0],
             "se_loo_exact": [2.5, 2.4],
+            "loo_exact_diff": [1.0, 0.0],
+            "loo_exact_se_diff": [0.9, 0.0],
             "fits_failing_gate": [5, 1],
             "max_divergences": [1, 2],
         }
     )
     text = compare_fragment(table)
-    assert "-59.2 (-2.3 ± 0.7)" in text and "215 / 397 / 661" in text and "-105.0 ± 2.4" in text
+    assert "-59.2 (-2.3 ± 0.7)" in text and "215 / 397 / 661" in text
+    assert "-105.0 (+0.0 ± 0.0)" in text and "-104.0 (+1.0 ± 0.9)" in text

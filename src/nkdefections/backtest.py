@@ -338,16 +338,19 @@ def compare_models(
     seed: int = 2017,
     data: xr.Dataset | None = None,
     exact_loo: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, BacktestResult]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, BacktestResult], pd.DataFrame]:
     """Compare model variants by exact leave-future-out CV and by PSIS-LOO.
 
-    Returns ``(table, pointwise, backtests)``: one row per variant with ELPD-LFO
-    (sum over origins of the one-step-ahead log predictive density, conditional
-    mode), its difference from the best variant with the s.e. of the paired
-    difference, mean CRPS by horizon, PSIS-LOO elpd with s.e., p_loo and Pareto-k
-    diagnostics (and, with ``exact_loo``, the LOO elpd with exact refits for every
-    term with k > 0.7), and the LFO refits' convergence; the pointwise one-step log scores; and
-    each variant's backtest.
+    Returns ``(table, pointwise_lfo, backtests, pointwise_loo)``.
+
+    ``table`` has one row per variant: ELPD-LFO (the sum over origins of the
+    one-step-ahead log predictive density, conditional mode) and its paired difference
+    from the FIRST variant (the reference, normally the default) with its s.e.; mean
+    CRPS by horizon; PSIS-LOO elpd, s.e., p_loo and Pareto-k diagnostics; with
+    ``exact_loo`` the LOO elpd with exact refits for every term with k > 0.7 and its
+    paired difference from the reference; and the LFO refits' convergence.
+    ``pointwise_lfo``: one-step log predictive densities by origin; ``backtests``: each
+    variant's :class:`BacktestResult`; ``pointwise_loo``: the exact-refit LOO terms by year.
     """
     from nkdefections.data import DataConfig, load_data
 
@@ -356,7 +359,7 @@ def compare_models(
     max_lag = max(v.max_lag for v in variants.values())
     if data is None:
         data = load_data(DataConfig(history=max_lag))
-    rows, pointwise, results = [], {}, {}
+    rows, pointwise, results, pointwise_loo = [], {}, {}, {}
     for label, cfg in variants.items():
         t0 = time.perf_counter()
         r = Refitter(cfg, data=data, sampler=sampler)
@@ -383,6 +386,8 @@ def compare_models(
         for h in horizons:
             row[f"crps_h{h}"] = float(bt.scores.loc[bt.scores["horizon"] == h, "crps"].mean())
         row.update({k: v for k, v in loo.items() if not k.startswith("pointwise")})
+        if "pointwise_loo_exact" in loo:
+            pointwise_loo[label] = loo["pointwise_loo_exact"]
         fits = pd.concat([bt.fits, pd.DataFrame([{"origin": "full", **full.convergence.summary_row()}])])
         row["fits_failing_gate"] = int((~fits["passed"].astype(bool)).sum())
         row["max_divergences"] = int(fits["divergences"].max())
@@ -390,13 +395,25 @@ def compare_models(
         rows.append(row)
         log.info("compared %s in %.1f s", label, row["seconds"])
     table = pd.DataFrame(rows)
-    best = table.loc[table["elpd_lfo"].idxmax(), "variant"]
-    diffs, ses = [], []
+    reference = next(iter(variants))  # differences are against the first variant (the default)
+    diffs = {"elpd_lfo": ([], []), "elpd_loo_exact": ([], [])}
     for label in table["variant"]:
-        delta = pointwise[label] - pointwise[best]
-        diffs.append(float(delta.sum()))
-        ses.append(float(np.sqrt(len(delta)) * delta.std(ddof=1)) if label != best else 0.0)
-    table.insert(3, "elpd_lfo_diff", diffs)
-    table.insert(4, "se_diff", ses)
+        for key, source in (("elpd_lfo", pointwise), ("elpd_loo_exact", pointwise_loo)):
+            if label not in source:
+                diffs[key][0].append(np.nan)
+                diffs[key][1].append(np.nan)
+                continue
+            delta = np.asarray(source[label]) - np.asarray(source[reference])
+            diffs[key][0].append(float(delta.sum()))
+            diffs[key][1].append(float(np.sqrt(len(delta)) * delta.std(ddof=1)) if label != reference else 0.0)
+    table.insert(3, "elpd_lfo_diff", diffs["elpd_lfo"][0])
+    table.insert(4, "se_diff", diffs["elpd_lfo"][1])
+    if pointwise_loo:
+        table["loo_exact_diff"], table["loo_exact_se_diff"] = diffs["elpd_loo_exact"]
     table = table.sort_values("elpd_lfo", ascending=False).reset_index(drop=True)
-    return table, pd.DataFrame(pointwise, index=sorted(origins)), results
+    lfo = pd.DataFrame(pointwise, index=sorted(origins))
+    loo = pd.DataFrame(
+        pointwise_loo,
+        index=data[C.YEAR].sel({C.YEAR: slice(int(data.attrs["first_year"]), int(data.attrs["last_year"]))}).values,
+    )
+    return table, lfo, results, loo

@@ -159,13 +159,13 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         "![comparison](compare/comparison.png)",
         "",
     ]
-    sbc = parts["sbc"].get("result")
-    lines += ["### Simulation-based calibration", ""]
-    if sbc is not None and hasattr(sbc, "card_lines"):
-        lines += list(sbc.card_lines())
+    lines += ["### Simulation-based calibration and parameter recovery", ""]
+    sbc_md = parts["sbc"].get("results_md", "")
+    if sbc_md:
+        body = sbc_md.split("\n", 1)[1].strip().replace("\n## ", "\n#### ").replace("](", "](sbc/")
+        lines += [body, ""]
     else:
-        lines += ["See `sbc/`."]
-    lines += [""]
+        lines += ["(not run)", ""]
     sens = parts["sensitivity"]["table"]
     verdicts = sens.drop_duplicates("driver")[["driver", "verdict"]]
     lines += [

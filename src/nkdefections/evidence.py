@@ -5,7 +5,6 @@
     python -m nkdefections.evidence backtest     [--out DIR] [--quick]
     python -m nkdefections.evidence compare      [--out DIR] [--quick]
     python -m nkdefections.evidence sensitivity  [--out DIR] [--quick]
-    python -m nkdefections.evidence sbc          [--out DIR] [--sims N] [--quick]
     python -m nkdefections.evidence card         [--out DIR] [--quick]   # everything + MODEL_CARD.md
 
 Each command writes tables (CSV and markdown), figures and ``meta.json`` (settings,
@@ -206,7 +205,7 @@ def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
         variants = {k: variants[k] for k in list(variants)[:3]}
     t0 = time.perf_counter()
     sampler = QUICK_SAMPLER if quick else COMPARE_SAMPLER
-    table, pointwise, results = compare_models(variants, origins=origins, sampler=sampler)
+    table, pointwise, results, pointwise_loo = compare_models(variants, origins=origins, sampler=sampler)
     cols = [
         "variant",
         "elpd_lfo",
@@ -221,19 +220,22 @@ def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
         "n_k_over_0.7",
         "elpd_loo_exact",
         "se_loo_exact",
+        "loo_exact_diff",
+        "loo_exact_se_diff",
         "fits_failing_gate",
         "max_divergences",
     ]
     _write_table(table[cols], out, "comparison")
     table.to_csv(out / "comparison_full.csv", index=False)
     pointwise.to_csv(out / "lfo_pointwise.csv", index_label="origin")
+    pointwise_loo.to_csv(out / "loo_exact_pointwise.csv", index_label="year")
     pd.concat([r.fits for r in results.values()]).to_csv(out / "fits.csv", index=False)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(table) + 1.5))
     t = table.iloc[::-1]
     ax.errorbar(t["elpd_lfo_diff"], t["variant"], xerr=t["se_diff"], fmt="o", capsize=3)
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set_xlabel("ELPD-LFO difference from the best variant (one-step-ahead, ± 1 s.e.)")
+    ax.set_xlabel("ELPD-LFO difference from the default (one-step-ahead, 8 origins, ± 1 s.e.)")
     fig.tight_layout()
     fig.savefig(out / "comparison.png", dpi=110)
     plt.close(fig)
@@ -260,10 +262,11 @@ def compare_fragment(table: pd.DataFrame) -> str:
     ]
     cols = ["variant", "ELPD-LFO (diff ± s.e.)", "CRPS h=1/2/3", "PSIS-LOO (k > 0.7)"]
     if "elpd_loo_exact" in t:
-        t["LOO, exact refits for k > 0.7"] = [
-            f"{e:.1f} ± {s:.1f}" for e, s in zip(t.elpd_loo_exact, t.se_loo_exact, strict=True)
+        t["LOO, exact refits for k > 0.7 (diff ± s.e.)"] = [
+            f"{e:.1f} ({d:+.1f} ± {s:.1f})"
+            for e, d, s in zip(t.elpd_loo_exact, t.loo_exact_diff, t.loo_exact_se_diff, strict=True)
         ]
-        cols.append("LOO, exact refits for k > 0.7")
+        cols.append("LOO, exact refits for k > 0.7 (diff ± s.e.)")
     t["refits off the gate (max div.)"] = [
         f"{a} ({b})" for a, b in zip(t.fits_failing_gate, t.max_divergences, strict=True)
     ]
@@ -318,13 +321,22 @@ def sensitivity_fragment(table: pd.DataFrame) -> str:
 
 
 def step_sbc(out: Path, quick: bool = False, sims: int | None = None) -> dict[str, Any]:
-    """Simulation-based calibration (delegates to :mod:`nkdefections.sbc`)."""
-    from nkdefections import sbc
+    """Simulation-based calibration and parameter recovery (experiments/sbc/run.py) into ``out``.
 
+    The card runs the calibration (100 simulations by default) and the recovery study
+    (20 series); the negative controls that show the test's power are in the
+    experiment's own results (``experiments/sbc/run.py --sims 100``).
+    """
     n = sims or (12 if quick else 100)
-    t0 = time.perf_counter()
-    result = sbc.run_sbc(n_sims=n, sampler=_sampler(quick) if quick else sbc.SBC_SAMPLER, out_dir=out)
-    return {"result": result, "seconds": time.perf_counter() - t0, "settings": {"sims": n}}
+    args = [sys.executable, str(REPO / "experiments" / "sbc" / "run.py"), "--out", str(out), "--controls", ""]
+    args += ["--sims", str(n), "--series", "4" if quick else "20"]
+    if quick:
+        args += ["--draws", "200", "--tune", "200", "--chains", "2"]
+    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise NKDefectionsError(f"the SBC run failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    shutil.rmtree(out / "raw", ignore_errors=True)  # per-simulation output: large, not part of the card
+    return {"results_md": (out / "results.md").read_text(encoding="utf-8"), "settings": {"sims": n}}
 
 
 def step_run(out: Path, quick: bool = False) -> dict[str, Any]:
@@ -356,7 +368,6 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "backtest": step_backtest,
     "compare": step_compare,
     "sensitivity": step_sensitivity,
-    "sbc": step_sbc,
 }
 
 
@@ -446,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default: experiments/<command> or outputs/model-card)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--quick", action="store_true", help="small samplers: a smoke run, not the published numbers")
-    parser.add_argument("--sims", type=int, default=None, help="SBC simulations (default 100; quick 12)")
+    parser.add_argument("--sims", type=int, default=None, help="card: SBC simulations (default 100; quick 12)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if args.sims is not None and args.sims < 1:
@@ -455,7 +466,6 @@ def main(argv: list[str] | None = None) -> int:
         "backtest": "experiments/backtest/results",
         "compare": "experiments/model_comparison/results",
         "sensitivity": "experiments/prior_sensitivity/results",
-        "sbc": "experiments/sbc/results",
         "card": "outputs/model-card",
     }
     out = args.out or REPO / defaults[args.command]
@@ -464,8 +474,7 @@ def main(argv: list[str] | None = None) -> int:
             path = build_card(out, quick=args.quick, overwrite=args.overwrite, sims=args.sims)
             print(f"wrote {path}")
         else:
-            kw = {"sims": args.sims} if args.command == "sbc" else {}
-            run_step(args.command, out, quick=args.quick, overwrite=args.overwrite, **kw)
+            run_step(args.command, out, quick=args.quick, overwrite=args.overwrite)
             print(f"wrote {out}")
     except NKDefectionsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -94,6 +94,8 @@ class Refitter:
         self.model = build_model(data, self.config, evaluation=True)
         self.free_parameters = parameter_names(self.model)
         self._compiled: tuple[Any, Any, list[str], list[tuple[str, ...]]] | None = None
+        #: seconds to build the JAX functions (graph rewriting); XLA compiles them on the
+        #: first fit, so that fit's ``seconds`` includes the compilation
         self.compile_seconds: float | None = None
 
     # -- inputs -----------------------------------------------------------------
@@ -158,7 +160,10 @@ class Refitter:
             arrivals = np.asarray(arrivals)
             if arrivals.shape != d.y.shape or (arrivals < 0).any() or not np.isfinite(arrivals).all():
                 raise ConfigError(f"arrivals: need {d.y.shape[0]} finite non-negative counts, got {arrivals!r}.")
-            x["arrivals_data"] = arrivals.astype(x["arrivals_data"].dtype)
+            dtype = x["arrivals_data"].dtype
+            if arrivals.max() > np.iinfo(dtype).max:
+                raise ConfigError(f"arrivals: {arrivals.max()} exceeds the {dtype} data container of the model.")
+            x["arrivals_data"] = arrivals.astype(dtype)
         if "gdp_obs_all" in x:
             g = d.gdp_all if gdp is None else np.asarray(gdp, dtype=float)
             if g.shape != d.gdp_all.shape:
