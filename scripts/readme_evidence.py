@@ -35,16 +35,42 @@ def fragment(name: str) -> str:
     return head + "\n\n" + (path / "readme.md").read_text(encoding="utf-8").strip()
 
 
+SBC = ("experiments/sbc/results", ".venv/bin/python experiments/sbc/run.py --sims 100")
+SBC_KEEP = ("SBC:", "By parameter group", "Refit convergence", "Negative control", "Recovery")
+
+
+def sbc_fragment() -> str:
+    """Selected sections of the SBC experiment's results.md (per-quantity tables stay in the experiment)."""
+    folder, command = SBC
+    path = REPO / folder / "results.md"
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; run `{command}` first.")
+    info = json.loads((REPO / folder / "run_info.json").read_text(encoding="utf-8"))
+    text = path.read_text(encoding="utf-8").split("\n", 1)[1]
+    code = info.get("provenance", {}).get("code_version", "?")
+    secs = info.get("total_seconds", 0)
+    out = [f"*Written by `{command}` (code `{code}`, {secs:.0f} s); files in [`{folder}/`]({folder}/).*", ""]
+    for block in text.split("\n#")[1:]:
+        heading, _, body = block.partition("\n")
+        title = heading.lstrip("# ").strip()
+        if not title.startswith(SBC_KEEP):
+            continue
+        body = body.strip()
+        if title.startswith("Negative control"):
+            body = body.split("\n\n")[0].replace(" The 10 smallest p-values:", "")  # the verdict, not the table
+        body = body.replace("](", f"]({folder}/")
+        out += [f"**{title}**", "", body, ""]
+    return "\n".join(out).strip()
+
+
 def main() -> int:
+    from nkdefections.report import splice
+
     readme = REPO / "README.md"
     text = readme.read_text(encoding="utf-8")
     for name in SOURCES:
-        start, end = f"<!-- evidence:{name}:start -->", f"<!-- evidence:{name}:end -->"
-        if start not in text:
-            continue
-        head, rest = text.split(start, 1)
-        tail = rest.split(end, 1)[1]
-        text = f"{head}{start}\n{fragment(name)}\n{end}{tail}"
+        text = splice(text, f"evidence:{name}", fragment(name))
+    text = splice(text, "evidence:sbc", sbc_fragment())
     readme.write_text(text, encoding="utf-8")
     return 0
 

@@ -47,7 +47,7 @@ from nkdefections.nowcast import (
     pmf_quantile,
     share_pairs,
 )
-from nkdefections.report import markdown_table
+from nkdefections.report import markdown_table, splice
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE.parents[1] / ".cache" / "fits"
@@ -294,17 +294,10 @@ def main(argv: list[str] | None = None) -> int:
 def splice_readme() -> None:
     """Copy results.md into README.md between the results markers (no hand-typed numbers)."""
     readme = HERE / "README.md"
-    if not readme.is_file():
-        return
-    text = readme.read_text(encoding="utf-8")
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
-    if start not in text or end not in text:
-        return
-    body = (HERE / "results.md").read_text(encoding="utf-8").split("\n", 1)[1].strip()
-    body = body.replace("\n## ", "\n### ")
-    head, rest = text.split(start, 1)
-    tail = rest.split(end, 1)[1]
-    readme.write_text(f"{head}{start}\n{body}\n{end}{tail}", encoding="utf-8")
+    if readme.is_file():
+        body = (HERE / "results.md").read_text(encoding="utf-8").split("\n", 1)[1].strip()
+        text = readme.read_text(encoding="utf-8")
+        readme.write_text(splice(text, "results", body.replace("\n## ", "\n### ")), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from nkdefections import constants as C
 from nkdefections import sbc
 from nkdefections.config import SamplerConfig
 from nkdefections.provenance import provenance
-from nkdefections.report import markdown_table
+from nkdefections.report import markdown_table, splice
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results"
@@ -278,17 +278,9 @@ def run_recovery_part(refitter, args, lines: list[str], info: dict) -> None:
 def splice_readme(body: str) -> None:
     """Copy the results into README.md between the results markers (no hand-typed numbers)."""
     readme = HERE / "README.md"
-    if not readme.is_file():
-        return
-    text = readme.read_text(encoding="utf-8")
-    start, end = "<!-- results:start -->", "<!-- results:end -->"
-    if start not in text or end not in text:
-        return
-    head, rest = text.split(start, 1)
-    tail = rest.split(end, 1)[1]
-    readme.write_text(
-        f"{head}{start}\n{body.replace(chr(10) + '## ', chr(10) + '### ')}\n{end}{tail}", encoding="utf-8"
-    )
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        readme.write_text(splice(text, "results", body.replace("\n## ", "\n### ")), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

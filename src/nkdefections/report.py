@@ -27,6 +27,19 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
     return "\n".join(lines)
 
 
+def splice(text: str, name: str, body: str) -> str:
+    """Replace what lies between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in ``text``.
+
+    How generated tables reach the READMEs without hand-typed numbers; ``text`` is
+    returned unchanged when it has no such markers.
+    """
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        return text
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{body.strip()}\n{end}{rest.split(end, 1)[1]}"
+
+
 def render_markdown(blocks: Sequence[Block]) -> str:
     out = []
     for kind, payload in blocks:
