@@ -167,10 +167,10 @@ def test_card_numbers_come_from_the_results():
     )
     cmp_table = pd.DataFrame(
         {
-            "variant": ["Poisson, random walk", "default (Poisson, AR(1))"],
-            "elpd_lfo": [-50.0, -51.5],
-            "elpd_lfo_diff": [0.0, -1.5],
-            "se_diff": [0.0, 0.9],
+            "variant": ["economy lag 2", "default (Poisson, AR(1))", "Poisson, random walk"],
+            "elpd_lfo": [-50.0, -51.5, -56.5],
+            "elpd_lfo_diff": [1.5, 0.0, -5.0],
+            "se_diff": [0.7, 0.0, 0.6],
         }
     )
     sens = pd.DataFrame(
@@ -226,7 +226,10 @@ def test_card_numbers_come_from_the_results():
     text = render_card(parts, meta)
     assert "h=1: 0.83" in text and "h=1: 1.21" in text
     assert "better than no-change" in text and "worse than no-change" in text
-    assert "Best by ELPD-LFO: **Poisson, random walk**" in text and "-1.50" in text
+    assert "Best ELPD-LFO: **economy lag 2** (+1.5 ± 0.7 against default (Poisson, AR(1)))" in text
+    assert "(ELPD-LFO lower by more than 4): Poisson, random walk." in text
+    assert "not distinguishable with these 8 forecasts): economy lag 2." in text
+    assert "the default stands under the rule" in text
     assert "data-dominated, sign robust" in text
     for heading in ("## Intended use", "## Data", "## Model and assumptions", "## Evidence", "## Known limits"):
         assert heading in text

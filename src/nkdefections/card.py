@@ -48,6 +48,43 @@ def _backtest_text(summary: pd.DataFrame, skill: pd.DataFrame) -> list[str]:
     return lines
 
 
+#: An ELPD difference below this is not trusted with a handful of forecasts (Sivula et al. 2022).
+ELPD_TRUST = 4.0
+
+
+def _compare_text(table: pd.DataFrame) -> list[str]:
+    """The comparison's verdict under the documented decision rule (README "Model comparison")."""
+    ref = table[table["elpd_lfo_diff"] == 0.0]["variant"]
+    ref_name = ref.iloc[0] if len(ref) else "the default"
+    better = table[table["elpd_lfo_diff"] > ELPD_TRUST]
+    worse = table[table["elpd_lfo_diff"] < -ELPD_TRUST]
+    tied = table[(table["elpd_lfo_diff"].abs() <= ELPD_TRUST) & (table["variant"] != ref_name)]
+    best = table.loc[table["elpd_lfo"].idxmax()]
+    out = [
+        f"- Best ELPD-LFO: **{best['variant']}** ({best['elpd_lfo_diff']:+.1f} ± {best['se_diff']:.1f} against "
+        f"{ref_name}).",
+        f"- Clearly worse than {ref_name} (ELPD-LFO lower by more than {ELPD_TRUST:g}): "
+        + (", ".join(worse["variant"]) or "none")
+        + ".",
+        f"- Within {ELPD_TRUST:g} of it (not distinguishable with these 8 forecasts): "
+        + (", ".join(tied["variant"]) or "none")
+        + ".",
+    ]
+    if len(better):
+        out.append(
+            "- **Better by more than the threshold: " + ", ".join(better["variant"]) + "**: under the decision rule "
+            "such a variant would replace the default (if it keeps the three drivers and passes the gate)."
+        )
+    else:
+        out.append(f"- No variant beats {ref_name} by more than {ELPD_TRUST:g}: the default stands under the rule.")
+    out.append(
+        "- PSIS-LOO is shown with its Pareto-k diagnostics: with a latent state per year most k exceed 0.7, so the "
+        "exact-refit LOO column is the usable one; LOO measures interpolation between neighbouring years, LFO "
+        "(the criterion) forecasting."
+    )
+    return out
+
+
 def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
     """The markdown model card; ``parts`` are the step summaries, figures are relative paths."""
     run_meta = parts["run"]["meta"]
@@ -144,17 +181,14 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
     ]
     cmp_table = parts["compare"]["table"]
-    best = cmp_table.iloc[0]["variant"]
-    default_row = cmp_table[cmp_table["variant"].str.startswith("default")].iloc[0]
     lines += [
         "### Model comparison (leave-future-out, exact refits; PSIS-LOO)",
         "",
+        "Differences are against the default (first row of the variants), with the s.e. of the paired difference.",
+        "",
         _fmt(cmp_table),
         "",
-        f"Best by ELPD-LFO: **{best}**. The default is {default_row['elpd_lfo_diff']:+.2f} "
-        f"(s.e. {default_row['se_diff']:.2f}) from it. Differences within about 2 s.e. are not distinguishable with "
-        "8 one-step forecasts. PSIS-LOO is shown with its Pareto-k diagnostics: with a latent state per year, most "
-        "k exceed 0.7 and the LOO estimates are unreliable; LFO is the criterion used.",
+        *_compare_text(cmp_table),
         "",
         "![comparison](compare/comparison.png)",
         "",
@@ -162,7 +196,8 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
     lines += ["### Simulation-based calibration and parameter recovery", ""]
     sbc_md = parts["sbc"].get("results_md", "")
     if sbc_md:
-        body = sbc_md.split("\n", 1)[1].strip().replace("\n## ", "\n#### ").replace("](", "](sbc/")
+        body = sbc_md.split("\n", 1)[1].strip()
+        body = body.replace("\n### ", "\n##### ").replace("\n## ", "\n#### ").replace("](", "](sbc/")
         lines += [body, ""]
     else:
         lines += ["(not run)", ""]
