@@ -1,4 +1,4 @@
-"""Copy the evidence tables written by the evidence commands into README.md.
+"""Copy the evidence tables written by the evidence commands into README.md and the experiments' READMEs.
 
     .venv/bin/python scripts/readme_evidence.py
 
@@ -72,6 +72,12 @@ def main() -> int:
         text = splice(text, f"evidence:{name}", fragment(name))
     text = splice(text, "evidence:sbc", sbc_fragment())
     readme.write_text(text, encoding="utf-8")
+    for name, (folder, _) in SOURCES.items():  # each experiment's own README gets its tables too
+        exp_readme = REPO / folder / ".." / "README.md"
+        exp_text = exp_readme.read_text(encoding="utf-8")
+        exp_readme.write_text(
+            splice(exp_text, "results", fragment(name).replace(f"]({folder}/", "](results/")), encoding="utf-8"
+        )
     return 0
 
 

@@ -125,6 +125,7 @@ def backtest_fragment(summary: pd.DataFrame, skill: pd.DataFrame, fits: pd.DataF
     s = summary.assign(_o=summary["method"].map(order).fillna(9)).sort_values(["_o", "mode", "horizon"])
     s = s.assign(
         method=np.where(s["mode"] == "-", s["method"], s["method"] + " (" + s["mode"] + ")"),
+        mean_width_80=s["mean_width_80"].round().astype(int),
         coverage=[
             f"{a:.2f} / {b:.2f} / {c:.2f}" for a, b, c in zip(s.coverage_50, s.coverage_80, s.coverage_95, strict=True)
         ],
