@@ -69,3 +69,26 @@ def test_model_variables_and_dims_locked():
     assert list(m.coords["driver"]) == ["border", "economy", "sanctions"]
     assert list(m.coords["year"]) == list(range(1999, 2017))
     assert list(m.coords["gdp_year"]) == list(range(1998, 2017))
+
+
+def test_code_version_is_dirty_only_when_code_changes(tmp_path):
+    """Results and READMEs written after a commit do not mark the code version dirty."""
+    import subprocess
+
+    from nkdefections.provenance import code_version
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "m.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("old\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = code_version(tmp_path)
+    assert clean.startswith("git:") and not clean.endswith("-dirty")
+    (tmp_path / "README.md").write_text("new results\n")
+    assert code_version(tmp_path) == clean
+    (tmp_path / "src" / "m.py").write_text("x = 2\n")
+    assert code_version(tmp_path) == clean + "-dirty"

@@ -39,18 +39,27 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
     return out
 
 
-def code_version() -> str:
-    """``git describe`` of the source tree (``-dirty`` when uncommitted), else the package version."""
-    root = Path(__file__).resolve().parents[2]
+#: What "the code" is for provenance: a change here marks the version ``-dirty``.
+#: Results, READMEs and experiment write-ups are outputs, not code.
+CODE_PATHS = ("src", "configs", "data", "scripts", "experiments/*/*.py", "pyproject.toml", "requirements.lock")
+
+
+def code_version(root: Path | None = None) -> str:
+    """``git describe`` of the source tree, ``-dirty`` when code, configs or data differ from it.
+
+    Falls back to the package version outside a git checkout.  ``root``: the checkout
+    (default: the one this package was installed from).
+    """
+    root = root or Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str:
+        res = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True)
+        return res.stdout.strip()
+
     try:
-        res = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        return f"git:{res.stdout.strip()}"
+        version = git("describe", "--always", "--abbrev=12")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+        return f"git:{version}{'-dirty' if changed else ''}"
     except (OSError, subprocess.SubprocessError):
         return f"nkdefections=={package_versions()['nkdefections']}"
 
