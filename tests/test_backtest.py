@@ -163,6 +163,8 @@ def test_card_numbers_come_from_the_results():
             "model_mode": ["conditional", "status_quo"],
             "horizon": [1, 1],
             "crps_ratio": [0.83, 1.21],
+            "crps_ratio_lower": [0.70, 0.95],
+            "crps_ratio_upper": [0.95, 1.40],
         }
     )
     cmp_table = pd.DataFrame(
@@ -224,8 +226,8 @@ def test_card_numbers_come_from_the_results():
         "package_versions": {"pymc": "6.4.0"},
     }
     text = render_card(parts, meta)
-    assert "h=1: 0.83" in text and "h=1: 1.21" in text
-    assert "better than no-change" in text and "worse than no-change" in text
+    assert "h=1: 0.83 [0.70, 0.95], better" in text
+    assert "h=1: 1.21 [0.95, 1.40], not distinguishable" in text
     assert "Best ELPD-LFO: **economy lag 2** (+1.5 ± 0.7 against default (Poisson, AR(1)))" in text
     assert "(ELPD-LFO lower by more than 4): Poisson, random walk." in text
     assert "not distinguishable with these 8 forecasts): economy lag 2." in text
@@ -268,10 +270,60 @@ def test_readme_fragments_are_built_from_the_tables():
             "se_loo_exact": [2.5, 2.4],
             "loo_exact_diff": [1.0, 0.0],
             "loo_exact_se_diff": [0.9, 0.0],
-            "fits_failing_gate": [5, 1],
+            "full_fit_passed": [True, False],
+            "lfo_refits_failing_gate": [5, 1],
+            "loo_refits_failing_gate": [2, 0],
             "max_divergences": [1, 2],
         }
     )
     text = compare_fragment(table)
     assert "-59.2 (-2.3 ± 0.7)" in text and "215 / 397 / 661" in text
     assert "-105.0 (+0.0 ± 0.0)" in text and "-104.0 (+1.0 ± 0.9)" in text
+    assert "| passed / 5 / 2 (1) |" in text and "| FAILED / 1 / 0 (2) |" in text
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"horizons": (0,)}, "horizons"),
+        ({"horizons": ()}, "horizons"),
+        ({"horizons": (1.5,)}, "horizons"),
+        ({"modes": ()}, "modes"),
+        ({"origins": (2010, 2010)}, "repeats"),
+        ({"origins": (2010.5,)}, "whole number"),
+        ({"seed": -5}, "seed"),
+    ],
+)
+def test_bad_backtest_plans_are_refused_before_fitting(refitter, kwargs, match, monkeypatch):
+    from nkdefections.backtest import run_backtest
+
+    monkeypatch.setattr(refitter, "fit", lambda *a, **k: pytest.fail("sampled before validating"))
+    with pytest.raises(ConfigError, match=match):
+        run_backtest(refitter=refitter, **{"origins": (2012,), **kwargs})
+
+
+def test_compare_models_refuses_an_empty_variant_set_and_one_step_less_horizons():
+    from nkdefections.backtest import compare_models
+
+    with pytest.raises(ConfigError, match="no variants"):
+        compare_models({})
+    with pytest.raises(ConfigError, match="include 1"):
+        compare_models(None, horizons=(2, 3))
+
+
+@pytest.mark.parametrize("factors", [(), (1.0,), ("a",), (0.5, 0.5), (True,), (-2.0,)])
+def test_bad_sensitivity_factors_are_refused_before_fitting(factors):
+    from nkdefections.sensitivity import prior_sensitivity
+
+    with pytest.raises(ConfigError, match="factors"):
+        prior_sensitivity(factors=factors)
+
+
+def test_evidence_refuses_to_replace_the_working_folder(tmp_path, monkeypatch):
+    from nkdefections import evidence
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("x")
+    with pytest.raises(OutputExistsError, match="would delete"):
+        evidence.run_step("backtest", Path("."), overwrite=True)
+    assert (tmp_path / "keep.txt").exists()

@@ -34,6 +34,13 @@ def test_inputs_mask_later_years_and_centre_on_the_training_window(refitter):
     np.testing.assert_allclose(full["driver_center"], refitter.design.center)
 
 
+def test_known_sign_applies_only_when_its_year_is_seen(refitter):
+    """A fit stopping before 2005 must not see the 2005 'growth was positive' report."""
+    assert float(refitter.inputs(origin=2004)["gdp_sign_weight"]) == 0.0
+    assert float(refitter.inputs(origin=2005)["gdp_sign_weight"]) == 1.0
+    assert float(refitter.inputs(origin=2005, sign_constraint=False)["gdp_sign_weight"]) == 0.0
+
+
 def test_leave_one_out_masks_only_that_year(refitter):
     x = refitter.inputs(exclude_years=[2005])
     assert x["obs_weight"].sum() == len(refitter.years) - 1
@@ -62,6 +69,14 @@ def test_inputs_swap_priors_and_data(refitter):
         ({"arrivals": np.full(18, -1)}, "non-negative"),
         ({"arrivals": np.ones(5)}, "18"),
         ({"exclude_years": [1990]}, "exclude_years"),
+        ({"exclude_years": [2005.5]}, "whole number"),
+        ({"origin": 2010.9}, "whole number"),
+        ({"arrivals": np.full(18, 1.7)}, "whole counts"),
+        ({"gdp": np.full(19, np.inf)}, "infinite"),
+        ({"priors": {"level": {"sigma": 0.0}}}, "must be > 0"),
+        ({"priors": {"beta_border": {"sigma": float("nan")}}}, "not finite"),
+        ({"priors": {"level": {"sd": 0.1}}}, "unknown key"),
+        ({"priors": {"level": {"mu": "x"}}}, "not a number"),
     ],
 )
 def test_bad_inputs_are_refused_before_sampling(refitter, kwargs, match):

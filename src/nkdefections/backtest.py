@@ -20,11 +20,13 @@ fitted on the same training series.
 
 What is "known at the origin": the origin year's count and drivers.  In reality the
 year's final count is published in January and the Bank of Korea GDP estimate in
-July of the next year; the backtest ignores that publication lag (README "Backtest").
+July of the next year; the backtest ignores that publication lag (README "Rolling-origin
+backtest against baselines").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -151,6 +153,35 @@ def _row(method: str, mode: str, origin: int, target: int, y: int, draws: np.nda
     return row
 
 
+def _check_plan(
+    origins: Sequence[int], horizons: Sequence[int], modes: Sequence[str], baselines: Sequence[str], seed: int
+) -> tuple[list[int], list[int]]:
+    """Validate a backtest plan before anything is fitted; return origins and horizons as ints."""
+
+    def whole(v: object, key: str) -> int:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ConfigError(f"backtest {key}: {v!r} is not a whole number.")
+        return int(v)
+
+    origins = [whole(o, "origins") for o in origins]
+    horizons = [whole(h, "horizons") for h in horizons]
+    if not origins or len(set(origins)) != len(origins):
+        raise ConfigError(f"backtest origins: {origins} must be a non-empty list without repeats.")
+    if not horizons or len(set(horizons)) != len(horizons) or min(horizons) < 1:
+        raise ConfigError(f"backtest horizons: {horizons} must be distinct whole numbers >= 1, e.g. [1, 2, 3].")
+    if not modes:
+        raise ConfigError(f"backtest modes: none given; choose from {list(MODES)}.")
+    for m in modes:
+        if m not in MODES:
+            raise ConfigError(f"backtest mode: unknown {m!r}; choose one of {list(MODES)}.")
+    for b in baselines:
+        if b not in B.BASELINES:
+            raise ConfigError(f"backtest baseline: unknown {b!r}; choose one of {sorted(B.BASELINES)}.")
+    if whole(seed, "seed") < 0:
+        raise ConfigError(f"backtest seed: {seed} must be >= 0.")
+    return origins, horizons
+
+
 def _targets(origin: int, horizons: Sequence[int], last: int) -> list[int]:
     return [origin + h for h in horizons if origin + h <= last]
 
@@ -183,9 +214,18 @@ def run_backtest(
     method
         Label of the model in the tables (default: the config's name).
     seed
-        Seeds the refits (``seed + origin``) and the count draws.
+        Seeds the refits (``seed + origin``) and the count draws (one generator per
+        origin, ``default_rng([seed, origin])``).
+
+    Raises
+    ------
+    ConfigError
+        For bad origins, horizons, modes, baselines or seed, before anything is fitted.
     """
     t_start = time.perf_counter()
+    origins, horizons = _check_plan(origins, horizons, modes, baselines, seed)
+    if refitter is not None and config is not None and refitter.config != config:
+        raise ConfigError("run_backtest: `config` differs from the refitter's model; pass one or the other.")
     refitter = refitter or Refitter(config, sampler=sampler or SamplerConfig(progressbar=False))
     cfg = refitter.config
     method = method or cfg.name
@@ -195,15 +235,11 @@ def run_backtest(
     bad = [o for o in origins if not years[0] + 4 <= o < last]
     if bad:
         raise ConfigError(f"backtest origins: {bad} outside {int(years[0]) + 4}..{last - 1}.")
-    for m in modes:
-        if m not in MODES:
-            raise ConfigError(f"backtest mode: unknown {m!r}; choose one of {list(MODES)}.")
-    for b in baselines:
-        if b not in B.BASELINES:
-            raise ConfigError(f"backtest baseline: unknown {b!r}; choose one of {sorted(B.BASELINES)}.")
     rows, fit_rows = [], []
-    rng = np.random.default_rng(seed)
+    n_draws = refitter.sampler.chains * refitter.sampler.draws
     for origin in origins:
+        # one generator per origin: an origin's scores do not depend on which origins ran before it
+        rng = np.random.default_rng([seed, origin])
         targets = _targets(origin, horizons, last)
         fit = refitter.fit(refitter.inputs(origin=origin), seed=seed + origin)
         fit_rows.append({"method": method, "origin": origin, "seconds": fit.seconds, **fit.convergence.summary_row()})
@@ -216,13 +252,13 @@ def run_backtest(
         train = years <= origin
         for name in baselines:
             bf = B.fit_baseline(name, years[train], y_all[train], max(t - origin for t in targets))
-            draws = bf.samples(rng, counts.shape[0])
+            draws = bf.samples(rng, n_draws)
             for t in targets:
                 h = t - origin
                 y = int(y_all[list(years).index(t)])
-                rows.append(_row(name, "-", origin, t, y, draws[h - 1], float(bf.log_pmf(h, y))))
+                rows.append(_row(name, E.NO_MODE, origin, t, y, draws[h - 1], float(bf.log_pmf(h, y))))
     return BacktestResult(
-        scores=pd.DataFrame(rows),
+        scores=E.scores_frame(rows),
         fits=pd.DataFrame(fit_rows),
         seconds=time.perf_counter() - t_start,
         compile_seconds=float(refitter.compile_seconds or 0.0),
@@ -294,11 +330,14 @@ def psis_loo(
     }
     if refitter is not None:
         exact = pointwise.copy()
+        loo_fits: list[dict] = []
         years = refitter.years
         for i in np.flatnonzero(k > K_THRESHOLD):
             loo_fit = refitter.fit(refitter.inputs(exclude_years=[int(years[i])]), seed=seed + i)
             exact[i] = float(pointwise_log_lik(loo_fit, y, likelihood).isel({C.YEAR: i}).pipe(_log_mean_exp))
+            loo_fits.append({"left_out": int(years[i]), **loo_fit.convergence.summary_row()})
         out["elpd_loo_exact"] = float(exact.sum())
+        out["loo_refits"] = pd.DataFrame(loo_fits)
         out["se_loo_exact"] = float(np.sqrt(len(exact)) * exact.std(ddof=1))
         out["pointwise_loo_exact"] = exact
     return out
@@ -309,10 +348,13 @@ def _log_mean_exp(da: xr.DataArray) -> float:
     return float(logsumexp(v) - np.log(v.size))
 
 
-#: The variants compared by :func:`compare_models` (README "Model comparison").
 def default_variants(base: ModelConfig | None = None) -> dict[str, ModelConfig]:
-    import dataclasses
+    """The variants compared by :func:`compare_models`, the default (``base``) first.
 
+    Negative binomial vs Poisson; random walk and no latent vs AR(1); each driver
+    dropped in turn; no lags and economy lag 2 (README "Model comparison and the
+    default model").
+    """
     base = base or ModelConfig()
     rep = dataclasses.replace
     out = {
@@ -348,21 +390,29 @@ def compare_models(
     from the FIRST variant (the reference, normally the default) with its s.e.; mean
     CRPS by horizon; PSIS-LOO elpd, s.e., p_loo and Pareto-k diagnostics; with
     ``exact_loo`` the LOO elpd with exact refits for every term with k > 0.7 and its
-    paired difference from the reference; and the LFO refits' convergence.
+    paired difference from the reference; and convergence: whether the full-data fit
+    passed the gate, how many LFO and LOO refits missed it, the most divergences in any.
     ``pointwise_lfo``: one-step log predictive densities by origin; ``backtests``: each
     variant's :class:`BacktestResult`; ``pointwise_loo``: the exact-refit LOO terms by year.
     """
     from nkdefections.data import DataConfig, load_data
 
-    variants = dict(variants or default_variants())
+    variants = default_variants() if variants is None else dict(variants)
+    if not variants:
+        raise ConfigError("compare_models: no variants given; pass at least one (the first is the reference).")
+    if 1 not in horizons:
+        raise ConfigError(f"compare_models horizons: {list(horizons)} must include 1 (ELPD-LFO is one step ahead).")
+    _check_plan(origins, horizons, ("conditional",), (), seed)
     sampler = sampler or SamplerConfig(progressbar=False)
     max_lag = max(v.max_lag for v in variants.values())
     if data is None:
         data = load_data(DataConfig(history=max_lag))
+    # build every variant's graph first: a variant the data cannot support fails before any fit
+    refitters = {label: Refitter(cfg, data=data, sampler=sampler) for label, cfg in variants.items()}
     rows, pointwise, results, pointwise_loo = [], {}, {}, {}
     for label, cfg in variants.items():
         t0 = time.perf_counter()
-        r = Refitter(cfg, data=data, sampler=sampler)
+        r = refitters[label]
         bt = run_backtest(
             cfg,
             origins=origins,
@@ -385,12 +435,23 @@ def compare_models(
         }
         for h in horizons:
             row[f"crps_h{h}"] = float(bt.scores.loc[bt.scores["horizon"] == h, "crps"].mean())
-        row.update({k: v for k, v in loo.items() if not k.startswith("pointwise")})
+        row.update({k: v for k, v in loo.items() if not k.startswith("pointwise") and k != "loo_refits"})
         if "pointwise_loo_exact" in loo:
             pointwise_loo[label] = loo["pointwise_loo_exact"]
-        fits = pd.concat([bt.fits, pd.DataFrame([{"origin": "full", **full.convergence.summary_row()}])])
-        row["fits_failing_gate"] = int((~fits["passed"].astype(bool)).sum())
-        row["max_divergences"] = int(fits["divergences"].max())
+        row["full_fit_passed"] = bool(full.convergence.passed)
+        row["lfo_refits_failing_gate"] = int((~bt.fits["passed"].astype(bool)).sum())
+        loo_refits = loo.get("loo_refits", pd.DataFrame({"passed": [], "divergences": []}))
+        row["loo_refits_failing_gate"] = int((~loo_refits["passed"].astype(bool)).sum()) if len(loo_refits) else 0
+        # every refit of the variant in its backtest's fits table: the LFO refits, the full fit, the LOO refits
+        bt.fits = pd.concat(
+            [
+                bt.fits.assign(kind="lfo"),
+                pd.DataFrame([{"method": label, "kind": "full", **full.convergence.summary_row()}]),
+                loo_refits.assign(method=label, kind="loo"),
+            ],
+            ignore_index=True,
+        )
+        row["max_divergences"] = int(bt.fits["divergences"].max())
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         log.info("compared %s in %.1f s", label, row["seconds"])

@@ -24,19 +24,29 @@ def _read(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
+def _verdict(r: Any) -> str:
+    """Per-horizon reading of a CRPS ratio with its bootstrap interval."""
+    if r.crps_ratio_upper < 1:
+        return "better"
+    if r.crps_ratio_lower > 1:
+        return "worse"
+    return "not distinguishable"
+
+
 def _backtest_text(summary: pd.DataFrame, skill: pd.DataFrame) -> list[str]:
     lines = []
     for mode in ("conditional", "status_quo"):
         s = skill[(skill["model_mode"] == mode) & (skill["method"] == "no_change")]
         if s.empty:
             continue
-        ratios = ", ".join(f"h={int(r.horizon)}: {r.crps_ratio:.2f}" for r in s.itertuples())
-        better = all(s["crps_ratio"] < 1)
-        worse = all(s["crps_ratio"] > 1)
-        verdict = "better than" if better else "worse than" if worse else "no better than, at every horizon,"
+        parts = [
+            f"h={int(r.horizon)}: {r.crps_ratio:.2f} [{r.crps_ratio_lower:.2f}, {r.crps_ratio_upper:.2f}], "
+            f"{_verdict(r)}"
+            for r in s.itertuples()
+        ]
         lines.append(
-            f"- **{mode}** forecasts: mean CRPS relative to the no-change baseline {ratios} "
-            f"(below 1 = the model is better); by CRPS the model is {verdict} no-change."
+            f"- **{mode}** forecasts, mean CRPS relative to the no-change baseline (below 1 = the model is better; "
+            f"90% bootstrap interval over origins): " + "; ".join(parts) + "."
         )
     d = summary[summary["method"] == "default"]
     for mode, g in d.groupby("mode"):
@@ -52,8 +62,8 @@ def _backtest_text(summary: pd.DataFrame, skill: pd.DataFrame) -> list[str]:
 ELPD_TRUST = 4.0
 
 
-def _compare_text(table: pd.DataFrame) -> list[str]:
-    """The comparison's verdict under the documented decision rule (README "Model comparison")."""
+def _compare_text(table: pd.DataFrame, n_origins: int) -> list[str]:
+    """The comparison's verdict under the documented decision rule (README "Model comparison and the default model")."""
     ref = table[table["elpd_lfo_diff"] == 0.0]["variant"]
     ref_name = ref.iloc[0] if len(ref) else "the default"
     better = table[table["elpd_lfo_diff"] > ELPD_TRUST]
@@ -66,7 +76,7 @@ def _compare_text(table: pd.DataFrame) -> list[str]:
         f"- Clearly worse than {ref_name} (ELPD-LFO lower by more than {ELPD_TRUST:g}): "
         + (", ".join(worse["variant"]) or "none")
         + ".",
-        f"- Within {ELPD_TRUST:g} of it (not distinguishable with these 8 forecasts): "
+        f"- Within {ELPD_TRUST:g} of it (not distinguishable with these {n_origins} forecasts): "
         + (", ".join(tied["variant"]) or "none")
         + ".",
     ]
@@ -188,7 +198,7 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         _fmt(cmp_table),
         "",
-        *_compare_text(cmp_table),
+        *_compare_text(cmp_table, len(parts["compare"].get("settings", {}).get("origins", [])) or 8),
         "",
         "![comparison](compare/comparison.png)",
         "",

@@ -223,7 +223,9 @@ def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
         "se_loo_exact",
         "loo_exact_diff",
         "loo_exact_se_diff",
-        "fits_failing_gate",
+        "full_fit_passed",
+        "lfo_refits_failing_gate",
+        "loo_refits_failing_gate",
         "max_divergences",
     ]
     _write_table(table[cols], out, "comparison")
@@ -268,10 +270,13 @@ def compare_fragment(table: pd.DataFrame) -> str:
             for e, d, s in zip(t.elpd_loo_exact, t.loo_exact_diff, t.loo_exact_se_diff, strict=True)
         ]
         cols.append("LOO, exact refits for k > 0.7 (diff ± s.e.)")
-    t["refits off the gate (max div.)"] = [
-        f"{a} ({b})" for a, b in zip(t.fits_failing_gate, t.max_divergences, strict=True)
+    t["full fit / LFO / LOO refits off the gate (max div.)"] = [
+        f"{'passed' if p else 'FAILED'} / {a} / {b} ({c})"
+        for p, a, b, c in zip(
+            t.full_fit_passed, t.lfo_refits_failing_gate, t.loo_refits_failing_gate, t.max_divergences, strict=True
+        )
     ]
-    cols.append("refits off the gate (max div.)")
+    cols.append("full fit / LFO / LOO refits off the gate (max div.)")
     return markdown_table(t[cols]) + "\n"
 
 
@@ -378,7 +383,13 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def _prepare(out: Path, overwrite: bool) -> Path:
-    out = Path(out)
+    out = Path(out).resolve()
+    cwd = Path.cwd().resolve()
+    if out == cwd or out in cwd.parents or out == REPO or out in REPO.parents:
+        raise OutputExistsError(
+            f"--out {out}: is the current folder, the repository or one of their parents; "
+            "replacing it would delete them. Choose a new folder, e.g. outputs/model-card."
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise OutputExistsError(
             f"{out}: exists and holds results; earlier results are never replaced silently. "

@@ -32,13 +32,24 @@ import numpy as np
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
+from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, validate_prior
 from nkdefections.data import DataConfig, load_data
 from nkdefections.diagnostics import ConvergenceReport, check_convergence
 from nkdefections.errors import ConfigError
 from nkdefections.model import EVAL_DATA, build_model, design, parameter_names, sample_kwargs
 
 log = logging.getLogger(__name__)
+
+
+def _whole(value: Any, key: str) -> int:
+    """A whole number (int, or a float/str holding one), else ConfigError naming ``key``."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: {value!r} is not a year (a whole number).") from None
+    if isinstance(value, bool) or not np.isfinite(f) or f != int(f):
+        raise ConfigError(f"{key}: {value!r} is not a year (a whole number).")
+    return int(f)
 
 
 @dataclass
@@ -52,6 +63,7 @@ class RefitResult:
 
     @property
     def posterior(self) -> xr.Dataset:
+        """The posterior draws as a Dataset (dims chain, draw, ...)."""
         return self.idata.posterior.to_dataset()
 
 
@@ -101,6 +113,7 @@ class Refitter:
     # -- inputs -----------------------------------------------------------------
     @property
     def years(self) -> np.ndarray:
+        """The observation years of the compiled window."""
         return self.design.years
 
     def default_inputs(self) -> dict[str, np.ndarray]:
@@ -145,34 +158,49 @@ class Refitter:
         d = self.design
         x = self.default_inputs()
         last = int(d.years[-1])
-        origin = last if origin is None else int(origin)
+        origin = last if origin is None else _whole(origin, "origin")
         if not d.years[0] + 2 <= origin <= last:
             raise ConfigError(
                 f"origin: {origin} is outside {int(d.years[0]) + 2}..{last}; a fit needs at least three "
                 "observed years and cannot see beyond the data window."
             )
         seen = d.years <= origin
-        bad = sorted(set(int(y) for y in exclude_years) - set(int(y) for y in d.years))
+        excluded = [_whole(y, "exclude_years") for y in exclude_years]
+        bad = sorted(set(excluded) - {int(y) for y in d.years})
         if bad:
             raise ConfigError(f"exclude_years: {bad} are not years of the window {int(d.years[0])}..{last}.")
-        x["obs_weight"] = (seen & ~np.isin(d.years, list(exclude_years))).astype(float)
+        x["obs_weight"] = (seen & ~np.isin(d.years, excluded)).astype(float)
         if arrivals is not None:
-            arrivals = np.asarray(arrivals)
-            if arrivals.shape != d.y.shape or (arrivals < 0).any() or not np.isfinite(arrivals).all():
-                raise ConfigError(f"arrivals: need {d.y.shape[0]} finite non-negative counts, got {arrivals!r}.")
+            arrivals = np.asarray(arrivals, dtype=float)
+            if (
+                arrivals.shape != d.y.shape
+                or not np.isfinite(arrivals).all()
+                or (arrivals < 0).any()
+                or (arrivals != np.round(arrivals)).any()
+            ):
+                raise ConfigError(
+                    f"arrivals: need {d.y.shape[0]} finite, non-negative whole counts (one per year "
+                    f"{int(d.years[0])}..{last}), got {arrivals!r}."
+                )
             dtype = x["arrivals_data"].dtype
             if arrivals.max() > np.iinfo(dtype).max:
-                raise ConfigError(f"arrivals: {arrivals.max()} exceeds the {dtype} data container of the model.")
+                raise ConfigError(f"arrivals: {arrivals.max():.0f} exceeds the {dtype} data container of the model.")
             x["arrivals_data"] = arrivals.astype(dtype)
         if "gdp_obs_all" in x:
             g = d.gdp_all if gdp is None else np.asarray(gdp, dtype=float)
             if g.shape != d.gdp_all.shape:
                 raise ConfigError(f"gdp: need {d.gdp_all.shape[0]} values (years {d.gdp_years[0]}..), got {g.shape}.")
+            if np.isinf(g).any():
+                raise ConfigError("gdp: infinite values; use NaN for a missing year.")
             known = ~np.isnan(g) & (d.gdp_years <= origin)
             x["gdp_obs_all"] = np.where(known, np.nan_to_num(g), 0.0)
             x["gdp_obs_weight"] = known.astype(float)
             if "gdp_sign_weight" in x:
-                x["gdp_sign_weight"] = np.asarray(1.0 if sign_constraint else 0.0)
+                # the known sign (2005) is information about that year: a fit that stops
+                # before it must not see it, as a fit on the shorter series would not
+                sign_years = d.gdp_years[d.gdp_sign_idx]
+                seen_sign = bool(len(sign_years)) and bool((sign_years <= origin).all())
+                x["gdp_sign_weight"] = np.asarray(1.0 if sign_constraint and seen_sign else 0.0)
         # centre on the training window, as a fit on the shorter series would
         center = d.X_fixed[seen].mean(axis=0)
         if d.economy_col is not None:
@@ -181,21 +209,26 @@ class Refitter:
         if "driver_center" in x:
             x["driver_center"] = center
         for name, spec in (priors or {}).items():
-            if name == "level":
-                x["level_prior_mu"] = np.asarray(float(spec.get("mu", x["level_prior_mu"])))
-                x["level_prior_sigma"] = np.asarray(float(spec.get("sigma", x["level_prior_sigma"])))
-                continue
-            drv = name.removeprefix("beta_")
-            if not name.startswith("beta_") or drv not in d.drivers:
+            if name != "level" and (not name.startswith("beta_") or name.removeprefix("beta_") not in d.drivers):
                 raise ConfigError(
                     f"priors.{name}: only 'level' and beta_<driver> for drivers in the model "
                     f"({[f'beta_{k}' for k in d.drivers]}) can be swapped without recompiling."
                 )
-            k = list(d.drivers).index(drv)
-            x["beta_prior_mu"][k] = float(spec.get("mu", x["beta_prior_mu"][k]))
-            x["beta_prior_sigma"][k] = float(spec.get("sigma", x["beta_prior_sigma"][k]))
-            if x["beta_prior_sigma"][k] <= 0:
-                raise ConfigError(f"priors.{name}.sigma: {x['beta_prior_sigma'][k]} must be > 0.")
+            if name == "level":
+                current = {"mu": float(x["level_prior_mu"]), "sigma": float(x["level_prior_sigma"])}
+            else:
+                k = list(d.drivers).index(name.removeprefix("beta_"))
+                current = {"mu": float(x["beta_prior_mu"][k]), "sigma": float(x["beta_prior_sigma"][k])}
+            if not isinstance(spec, Mapping):
+                raise ConfigError(f"priors.{name}: expected a mapping like {{mu: 0, sigma: 1}}, got {spec!r}.")
+            # same checks as a config file's prior: known keys, finite numbers, sigma > 0
+            checked = validate_prior(name, {"dist": "normal", **current, **spec}, prefix="priors")
+            if name == "level":
+                x["level_prior_mu"] = np.asarray(checked["mu"])
+                x["level_prior_sigma"] = np.asarray(checked["sigma"])
+            else:
+                x["beta_prior_mu"][k] = checked["mu"]
+                x["beta_prior_sigma"][k] = checked["sigma"]
         return x
 
     # -- compilation ----------------------------------------------------------------
@@ -252,7 +285,7 @@ class Refitter:
         self.compile_seconds = time.perf_counter() - t0
         return self._compiled
 
-    def _initial_points(self, inputs: Mapping[str, np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    def _initial_points(self, rng: np.random.Generator) -> list[np.ndarray]:
         """PyMC's initial point in unconstrained space, jittered by U(-1, 1) per chain (as pm.sample does)."""
         ip = self.model.initial_point()
         values = [np.asarray(ip[v.name], dtype=float) for v in self.model.value_vars]
@@ -277,7 +310,7 @@ class Refitter:
             raise ConfigError(f"refit inputs: missing {sorted(missing)}; build them with Refitter.inputs().")
         seed = self.sampler.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
-        z0 = self._initial_points(x, rng)
+        z0 = self._initial_points(rng)
         keys = jax.random.split(jax.random.PRNGKey(seed), self.sampler.chains)
         data = tuple(np.asarray(x[n], dtype=self.model[n].dtype) for n in self._data_names())
         t0 = time.perf_counter()

@@ -27,14 +27,16 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
     return "\n".join(lines)
 
 
-def splice(text: str, name: str, body: str) -> str:
+def splice(text: str, name: str, body: str, *, required: bool = True) -> str:
     """Replace what lies between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in ``text``.
 
-    How generated tables reach the READMEs without hand-typed numbers; ``text`` is
-    returned unchanged when it has no such markers.
+    How generated tables reach the READMEs without hand-typed numbers.  Missing markers
+    raise ``ValueError`` (or, with ``required=False``, leave ``text`` unchanged).
     """
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start not in text or end not in text:
+        if required:
+            raise ValueError(f"markers {start} ... {end} not found; add them where the generated text belongs.")
         return text
     head, rest = text.split(start, 1)
     return f"{head}{start}\n{body.strip()}\n{end}{rest.split(end, 1)[1]}"

@@ -67,9 +67,18 @@ def prior_sensitivity(
     width relative to the reference), contraction (reference rows), verdict, and
     the refit's convergence (passed, divergences).
     """
+    factors = list(factors)
+    if not factors:
+        raise ConfigError("sensitivity factors: none given; e.g. (0.5, 2.0) halves and doubles each prior s.d.")
     for f in factors:
-        if not np.isfinite(f) or f <= 0:
-            raise ConfigError(f"sensitivity factors: {f!r} must be a positive number.")
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not np.isfinite(f) or f <= 0 or f == 1:
+            raise ConfigError(
+                f"sensitivity factors: {f!r} must be a positive number other than 1 (1 is the reference fit)."
+            )
+    if len(set(factors)) != len(factors):
+        raise ConfigError(f"sensitivity factors: {factors} repeats a factor.")
+    if refitter is not None and config is not None and refitter.config != config:
+        raise ConfigError("prior_sensitivity: `config` differs from the refitter's model; pass one or the other.")
     r = refitter or Refitter(config, sampler=sampler or SamplerConfig(progressbar=False))
     priors = r.config.priors
     ref = r.fit(r.inputs(), seed=seed)
