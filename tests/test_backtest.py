@@ -250,9 +250,12 @@ def test_readme_fragments_are_built_from_the_tables():
             "contraction": [0.78, 0.34, 0.94],
             "shift_sd": [0.0, 1.10, -0.47],
             "verdict": ["magnitude prior-sensitive, sign robust"] * 3,
+            "passed": [True, False, True],
+            "divergences": [0, 1, 0],
         }
     )
     text = sensitivity_fragment(sens)
+    assert "FAILED (1 div.) / passed / passed" in text
     assert "-30.9% [-49.6, -1.0]" in text and "| 1.10 |" in text and "sign robust" in text
     table = pd.DataFrame(
         {

@@ -55,11 +55,12 @@ def _sampler(quick: bool) -> SamplerConfig:
     return QUICK_SAMPLER if quick else FULL_SAMPLER
 
 
-def _meta(step: str, settings: dict[str, Any], seconds: float) -> dict[str, Any]:
+def _meta(step: str, settings: dict[str, Any], seconds: float, prov: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What made a step's outputs; ``prov`` should be taken when the step starts (the code that ran)."""
     from nkdefections.data import load_data
 
     ds = load_data()
-    prov = provenance()
+    prov = prov or provenance()
     return {
         "step": step,
         "settings": settings,
@@ -68,7 +69,9 @@ def _meta(step: str, settings: dict[str, Any], seconds: float) -> dict[str, Any]
         "package_versions": prov["packages"],
         "code_version": prov["code_version"],
         "seconds": round(seconds, 1),
-        "command": " ".join(["python -m nkdefections.evidence", *sys.argv[1:]]) if sys.argv else step,
+        "command": " ".join(["python -m nkdefections.evidence", *sys.argv[1:]])
+        if Path(sys.argv[0]).name in ("evidence.py", "__main__.py")
+        else f"nkdefections.evidence step {step!r} (called from Python)",
     }
 
 
@@ -321,6 +324,10 @@ def sensitivity_fragment(table: pd.DataFrame) -> str:
         cells["contraction"] = f"{ref.contraction:.2f}"
         moved = g[g["factor"] != 1.0]
         cells["max shift (post. s.d.)"] = f"{moved['shift_sd'].abs().max():.2f}"
+        cells["gate (by factor)"] = " / ".join(
+            "passed" if bool(r.passed) else f"FAILED ({int(r.divergences)} div.)"
+            for r in g.sort_values("factor").itertuples()
+        )
         cells["verdict"] = ref.verdict
         rows.append(cells)
     return markdown_table(pd.DataFrame(rows)) + "\n"
@@ -410,8 +417,9 @@ def run_step(name: str, out: Path, *, quick: bool = False, overwrite: bool = Fal
     tmp = _prepare(out, overwrite)
     try:
         t0 = time.perf_counter()
+        prov = provenance()  # the code that runs, taken before it runs
         res = STEPS[name](tmp, quick=quick, **kw)
-        meta = _meta(name, {"quick": quick, **res.get("settings", {})}, time.perf_counter() - t0)
+        meta = _meta(name, {"quick": quick, **res.get("settings", {})}, time.perf_counter() - t0, prov)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
         _commit(tmp, Path(out))
     except BaseException:
@@ -433,6 +441,7 @@ def build_card(out: Path, *, quick: bool = False, overwrite: bool = False, sims:
     tmp = _prepare(out, overwrite)
     try:
         t0 = time.perf_counter()
+        prov = provenance()  # the code that runs, taken before it runs
         parts: dict[str, Any] = {}
         timings: dict[str, float] = {}
         for name, fn in (
@@ -451,9 +460,9 @@ def build_card(out: Path, *, quick: bool = False, overwrite: bool = False, sims:
             parts[name] = fn(sub, quick=quick, **kw)
             timings[name] = round(time.perf_counter() - t, 1)
             if name != "run":
-                meta = _meta(name, {"quick": quick, **parts[name].get("settings", {})}, timings[name])
+                meta = _meta(name, {"quick": quick, **parts[name].get("settings", {})}, timings[name], prov)
                 (sub / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        meta = _meta("card", {"quick": quick, "timings_seconds": timings}, time.perf_counter() - t0)
+        meta = _meta("card", {"quick": quick, "timings_seconds": timings}, time.perf_counter() - t0, prov)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
         (tmp / "MODEL_CARD.md").write_text(render_card(parts, meta), encoding="utf-8")
         _commit(tmp, out)
