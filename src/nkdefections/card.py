@@ -74,15 +74,15 @@ def _compare_text(table: pd.DataFrame, n_origins: int) -> list[str]:
         f"- Best ELPD-LFO: **{best['variant']}** ({best['elpd_lfo_diff']:+.1f} ± {best['se_diff']:.1f} against "
         f"{ref_name}).",
         f"- Clearly worse than {ref_name} (ELPD-LFO lower by more than {ELPD_TRUST:g}): "
-        + (", ".join(worse["variant"]) or "none")
+        + ("; ".join(worse["variant"]) or "none")
         + ".",
         f"- Within {ELPD_TRUST:g} of it (not distinguishable with these {n_origins} forecasts): "
-        + (", ".join(tied["variant"]) or "none")
+        + ("; ".join(tied["variant"]) or "none")
         + ".",
     ]
     if len(better):
         out.append(
-            "- **Better by more than the threshold: " + ", ".join(better["variant"]) + "**: under the decision rule "
+            "- **Better by more than the threshold: " + "; ".join(better["variant"]) + "**: under the decision rule "
             "such a variant would replace the default (if it keeps the three drivers and passes the gate)."
         )
     else:
