@@ -333,6 +333,13 @@ def sensitivity_fragment(table: pd.DataFrame) -> str:
     return markdown_table(pd.DataFrame(rows)) + "\n"
 
 
+def _run_script(args: list[str], what: str) -> None:
+    """Run a step that lives in its own script; a failure raises with the end of its stderr."""
+    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise NKDefectionsError(f"{what} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+
+
 def step_sbc(out: Path, quick: bool = False, sims: int | None = None) -> dict[str, Any]:
     """Simulation-based calibration and parameter recovery (experiments/sbc/run.py) into ``out``.
 
@@ -345,9 +352,7 @@ def step_sbc(out: Path, quick: bool = False, sims: int | None = None) -> dict[st
     args += ["--sims", str(n), "--series", "4" if quick else "20"]
     if quick:
         args += ["--draws", "200", "--tune", "200", "--chains", "2"]
-    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise NKDefectionsError(f"the SBC run failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    _run_script(args, "the SBC run")
     shutil.rmtree(out / "raw", ignore_errors=True)  # per-simulation output: large, not part of the card
     return {"results_md": (out / "results.md").read_text(encoding="utf-8"), "settings": {"sims": n}}
 
@@ -357,9 +362,7 @@ def step_run(out: Path, quick: bool = False) -> dict[str, Any]:
     args = [sys.executable, "-m", "nkdefections.cli", f"output_dir={out}", "overwrite=true"]
     if quick:
         args += ["sampler.draws=200", "sampler.tune=200", "sampler.chains=2", "gate=relaxed"]
-    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise NKDefectionsError(f"the main run failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    _run_script(args, "the main run")
     return {
         "meta": json.loads((out / "run.json").read_text(encoding="utf-8")),
         "dir": str(out),
@@ -371,9 +374,7 @@ def step_run(out: Path, quick: bool = False) -> dict[str, Any]:
 def step_nowcast(out: Path, quick: bool = False) -> dict[str, Any]:
     """Nowcast validation (experiments/nowcast/run.py) written into ``out``."""
     args = [sys.executable, str(REPO / "experiments" / "nowcast" / "run.py"), "--out", str(out)]
-    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise NKDefectionsError(f"the nowcast validation failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
+    _run_script(args, "the nowcast validation")
     return {"results_md": (out / "results.md").read_text(encoding="utf-8")}
 
 
