@@ -46,19 +46,19 @@ def worker(name: str, quick: bool) -> None:
     sampler = SamplerConfig(progressbar=False, **({"draws": 200, "tune": 200, "chains": 2} if quick else {}))
     origins = (2012, 2013) if quick else tuple(range(2008, 2016))
     if name == "one-cold-fit":
-        from nkdefections.model import DefectionModel
+        from nkdefections.model.defection import DefectionModel
 
         DefectionModel().fit(sampler, GateConfig(enforce=False))
     elif name == "backtest":
-        from nkdefections.backtest import run_backtest
+        from nkdefections.evaluate.backtest import run_backtest
 
         bt = run_backtest(origins=origins, sampler=sampler)
         print(json.dumps({"refits": len(bt.fits), "scores": len(bt.scores), "passed": int(bt.fits["passed"].sum())}))
     elif name == "rebuild-per-origin":
         import warnings
 
-        from nkdefections.data import DataConfig
-        from nkdefections.model import DefectionModel
+        from nkdefections.data.load import DataConfig
+        from nkdefections.model.defection import DefectionModel
 
         for origin in origins:
             with warnings.catch_warnings():

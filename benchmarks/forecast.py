@@ -148,7 +148,7 @@ def load_fit(cache_dir: Path) -> tuple[Any, dict[str, Any]]:
 
 def deterministic(scenario: Any) -> Any:
     """The scenario with every path's ``sd``/``correlated`` removed (its mean path)."""
-    from nkdefections.scenarios import Scenario
+    from nkdefections.scenarios.scenario import Scenario
 
     drivers = {
         d: [{k: v for k, v in spec.items() if k not in ("sd", "correlated")} for spec in specs]
@@ -159,7 +159,7 @@ def deterministic(scenario: Any) -> Any:
 
 def scenario_set(quick: bool) -> tuple[list[Any], list[str]]:
     """The benchmark's scenarios (deterministic) and the names whose ``sd`` was removed."""
-    from nkdefections.scenarios import Scenario, load_scenario
+    from nkdefections.scenarios.scenario import Scenario, load_scenario
 
     pool = [load_scenario(n) for n in SHIPPED] + [Scenario(e["name"], drivers=e["drivers"]) for e in EXTRA]
     if quick:
@@ -243,8 +243,10 @@ def bench_forecast(model: Any, scenarios: list[Any], seed: int) -> dict[str, Any
     import pymc as pm
     import pymc.sampling.forward as fwd
 
-    from nkdefections.forecast import build_forecast_model, forecast
-    from nkdefections.scenarios import Horizon, last_observed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the PyMC twin lives with the tests
+    from nkdefections.forecast.kernel import forecast
+    from nkdefections.scenarios.scenario import Horizon, last_observed
+    from pymc_twin import build_forecast_model
 
     horizon = Horizon()
     years = horizon.years
@@ -736,7 +738,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from nkdefections.scenarios import Horizon
+    from nkdefections.scenarios.scenario import Horizon
 
     cache_dir = (args.cache_dir or default_cache_dir()).resolve()
     cache_dir.mkdir(parents=True, exist_ok=True)

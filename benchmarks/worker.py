@@ -141,8 +141,8 @@ def measure(variant: str, *, draws: int, tune: int, chains: int, cores: int, see
     pm.sample = probe  # the project's model module calls pm.sample at call time
 
     from nkdefections import DefectionModel, GateConfig, SamplerConfig
-    from nkdefections.diagnostics import check_convergence
-    from nkdefections.model import parameter_names
+    from nkdefections.model.diagnostics import check_convergence
+    from nkdefections.model.graph import parameter_names
 
     t_imported = time.perf_counter()
     m = DefectionModel()

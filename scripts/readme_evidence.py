@@ -64,7 +64,7 @@ def sbc_fragment() -> str:
 
 
 def main() -> int:
-    from nkdefections.report import splice
+    from nkdefections.report.blocks import splice
 
     readme = REPO / "README.md"
     text = readme.read_text(encoding="utf-8")

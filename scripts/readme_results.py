@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nkdefections.report import effects_markdown
+from nkdefections.report.blocks import effects_markdown
 
 
 def main(run_dir: Path) -> str:

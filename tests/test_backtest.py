@@ -19,14 +19,14 @@ TINY = SamplerConfig(draws=100, tune=150, chains=2, progressbar=False, seed=5)
 
 @pytest.fixture(scope="module")
 def refitter():
-    from nkdefections.refit import Refitter
+    from nkdefections.model.refit import Refitter
 
     return Refitter(sampler=TINY)
 
 
 def _fake_fit(refitter, *, beta=(-0.5, 0.02, 0.05), S=40):
     """A RefitResult with fixed posterior draws (no sampling)."""
-    from nkdefections.refit import RefitResult
+    from nkdefections.model.refit import RefitResult
 
     d = refitter.design
     rng = np.random.default_rng(0)
@@ -43,7 +43,7 @@ def _fake_fit(refitter, *, beta=(-0.5, 0.02, 0.05), S=40):
 
 
 def test_status_quo_holds_the_drivers_at_the_origin_and_conditional_uses_the_realised_values(refitter):
-    from nkdefections.backtest import forecast_log_mu
+    from nkdefections.evaluate.backtest import forecast_log_mu
 
     fit = _fake_fit(refitter, beta=(-0.5, 0.0, 0.0))  # border only
     data = refitter.data
@@ -56,7 +56,7 @@ def test_status_quo_holds_the_drivers_at_the_origin_and_conditional_uses_the_rea
 
 
 def test_economy_uses_published_gdp_after_the_origin_only_in_conditional_mode(refitter):
-    from nkdefections.backtest import forecast_log_mu
+    from nkdefections.evaluate.backtest import forecast_log_mu
 
     fit = _fake_fit(refitter, beta=(0.0, 0.1, 0.0))
     gdp = refitter.data[C.GDP_GROWTH]
@@ -70,7 +70,7 @@ def test_economy_uses_published_gdp_after_the_origin_only_in_conditional_mode(re
 
 
 def test_backtest_rejects_bad_settings_before_fitting(refitter):
-    from nkdefections.backtest import run_backtest
+    from nkdefections.evaluate.backtest import run_backtest
 
     with pytest.raises(ConfigError, match="origins"):
         run_backtest(refitter=refitter, origins=(2016,))
@@ -80,7 +80,7 @@ def test_backtest_rejects_bad_settings_before_fitting(refitter):
 
 @pytest.mark.fit
 def test_small_backtest_scores_model_and_baselines(refitter):
-    from nkdefections.backtest import run_backtest
+    from nkdefections.evaluate.backtest import run_backtest
 
     bt = run_backtest(refitter=refitter, origins=(2013, 2014))
     s = bt.scores
@@ -101,6 +101,7 @@ def test_small_backtest_scores_model_and_baselines(refitter):
 
 def test_existing_results_are_refused_before_any_work(tmp_path, monkeypatch):
     from nkdefections import evidence
+    from nkdefections.cli import evidence as evidence_cli
 
     called = []
     monkeypatch.setitem(evidence.STEPS, "backtest", lambda out, quick=False: called.append(out) or {})
@@ -110,7 +111,7 @@ def test_existing_results_are_refused_before_any_work(tmp_path, monkeypatch):
         evidence.run_step("backtest", tmp_path / "old")
     assert not called
     assert (tmp_path / "old" / "summary.csv").read_text() == "keep me"
-    assert evidence.main(["backtest", "--out", str(tmp_path / "old")]) == 2
+    assert evidence_cli.main(["backtest", "--out", str(tmp_path / "old")]) == 2
 
 
 def test_a_failing_step_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -142,7 +143,7 @@ def test_a_step_writes_atomically_with_provenance(tmp_path, monkeypatch):
 
 
 def test_card_numbers_come_from_the_results():
-    from nkdefections.card import render_card
+    from nkdefections.report.card import render_card
 
     summary = pd.DataFrame(
         {
@@ -238,7 +239,7 @@ def test_card_numbers_come_from_the_results():
 
 
 def test_readme_fragments_are_built_from_the_tables():
-    from nkdefections.evidence import compare_fragment, sensitivity_fragment
+    from nkdefections.evidence.steps import compare_fragment, sensitivity_fragment
 
     sens = pd.DataFrame(
         {
@@ -298,7 +299,7 @@ def test_readme_fragments_are_built_from_the_tables():
     ],
 )
 def test_bad_backtest_plans_are_refused_before_fitting(refitter, kwargs, match, monkeypatch):
-    from nkdefections.backtest import run_backtest
+    from nkdefections.evaluate.backtest import run_backtest
 
     monkeypatch.setattr(refitter, "fit", lambda *a, **k: pytest.fail("sampled before validating"))
     with pytest.raises(ConfigError, match=match):
@@ -306,7 +307,7 @@ def test_bad_backtest_plans_are_refused_before_fitting(refitter, kwargs, match, 
 
 
 def test_compare_models_refuses_an_empty_variant_set_and_one_step_less_horizons():
-    from nkdefections.backtest import compare_models
+    from nkdefections.evaluate.backtest import compare_models
 
     with pytest.raises(ConfigError, match="no variants"):
         compare_models({})
@@ -316,7 +317,7 @@ def test_compare_models_refuses_an_empty_variant_set_and_one_step_less_horizons(
 
 @pytest.mark.parametrize("factors", [(), (1.0,), ("a",), (0.5, 0.5), (True,), (-2.0,)])
 def test_bad_sensitivity_factors_are_refused_before_fitting(factors):
-    from nkdefections.sensitivity import prior_sensitivity
+    from nkdefections.evaluate.sensitivity import prior_sensitivity
 
     with pytest.raises(ConfigError, match="factors"):
         prior_sensitivity(factors=factors)

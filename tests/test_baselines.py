@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from nkdefections import baselines as B
 from nkdefections.errors import ConfigError, DataValidationError
+from nkdefections.evaluate import baselines as B
 
 # Arrivals 1999-2016 (data/raw/arrivals_annual.csv); the first 10 are the shortest backtest window.
 YEARS = np.arange(1999, 2017)

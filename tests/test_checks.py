@@ -5,15 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nkdefections.checks import (
-    coverage,
-    draw_counts,
-    interval_table,
-    one_step_replicates,
-    shape_checks,
-)
 from nkdefections.config import GateConfig
-from nkdefections.diagnostics import check_convergence
+from nkdefections.evaluate.checks import coverage, draw_counts, interval_table, one_step_replicates, shape_checks
+from nkdefections.model.diagnostics import check_convergence
 
 YEARS = np.arange(1999, 2017)
 OBS = np.array(

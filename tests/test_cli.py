@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import REPO, SMALL_GATE, SMALL_SAMPLER
-from nkdefections.cli import CONFIG_DIR, configs_from_dict
+from nkdefections.cli.app import CONFIG_DIR, configs_from_dict
 from nkdefections.errors import ConfigError
 
 SMALL_OVERRIDES = [f"sampler.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_SAMPLER.items()] + [

@@ -7,8 +7,8 @@ import pytest
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.compare import attribution, contrasts, exceedance, parse_thresholds, summary_table
 from nkdefections.errors import ScenarioError
+from nkdefections.forecast.compare import attribution, contrasts, exceedance, parse_thresholds, summary_table
 
 YEARS = np.arange(2017, 2021)
 
@@ -133,8 +133,8 @@ def test_attribution_splits_a_two_driver_gap_exactly():
 def test_report_blocks_for_a_single_scenario_have_no_contrasts():
     import pandas as pd
 
-    from nkdefections.report import forecast_blocks, render_html, render_markdown
-    from nkdefections.scenarios import Scenario
+    from nkdefections.report.blocks import forecast_blocks, render_html, render_markdown
+    from nkdefections.scenarios.scenario import Scenario
 
     fc, _ = fake_forecast()
     one = fc.sel(scenario=["status_quo"])

@@ -20,19 +20,16 @@ import numpy as np
 import pytest
 
 from nkdefections import constants as C
-from nkdefections.data import (
+from nkdefections.data.load import DataConfig, cumulative_event_index, load_data, year_exposure
+from nkdefections.data.tables import (
     FILE_ROLES,
     LAST_OBSERVED_YEAR,
     MANIFEST_NAME,
-    DataConfig,
-    cumulative_event_index,
     default_data_dir,
-    load_data,
     read_manifest,
     read_table,
     sha256_file,
     update_manifest,
-    year_exposure,
 )
 from nkdefections.errors import DataValidationError
 
@@ -144,7 +141,7 @@ def test_repo_manifest_matches_files():
 
 def test_default_data_dir_is_repo_data(monkeypatch):
     monkeypatch.delenv("NKDEFECTIONS_DATA_DIR", raising=False)
-    assert default_data_dir() == REPO_DATA
+    assert default_data_dir().resolve() == REPO_DATA.resolve()
     monkeypatch.setenv("NKDEFECTIONS_DATA_DIR", "/somewhere/else")
     assert default_data_dir() == Path("/somewhere/else")
 

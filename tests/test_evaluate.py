@@ -8,8 +8,8 @@ import pytest
 from scipy import stats
 from scipy.special import gammaln
 
-from nkdefections import evaluate as E
 from nkdefections.errors import ConfigError, DataValidationError
+from nkdefections.evaluate import scores as E
 
 # ------------------------------------------------------------------------------------ CRPS
 

@@ -9,7 +9,7 @@ from scipy import stats
 
 from nkdefections import constants as C
 from nkdefections.errors import ScenarioError
-from nkdefections.scenarios import Horizon, Scenario, load_scenario
+from nkdefections.scenarios.scenario import Horizon, Scenario, load_scenario
 
 pytestmark = pytest.mark.fit
 
@@ -22,7 +22,7 @@ CRACK = Scenario(
 
 @pytest.fixture(scope="module")
 def fc(small_fit):
-    from nkdefections.forecast import forecast
+    from nkdefections.forecast.kernel import forecast
 
     return forecast(small_fit, [SQ, CRACK, load_scenario("economic_crisis")], seed=11)
 
@@ -61,7 +61,7 @@ def test_common_random_numbers(fc):
 
 
 def test_same_seed_same_forecast(small_fit):
-    from nkdefections.forecast import forecast
+    from nkdefections.forecast.kernel import forecast
 
     a = forecast(small_fit, [SQ, CRACK], seed=5)
     b = forecast(small_fit, [CRACK, SQ], seed=5)
@@ -71,7 +71,7 @@ def test_same_seed_same_forecast(small_fit):
 
 
 def test_horizon_must_follow_the_fit(small_fit):
-    from nkdefections.forecast import forecast
+    from nkdefections.forecast.kernel import forecast
 
     with pytest.raises(ScenarioError, match="forecast.horizon.start: 2018"):
         forecast(small_fit, [SQ], Horizon(2018, 2020))
@@ -82,8 +82,9 @@ def test_kernel_matches_sample_posterior_predictive(small_fit, scenario):
     """Same model, same inputs: the numpy kernel and PyMC agree in distribution."""
     import pymc as pm
 
-    from nkdefections.forecast import build_forecast_model, forecast
-    from nkdefections.scenarios import last_observed
+    from nkdefections.forecast.kernel import forecast
+    from nkdefections.scenarios.scenario import last_observed
+    from pymc_twin import build_forecast_model
 
     horizon = Horizon()
     mean, _, _ = scenario.path(last_observed(small_fit.data), horizon)
@@ -141,7 +142,7 @@ def test_extrapolation_flags_follow_the_lags(fc):
 
 
 def test_absurd_paths_are_refused_not_hung(small_fit):
-    from nkdefections.forecast import forecast
+    from nkdefections.forecast.kernel import forecast
 
     typo = Scenario("typo", drivers={"border": {"type": "step", "value": -60.0}})  # percent typed as index
     with pytest.raises(ScenarioError, match=r"scenario\(s\) \['typo'\].*units"):
@@ -149,7 +150,7 @@ def test_absurd_paths_are_refused_not_hung(small_fit):
 
 
 def test_correlated_specs_draw_independently(small_fit):
-    from nkdefections.forecast import forecast
+    from nkdefections.forecast.kernel import forecast
 
     two = Scenario(
         "two",

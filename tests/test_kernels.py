@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nkdefections.forecast import count_ppf, poisson_ppf
+from nkdefections.forecast.kernel import count_ppf, poisson_ppf
 
 
 @pytest.mark.parametrize("log_lo, log_hi", [(-3, 1), (0, 5), (5, 10)])

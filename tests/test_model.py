@@ -11,7 +11,7 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data import load_data
+from nkdefections.data.load import load_data
 from nkdefections.errors import ConfigError, ConvergenceError, OutputExistsError, PosteriorFileError
 
 pytestmark = []
@@ -26,7 +26,7 @@ def data2():
 
 
 def test_design_aligns_lags(data2):
-    from nkdefections.model import design
+    from nkdefections.model.graph import design
 
     cfg = ModelConfig(lags={"border": 1, "economy": 2, "sanctions": 0})
     d = design(data2, cfg)
@@ -45,7 +45,7 @@ def test_design_aligns_lags(data2):
 
 
 def test_design_refuses_lag_without_history():
-    from nkdefections.model import design
+    from nkdefections.model.graph import design
 
     with pytest.raises(ConfigError, match="history >= 1"):
         design(load_data(), ModelConfig())
@@ -64,7 +64,7 @@ def test_design_refuses_lag_without_history():
     ],
 )
 def test_variants_build_with_finite_logp(kw, data2):
-    from nkdefections.model import build_model
+    from nkdefections.model.graph import build_model
 
     m = build_model(data2, ModelConfig(**kw))
     logp = m.compile_logp()(m.initial_point())
@@ -76,7 +76,7 @@ def test_noncentered_ar1_matches_recursion(data2):
     """The matrix form of the non-centred AR(1) equals the recursion z_t = rho z_{t-1} + sigma e_t."""
     import pymc as pm
 
-    from nkdefections.model import build_model
+    from nkdefections.model.graph import build_model
 
     cfg = ModelConfig(parameterization="noncentered")
     m = build_model(data2, cfg)
@@ -123,7 +123,7 @@ def test_posterior_dims(small_fit):
 
 @pytest.mark.fit
 def test_save_load_round_trip(small_fit, tmp_path):
-    from nkdefections.model import DefectionModel
+    from nkdefections.model.defection import DefectionModel
 
     path = small_fit.save(tmp_path / "fit.nc")
     with pytest.raises(OutputExistsError):
@@ -140,7 +140,7 @@ def test_save_load_round_trip(small_fit, tmp_path):
 
 @pytest.mark.fit
 def test_load_refuses_mismatched_id(small_fit, tmp_path):
-    from nkdefections.model import DefectionModel
+    from nkdefections.model.defection import DefectionModel
 
     path = small_fit.save(tmp_path / "fit.nc")
     tree = xr.open_datatree(path, engine="h5netcdf").load()
@@ -158,7 +158,7 @@ def test_load_refuses_mismatched_id(small_fit, tmp_path):
 
 @pytest.mark.fit
 def test_load_refuses_changed_data(small_fit, tmp_path):
-    from nkdefections.model import DefectionModel
+    from nkdefections.model.defection import DefectionModel
 
     path = small_fit.save(tmp_path / "fit.nc")
     other = small_fit.data.copy()
@@ -170,7 +170,7 @@ def test_load_refuses_changed_data(small_fit, tmp_path):
 @pytest.mark.fit
 def test_fit_cache_reuses_posterior(small_fit, fit_cache_dir):
     from conftest import SMALL_GATE, SMALL_SAMPLER
-    from nkdefections.model import DefectionModel, model_code_hash
+    from nkdefections.model.defection import DefectionModel, model_code_hash
 
     assert (Path(fit_cache_dir) / f"fit-{small_fit.fit_id()}-{model_code_hash()}.nc").is_file()
     again = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE), cache_dir=fit_cache_dir)
@@ -184,7 +184,7 @@ def test_fit_cache_reuses_posterior(small_fit, fit_cache_dir):
 def test_gate_failure_is_an_error_unless_relaxed(small_fit, fit_cache_dir):
     """An impossible gate on the cached fit: enforced -> ConvergenceError with advice; relaxed -> warning."""
     from conftest import SMALL_SAMPLER
-    from nkdefections.model import DefectionModel
+    from nkdefections.model.defection import DefectionModel
 
     strict = GateConfig(ess_bulk_min=1e9)
     with pytest.raises(ConvergenceError) as err:
@@ -209,7 +209,7 @@ def test_posterior_predictive_shape(small_fit):
 
 
 def test_unfitted_model_has_no_effects():
-    from nkdefections.model import DefectionModel
+    from nkdefections.model.defection import DefectionModel
 
     with pytest.raises(PosteriorFileError, match="not fitted"):
         DefectionModel().effects()
@@ -219,7 +219,7 @@ def test_unfitted_model_has_no_effects():
 def test_same_config_and_seed_give_the_same_draws(small_fit):
     """Reproducibility: a fresh fit (no cache) with the same config and seed repeats the draws."""
     from conftest import SMALL_GATE, SMALL_SAMPLER
-    from nkdefections.model import DefectionModel
+    from nkdefections.model.defection import DefectionModel
 
     again = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE))
     assert again.attrs["cache_hit"] is False
@@ -227,9 +227,9 @@ def test_same_config_and_seed_give_the_same_draws(small_fit):
 
 
 def test_quantile_labels():
-    from nkdefections.model import _qlabel
+    from nkdefections.model.defection import quantile_label
 
-    assert [_qlabel(p) for p in (0.05, 0.95, 0.005, 0.995, 0.25)] == [
+    assert [quantile_label(p) for p in (0.05, 0.95, 0.005, 0.995, 0.25)] == [
         "q05_pct",
         "q95_pct",
         "q0.5_pct",

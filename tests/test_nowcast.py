@@ -10,17 +10,15 @@ import xarray as xr
 from scipy import stats
 
 from nkdefections import constants as C
+from nkdefections.cli.nowcast import _main
 from nkdefections.errors import ConfigError, DataValidationError
-from nkdefections.nowcast import (
+from nkdefections.forecast.nowcast.nowcast import model_prior, nowcast, nowcast_summary
+from nkdefections.forecast.nowcast.share import (
     N_FULL,
     ShareFit,
-    _main,
     betabinom_logpmf,
     fit_share_curve,
-    model_prior,
     naive_estimate,
-    nowcast,
-    nowcast_summary,
     partial_loglik,
     pmf_crps,
     pmf_pit,
@@ -197,7 +195,7 @@ def fake_model(rho: float, sigma: float) -> types.SimpleNamespace:
     idata = types.SimpleNamespace(posterior=post)
     return types.SimpleNamespace(
         idata=idata,
-        _require_fit=lambda: idata,
+        require_fit=lambda: idata,
         design=types.SimpleNamespace(years=years),
         config=types.SimpleNamespace(latent="ar1"),
         attrs={},

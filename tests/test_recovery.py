@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from nkdefections import sbc
+from nkdefections.evaluate import sbc
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ EFFECTS = [f"beta[{d}]" for d in TRUE_BETA]
 
 @pytest.fixture(scope="module")
 def recovery():
-    from nkdefections.refit import Refitter
+    from nkdefections.model.refit import Refitter
 
     return sbc.run_recovery(20, seed=sbc.SEED, refitter=Refitter(sampler=sbc.SBC_SAMPLER))
 

@@ -8,14 +8,14 @@ import pytest
 from conftest import SMALL_GATE, SMALL_SAMPLER
 from nkdefections import constants as C
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data import DataConfig, load_data
+from nkdefections.data.load import DataConfig, load_data
 from nkdefections.errors import ConfigError
-from nkdefections.model import design
+from nkdefections.model.graph import design
 
 
 @pytest.fixture(scope="module")
 def refitter():
-    from nkdefections.refit import Refitter
+    from nkdefections.model.refit import Refitter
 
     return Refitter(sampler=SamplerConfig(**SMALL_SAMPLER))
 
@@ -85,7 +85,7 @@ def test_bad_inputs_are_refused_before_sampling(refitter, kwargs, match):
 
 
 def test_only_numpyro_is_supported():
-    from nkdefections.refit import Refitter
+    from nkdefections.model.refit import Refitter
 
     with pytest.raises(ConfigError, match="numpyro"):
         Refitter(sampler=SamplerConfig(name="pymc"))
@@ -108,7 +108,7 @@ def test_full_window_refit_matches_the_default_fit(refitter, small_fit):
 @pytest.mark.fit
 def test_masked_refit_matches_a_fit_on_the_shorter_series(refitter):
     """Masking 2011-2016 is the same model as fitting 1999-2010 (level, effects, latent)."""
-    from nkdefections.model import DefectionModel
+    from nkdefections.model.defection import DefectionModel
 
     short = DefectionModel(load_data(DataConfig(last_year=2010, history=1)))
     short.fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE))

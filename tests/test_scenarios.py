@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from nkdefections import constants as C
-from nkdefections.data import load_data
+from nkdefections.data.load import load_data
 from nkdefections.errors import ScenarioError
-from nkdefections.scenarios import (
+from nkdefections.scenarios.scenario import (
     Horizon,
     Scenario,
     available_scenarios,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nkdefections import constants as C
 from nkdefections.config import ModelConfig
-from nkdefections.data import load_data
+from nkdefections.data.load import load_data
 
 
 def test_constant_values_locked():
@@ -43,7 +43,7 @@ def test_dataset_schema_locked():
 
 
 def test_model_variables_and_dims_locked():
-    from nkdefections.model import DefectionModel
+    from nkdefections.model.defection import DefectionModel
 
     m = DefectionModel(config=ModelConfig()).model
     free = {rv.name for rv in m.free_RVs}

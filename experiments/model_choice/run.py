@@ -21,9 +21,10 @@ import pandas as pd
 
 from nkdefections import GateConfig, ModelConfig, SamplerConfig
 from nkdefections import constants as C
-from nkdefections.checks import coverage, draw_counts, flatten_draws, interval_table, one_step_replicates, shape_checks
-from nkdefections.model import DefectionModel
-from nkdefections.report import markdown_table
+from nkdefections.arithmetic import flatten_draws
+from nkdefections.evaluate.checks import coverage, draw_counts, interval_table, one_step_replicates, shape_checks
+from nkdefections.model.defection import DefectionModel
+from nkdefections.report.blocks import markdown_table
 
 HERE = Path(__file__).resolve().parent
 

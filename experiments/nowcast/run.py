@@ -35,19 +35,19 @@ import numpy as np
 import pandas as pd
 
 from nkdefections import DataConfig, GateConfig, SamplerConfig
-from nkdefections.model import DefectionModel
-from nkdefections.nowcast import (
+from nkdefections.forecast.nowcast.nowcast import nowcast
+from nkdefections.forecast.nowcast.share import (
     N_FULL,
     N_NEXT,
     fit_share_curve,
     naive_estimate,
-    nowcast,
     pmf_crps,
     pmf_pit,
     pmf_quantile,
     share_pairs,
 )
-from nkdefections.report import markdown_table, splice
+from nkdefections.model.defection import DefectionModel
+from nkdefections.report.blocks import markdown_table, splice
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE.parents[1] / ".cache" / "fits"

@@ -29,9 +29,9 @@ import xarray as xr
 from scipy import stats
 
 from nkdefections import constants as C
-from nkdefections import sbc
 from nkdefections.config import SamplerConfig
-from nkdefections.report import markdown_table
+from nkdefections.evaluate import sbc
+from nkdefections.report.blocks import markdown_table
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results"
@@ -98,7 +98,7 @@ def main() -> int:
     sens = pd.DataFrame(sens)
 
     # 3. refit the worst simulations: adaptation or geometry?
-    from nkdefections.refit import Refitter
+    from nkdefections.model.refit import Refitter
 
     worst = list(fits["divergences"].sort_values(ascending=False).index[:WORST])
     settings = {
@@ -116,7 +116,7 @@ def main() -> int:
             real_row = {"settings": label, **f.convergence.summary_row()}
         for i in worst:
             sim = sims.isel({sbc.SIMULATION: int(i)})
-            f = r.fit(sbc.sbc_inputs(r, sim), seed=sbc._seed(sbc.SEED, int(i), 1))
+            f = r.fit(sbc.sbc_inputs(r, sim), seed=sbc.derive_seed(sbc.SEED, int(i), 1))
             row = f.convergence.summary_row()
             div = f.idata.sample_stats["diverging"].values.astype(bool)
             post = f.posterior

@@ -32,10 +32,11 @@ import numpy as np
 import pandas as pd
 
 from nkdefections import constants as C
-from nkdefections import sbc
 from nkdefections.config import SamplerConfig
+from nkdefections.evaluate import sbc
 from nkdefections.provenance import provenance
-from nkdefections.report import markdown_table, splice
+from nkdefections.report import sbc_plots
+from nkdefections.report.blocks import markdown_table, splice
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results"
@@ -136,11 +137,11 @@ def run_sbc_part(refitter, args, lines: list[str], info: dict) -> sbc.SBCResult:
 
     cols = list(res.ranks.columns)
     main, vec = main_quantities(cols), vector_quantities(cols)
-    sbc.plot_ecdf(res.ranks[main], res.L, OUT / "sbc_ecdf_main.png", summary=summ)
-    sbc.plot_ecdf(res.ranks[vec], res.L, OUT / "sbc_ecdf_vectors.png", summary=summ, ncols=7)
-    sbc.plot_rank_hist(res.ranks[main], res.L, OUT / "sbc_hist_main.png")
-    sbc.plot_rank_hist(res.ranks[vec], res.L, OUT / "sbc_hist_vectors.png", ncols=7)
-    sbc.plot_ecdf_pit_arviz(res.ranks[main], res.L, OUT / "sbc_ecdf_arviz_pot_c.png")
+    sbc_plots.plot_ecdf(res.ranks[main], res.L, OUT / "sbc_ecdf_main.png", summary=summ)
+    sbc_plots.plot_ecdf(res.ranks[vec], res.L, OUT / "sbc_ecdf_vectors.png", summary=summ, ncols=7)
+    sbc_plots.plot_rank_hist(res.ranks[main], res.L, OUT / "sbc_hist_main.png")
+    sbc_plots.plot_rank_hist(res.ranks[vec], res.L, OUT / "sbc_hist_vectors.png", ncols=7)
+    sbc_plots.plot_ecdf_pit_arviz(res.ranks[main], res.L, OUT / "sbc_ecdf_arviz_pot_c.png")
 
     flagged = summ[summ["flag"]]
     flagged_list = ", ".join(f"{q} (p={p:.4f})" for q, p in zip(flagged["quantity"], flagged["p_ecdf"], strict=True))
@@ -221,7 +222,7 @@ def run_control(refitter, name: str, args, lines: list[str], info: dict) -> None
     summ.to_csv(OUT / f"control_{name}_summary.csv", index=False)
     res.fits.to_csv(OUT / f"control_{name}_fits.csv")
     worst = summ.nsmallest(10, "p_ecdf")
-    sbc.plot_ecdf(
+    sbc_plots.plot_ecdf(
         res.ranks[list(worst["quantity"])],
         res.L,
         OUT / f"control_{name}_ecdf.png",
@@ -252,7 +253,7 @@ def run_recovery_part(refitter, args, lines: list[str], info: dict) -> None:
     summ.to_csv(OUT / "recovery_summary.csv", index=False)
     rec.table.to_csv(OUT / "recovery_series.csv", index=False)
     rec.fits.to_csv(OUT / "recovery_fits.csv")
-    sbc.plot_recovery(rec, OUT / "recovery.png")
+    sbc_plots.plot_recovery(rec, OUT / "recovery.png")
     seconds = time.perf_counter() - t0
     info["recovery_seconds"] = round(seconds, 1)
     t = rec.settings["truth"]
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     RAW.mkdir(exist_ok=True)
 
-    from nkdefections.refit import Refitter
+    from nkdefections.model.refit import Refitter
 
     t0 = time.perf_counter()
     sampler = SamplerConfig(draws=args.draws, tune=args.tune, chains=args.chains, progressbar=False)

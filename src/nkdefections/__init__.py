@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data import DataConfig, load_data
+from nkdefections.data.load import DataConfig, load_data
 from nkdefections.errors import (
     ConfigError,
     ConvergenceError,

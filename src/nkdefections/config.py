@@ -87,7 +87,7 @@ def _choice(value: Any, options: tuple[str, ...], key: str) -> str:
     return str(value)
 
 
-def _check_keys(given: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+def check_keys(given: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
     unknown = sorted(set(given) - allowed)
     if unknown:
         raise ConfigError(f"{prefix}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}.")
@@ -105,7 +105,7 @@ def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.prio
     if allowed is not None and dist not in allowed:
         raise ConfigError(f"{key}.dist: {name} takes a prior of family {list(allowed)}, got {dist!r}.")
     params = PRIOR_FAMILIES[dist]
-    _check_keys(spec, {"dist", *params}, key)
+    check_keys(spec, {"dist", *params}, key)
     out: dict[str, Any] = {"dist": dist}
     for p in params:
         if p not in spec:
@@ -176,7 +176,7 @@ class ModelConfig:
         # keep the canonical order so coordinates are stable
         object.__setattr__(self, "drivers", tuple(d for d in C.DRIVERS if d in drivers))
         lags = dict(self.lags)
-        _check_keys(lags, set(C.DRIVERS), "model.lags")
+        check_keys(lags, set(C.DRIVERS), "model.lags")
         full_lags = dict(DEFAULT_LAGS)  # a partial override keeps the other defaults
         for d, v in lags.items():
             lag = _int(v, f"model.lags.{d}", minimum=0)
@@ -184,7 +184,7 @@ class ModelConfig:
                 raise ConfigError(f"model.lags.{d}: {lag} exceeds the maximum lag {MAX_LAG}.")
             full_lags[d] = lag
         object.__setattr__(self, "lags", full_lags)
-        _check_keys(self.priors, set(DEFAULT_PRIORS), "model.priors")
+        check_keys(self.priors, set(DEFAULT_PRIORS), "model.priors")
         merged = {}
         for name, default in DEFAULT_PRIORS.items():
             override = self.priors.get(name, {})
@@ -215,7 +215,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelConfig:
         allowed = {f.name for f in dataclasses.fields(cls)}
-        _check_keys(d, allowed, "model")
+        check_keys(d, allowed, "model")
         kw = dict(d)
         if "drivers" in kw:
             kw["drivers"] = tuple(kw["drivers"])
@@ -262,7 +262,7 @@ class SamplerConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SamplerConfig:
-        _check_keys(d, {f.name for f in dataclasses.fields(cls)}, "sampler")
+        check_keys(d, {f.name for f in dataclasses.fields(cls)}, "sampler")
         return cls(**dict(d))
 
 
@@ -289,7 +289,7 @@ class GateConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GateConfig:
-        _check_keys(d, {f.name for f in dataclasses.fields(cls)}, "gate")
+        check_keys(d, {f.name for f in dataclasses.fields(cls)}, "gate")
         return cls(**dict(d))
 
 

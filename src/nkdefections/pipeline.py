@@ -28,20 +28,16 @@ import pandas as pd
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.checks import coverage, flatten_draws, interval_table, one_step_replicates, shape_checks
-from nkdefections.compare import (
-    attribution,
-    contrasts,
-    default_pairs,
-    exceedance,
-    summary_table,
-)
+from nkdefections.arithmetic import flatten_draws
+from nkdefections.data.load import drivers_frame
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data import DataConfig, drivers_frame
+from nkdefections.data.load import DataConfig
 from nkdefections.errors import OutputExistsError, ScenarioError
+from nkdefections.evaluate.checks import coverage, interval_table, one_step_replicates, shape_checks
+from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table
 from nkdefections.provenance import provenance
-from nkdefections.report import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
-from nkdefections.scenarios import Horizon, Scenario, scenario_paths
+from nkdefections.report.blocks import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
+from nkdefections.scenarios.scenario import Horizon, Scenario, scenario_paths
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +110,7 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
 
 
 def _fit_checks(model: Any, run: RunConfig, tmp: Path, years: np.ndarray, observed: np.ndarray) -> dict[str, Any]:
-    from nkdefections.plots import predictive_fan
+    from nkdefections.report.plots import predictive_fan
 
     figures = {
         "prior": tmp / C.PRIOR_PLOT,
@@ -169,8 +165,8 @@ def _fit_checks(model: Any, run: RunConfig, tmp: Path, years: np.ndarray, observ
 
 
 def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) -> tuple[list, dict[str, Any]]:
-    from nkdefections.forecast import forecast, posterior_arrays
-    from nkdefections.plots import contrast_plot, forecast_fan
+    from nkdefections.forecast.kernel import forecast, posterior_arrays
+    from nkdefections.report.plots import contrast_plot, forecast_fan
 
     t0 = time.perf_counter()
     fc = forecast(model, fcfg.scenarios, fcfg.horizon, seed=fcfg.seed)
@@ -264,7 +260,7 @@ def run(
     Every input is validated before sampling (data files, config values, scenario paths,
     output folder).  See the README's "Output schema" for the files written.
     """
-    from nkdefections.model import DefectionModel  # PyMC import only when fitting
+    from nkdefections.model.defection import DefectionModel  # PyMC import only when fitting
 
     out = Path(run_config.output_dir)
     check_output_dir(out, run_config.overwrite)
@@ -272,9 +268,9 @@ def run(
     model = DefectionModel(config=model_config, data_config=data_config)  # validates data
     if run_config.forecast is not None:  # scenario paths validated against the data before sampling
         scenario_paths(run_config.forecast.scenarios, model.data, run_config.forecast.horizon)
-        from nkdefections.forecast import _check_horizon
+        from nkdefections.forecast.kernel import check_horizon
 
-        _check_horizon(model, run_config.forecast.horizon)
+        check_horizon(model, run_config.forecast.horizon)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:

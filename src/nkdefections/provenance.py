@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import subprocess
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,34 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
 CODE_PATHS = ("src", "configs", "data", "scripts", "experiments/*/*.py", "pyproject.toml", "requirements.lock")
 
 
+def _checkout() -> Path | None:
+    """The git checkout this package runs from, or None (an installed wheel, or another project's repo)."""
+    src = Path(str(resources.files("nkdefections"))).resolve()
+    try:
+        res = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    root = Path(res.stdout.strip())
+    # a wheel installed into a venv that sits inside some other repository is not this checkout
+    try:
+        in_tree = src.relative_to(root).parts[:2] == ("src", "nkdefections")
+    except ValueError:
+        return None
+    return root if in_tree and (root / "pyproject.toml").is_file() else None
+
+
 def code_version(root: Path | None = None) -> str:
     """``git describe`` of the source tree, ``-dirty`` when code, configs or data differ from it.
 
-    Falls back to the package version outside a git checkout.  ``root``: the checkout
-    (default: the one this package was installed from).
+    Outside a git checkout of nkdefections (an installed wheel) it is the package version,
+    never the commit of whatever repository the current folder belongs to.  ``root``: the
+    checkout (default: the one this package runs from, if any).
     """
-    root = root or Path(__file__).resolve().parents[2]
+    root = root or _checkout()
+    if root is None:
+        return f"nkdefections=={package_versions()['nkdefections']}"
 
     def git(*args: str) -> str:
         res = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True)

@@ -39,12 +39,12 @@ import xarray as xr
 from scipy import stats
 from scipy.special import logsumexp
 
-from nkdefections import baselines as B
 from nkdefections import constants as C
-from nkdefections import evaluate as E
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
-from nkdefections.refit import RefitResult, Refitter
+from nkdefections.evaluate import baselines as B
+from nkdefections.evaluate import scores as E
+from nkdefections.model.refit import RefitResult, Refitter
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +395,7 @@ def compare_models(
     ``pointwise_lfo``: one-step log predictive densities by origin; ``backtests``: each
     variant's :class:`BacktestResult`; ``pointwise_loo``: the exact-refit LOO terms by year.
     """
-    from nkdefections.data import DataConfig, load_data
+    from nkdefections.data.load import DataConfig, load_data
 
     variants = default_variants() if variants is None else dict(variants)
     if not variants:

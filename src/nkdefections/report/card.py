@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from nkdefections import constants as C
-from nkdefections.report import markdown_table
+from nkdefections.report.blocks import markdown_table
 
 
 def _fmt(df: pd.DataFrame, digits: int = 3) -> str:

@@ -1,34 +1,11 @@
-"""The evidence behind the model, one command per check, and the model card that collects them.
-
-::
-
-    python -m nkdefections.evidence backtest     [--out DIR] [--quick]
-    python -m nkdefections.evidence compare      [--out DIR] [--quick]
-    python -m nkdefections.evidence sensitivity  [--out DIR] [--quick]
-    python -m nkdefections.evidence card         [--out DIR] [--quick]   # everything + MODEL_CARD.md
-
-Each command writes tables (CSV and markdown), figures and ``meta.json`` (settings,
-data hash, package and code versions, run time) into its folder.  A folder that
-already holds results is refused unless ``--overwrite``: earlier results are never
-replaced silently, and a failed run leaves nothing (everything is written to a
-temporary sibling folder that is renamed at the end).
-
-``--quick`` uses small samplers and fewer simulations: a smoke run for trying the
-commands, never the published numbers.
-"""
+"""Evidence steps in-process: backtest, comparison, sensitivity and their README fragments."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +13,10 @@ import numpy as np
 import pandas as pd
 
 from nkdefections.config import SamplerConfig
-from nkdefections.errors import NKDefectionsError, OutputExistsError
 from nkdefections.provenance import provenance
-from nkdefections.report import markdown_table
+from nkdefections.report.blocks import markdown_table
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
 
 #: Sampler of every refit in the published evidence: the project's default settings.
 FULL_SAMPLER = SamplerConfig(progressbar=False)
@@ -55,9 +30,9 @@ def _sampler(quick: bool) -> SamplerConfig:
     return QUICK_SAMPLER if quick else FULL_SAMPLER
 
 
-def _meta(step: str, settings: dict[str, Any], seconds: float, prov: dict[str, Any] | None = None) -> dict[str, Any]:
+def step_meta(step: str, settings: dict[str, Any], seconds: float, prov: dict[str, Any] | None = None) -> dict[str, Any]:
     """What made a step's outputs; ``prov`` should be taken when the step starts (the code that ran)."""
-    from nkdefections.data import load_data
+    from nkdefections.data.load import load_data
 
     ds = load_data()
     prov = prov or provenance()
@@ -96,8 +71,8 @@ def _plt() -> Any:
 
 def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     """Rolling-origin backtest 2008-2015, h = 1..3, conditional and status quo, with baselines."""
-    from nkdefections import evaluate as E
-    from nkdefections.backtest import run_backtest
+    from nkdefections.evaluate import scores as E
+    from nkdefections.evaluate.backtest import run_backtest
 
     origins = (2012, 2013) if quick else tuple(range(2008, 2016))
     bt = run_backtest(origins=origins, sampler=_sampler(quick))
@@ -201,7 +176,7 @@ def _plot_backtest(scores: pd.DataFrame, path: Path) -> None:
 
 def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
     """Model variants by exact leave-future-out CV (origins 2008-2015) and PSIS-LOO."""
-    from nkdefections.backtest import compare_models, default_variants
+    from nkdefections.evaluate.backtest import compare_models, default_variants
 
     variants = default_variants()
     origins = (2012, 2013) if quick else tuple(range(2008, 2016))
@@ -285,7 +260,7 @@ def compare_fragment(table: pd.DataFrame) -> str:
 
 def step_sensitivity(out: Path, quick: bool = False) -> dict[str, Any]:
     """Each driver's effect prior s.d. halved and doubled, exact refits on 1999-2016."""
-    from nkdefections.sensitivity import prior_sensitivity
+    from nkdefections.evaluate.sensitivity import prior_sensitivity
 
     t0 = time.perf_counter()
     table = prior_sensitivity(sampler=_sampler(quick))
@@ -331,178 +306,3 @@ def sensitivity_fragment(table: pd.DataFrame) -> str:
         cells["verdict"] = ref.verdict
         rows.append(cells)
     return markdown_table(pd.DataFrame(rows)) + "\n"
-
-
-def _run_script(args: list[str], what: str) -> None:
-    """Run a step that lives in its own script; a failure raises with the end of its stderr."""
-    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise NKDefectionsError(f"{what} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
-
-
-def step_sbc(out: Path, quick: bool = False, sims: int | None = None) -> dict[str, Any]:
-    """Simulation-based calibration and parameter recovery (experiments/sbc/run.py) into ``out``.
-
-    The card runs the calibration (100 simulations by default) and the recovery study
-    (20 series); the negative controls that show the test's power are in the
-    experiment's own results (``experiments/sbc/run.py --sims 100``).
-    """
-    n = sims or (12 if quick else 100)
-    args = [sys.executable, str(REPO / "experiments" / "sbc" / "run.py"), "--out", str(out), "--controls", ""]
-    args += ["--sims", str(n), "--series", "4" if quick else "20"]
-    if quick:
-        args += ["--draws", "200", "--tune", "200", "--chains", "2"]
-    _run_script(args, "the SBC run")
-    shutil.rmtree(out / "raw", ignore_errors=True)  # per-simulation output: large, not part of the card
-    return {"results_md": (out / "results.md").read_text(encoding="utf-8"), "settings": {"sims": n}}
-
-
-def step_run(out: Path, quick: bool = False) -> dict[str, Any]:
-    """The main job (fit, gate, checks, scenario forecasts) via the Hydra CLI, into ``out``."""
-    args = [sys.executable, "-m", "nkdefections.cli", f"output_dir={out}", "overwrite=true"]
-    if quick:
-        args += ["sampler.draws=200", "sampler.tune=200", "sampler.chains=2", "gate=relaxed"]
-    _run_script(args, "the main run")
-    return {
-        "meta": json.loads((out / "run.json").read_text(encoding="utf-8")),
-        "dir": str(out),
-        "coverage": pd.read_csv(out / "ppc_coverage.csv"),
-        "shapes": pd.read_csv(out / "ppc_shape_checks.csv"),
-    }
-
-
-def step_nowcast(out: Path, quick: bool = False) -> dict[str, Any]:
-    """Nowcast validation (experiments/nowcast/run.py) written into ``out``."""
-    args = [sys.executable, str(REPO / "experiments" / "nowcast" / "run.py"), "--out", str(out)]
-    _run_script(args, "the nowcast validation")
-    return {"results_md": (out / "results.md").read_text(encoding="utf-8")}
-
-
-STEPS: dict[str, Callable[..., dict[str, Any]]] = {
-    "backtest": step_backtest,
-    "compare": step_compare,
-    "sensitivity": step_sensitivity,
-}
-
-
-# ----------------------------------------------------------------------------
-# Output folders: refuse to replace, write atomically
-# ----------------------------------------------------------------------------
-
-
-def _prepare(out: Path, overwrite: bool) -> Path:
-    out = Path(out).resolve()
-    cwd = Path.cwd().resolve()
-    if out == cwd or out in cwd.parents or out == REPO or out in REPO.parents:
-        raise OutputExistsError(
-            f"--out {out}: is the current folder, the repository or one of their parents; "
-            "replacing it would delete them. Choose a new folder, e.g. outputs/model-card."
-        )
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise OutputExistsError(
-            f"{out}: exists and holds results; earlier results are never replaced silently. "
-            "Pass --overwrite to replace them or --out to write elsewhere."
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-
-
-def _commit(tmp: Path, out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    os.replace(tmp, out)
-
-
-def run_step(name: str, out: Path, *, quick: bool = False, overwrite: bool = False, **kw: Any) -> dict[str, Any]:
-    """Run one evidence step into ``out`` (atomically); return its summary."""
-    tmp = _prepare(out, overwrite)
-    try:
-        t0 = time.perf_counter()
-        prov = provenance()  # the code that runs, taken before it runs
-        res = STEPS[name](tmp, quick=quick, **kw)
-        meta = _meta(name, {"quick": quick, **res.get("settings", {})}, time.perf_counter() - t0, prov)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        _commit(tmp, Path(out))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return res
-
-
-# ----------------------------------------------------------------------------
-# The model card
-# ----------------------------------------------------------------------------
-
-
-def build_card(out: Path, *, quick: bool = False, overwrite: bool = False, sims: int | None = None) -> Path:
-    """Run every check into ``out`` and write ``out/MODEL_CARD.md``."""
-    from nkdefections.card import render_card
-
-    out = Path(out)
-    tmp = _prepare(out, overwrite)
-    try:
-        t0 = time.perf_counter()
-        prov = provenance()  # the code that runs, taken before it runs
-        parts: dict[str, Any] = {}
-        timings: dict[str, float] = {}
-        for name, fn in (
-            ("run", step_run),
-            ("backtest", step_backtest),
-            ("compare", step_compare),
-            ("sbc", step_sbc),
-            ("sensitivity", step_sensitivity),
-            ("nowcast", step_nowcast),
-        ):
-            sub = tmp / name
-            sub.mkdir()
-            t = time.perf_counter()
-            log.warning("model card: %s ...", name)
-            kw = {"sims": sims} if name == "sbc" else {}
-            parts[name] = fn(sub, quick=quick, **kw)
-            timings[name] = round(time.perf_counter() - t, 1)
-            if name != "run":
-                meta = _meta(name, {"quick": quick, **parts[name].get("settings", {})}, timings[name], prov)
-                (sub / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        meta = _meta("card", {"quick": quick, "timings_seconds": timings}, time.perf_counter() - t0, prov)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        (tmp / "MODEL_CARD.md").write_text(render_card(parts, meta), encoding="utf-8")
-        _commit(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out / "MODEL_CARD.md"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nkdefections.evidence", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=[*STEPS, "card"])
-    parser.add_argument("--out", type=Path, help="output folder (default: experiments/<command> or outputs/model-card)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    parser.add_argument("--quick", action="store_true", help="small samplers: a smoke run, not the published numbers")
-    parser.add_argument("--sims", type=int, default=None, help="card: SBC simulations (default 100; quick 12)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if args.sims is not None and args.sims < 1:
-        parser.error(f"--sims: {args.sims} must be >= 1")
-    defaults = {
-        "backtest": "experiments/backtest/results",
-        "compare": "experiments/model_comparison/results",
-        "sensitivity": "experiments/prior_sensitivity/results",
-        "card": "outputs/model-card",
-    }
-    out = args.out or REPO / defaults[args.command]
-    try:
-        if args.command == "card":
-            path = build_card(out, quick=args.quick, overwrite=args.overwrite, sims=args.sims)
-            print(f"wrote {path}")
-        else:
-            run_step(args.command, out, quick=args.quick, overwrite=args.overwrite)
-            print(f"wrote {out}")
-    except NKDefectionsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from nkdefections import constants as C
-from nkdefections.diagnostics import ConvergenceReport
+from nkdefections.model.diagnostics import ConvergenceReport
 
 Block = tuple[str, Any]  # ("h1"|"h2"|"h3"|"p"|"ul"|"table"|"img", payload)
 

@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 from scipy import special, stats
 
 from nkdefections import constants as C
-from nkdefections.checks import flatten_draws
+from nkdefections.arithmetic import flatten_draws
 from nkdefections.errors import ScenarioError
 from nkdefections.provenance import provenance
-from nkdefections.scenarios import Horizon, Scenario, scenario_paths
+from nkdefections.scenarios.scenario import Horizon, Scenario, scenario_paths
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nkdefections.model import DefectionModel
+    from nkdefections.model.defection import DefectionModel
 
 
 #: Upper bound on log expected arrivals a year (about 22 million): beyond it a path is a typo.
@@ -38,7 +38,7 @@ MAX_LOG_MU = 17.0
 
 def posterior_arrays(model: DefectionModel) -> dict[str, np.ndarray]:
     """The posterior quantities the forecast needs, flattened to (sample, ...)."""
-    post = model._require_fit().posterior
+    post = model.require_fit().posterior
     S = post.sizes[C.CHAIN] * post.sizes[C.DRAW]
     beta = np.zeros((S, len(C.DRIVERS)))
     if C.BETA in post:
@@ -73,7 +73,7 @@ def history_values(model: DefectionModel, year: int, driver: str, arrays: dict[s
     return np.full(S, float(model.data[var].sel({C.YEAR: year})))
 
 
-def _check_horizon(model: DefectionModel, horizon: Horizon) -> None:
+def check_horizon(model: DefectionModel, horizon: Horizon) -> None:
     last = int(model.data.attrs["last_year"])
     if horizon.start != last + 1:
         raise ScenarioError(
@@ -214,7 +214,7 @@ def forecast(
         ``(year)``; ``attrs`` hold the scenario definitions, fit id, horizon and seed.
     """
     horizon = horizon or Horizon()
-    _check_horizon(model, horizon)
+    check_horizon(model, horizon)
     if not scenarios:
         raise ScenarioError("scenarios: none selected; name at least one (e.g. status_quo).")
     paths = scenario_paths(scenarios, model.data, horizon)
@@ -284,72 +284,3 @@ def forecast(
         "common_random_numbers": "latent innovations, path-uncertainty normals and count uniforms shared by scenarios",
     }
     return ds
-
-
-# ----------------------------------------------------------------------------
-# The same forecast as a PyMC model (validation and benchmark baseline)
-# ----------------------------------------------------------------------------
-
-
-def build_forecast_model(model: DefectionModel, path: np.ndarray, horizon: Horizon | None = None) -> Any:
-    """A PyMC model of one scenario's forecast that reuses the fitted variable names.
-
-    ``path``: (year_future, driver) driver values in calendar years (no uncertainty).
-    With ``pm.sample_posterior_predictive(model.idata, var_names=["arrivals_future"])``
-    the fitted quantities come from the posterior and the future latent innovations and
-    counts are sampled: the reference the numpy kernel is tested against.
-    """
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    horizon = horizon or Horizon()
-    _check_horizon(model, horizon)
-    years = horizon.years
-    post = model._require_fit().posterior
-    coords = {
-        C.YEAR: model.design.years,
-        C.YEAR_FUTURE: years,
-        C.DRIVER: [str(d) for d in post[C.DRIVER].values] if C.DRIVER in post.coords else [],
-    }
-    if C.GDP_YEAR in post.coords:
-        coords[C.GDP_YEAR] = post[C.GDP_YEAR].values
-    with pm.Model(coords=coords) as fm:
-        intercept = pm.Flat(C.INTERCEPT)
-        latent = pm.Flat(C.LATENT, dims=C.YEAR)
-        kind = model.config.latent
-        rho = pm.Flat(C.RHO) if kind == "ar1" else (1.0 if kind == "random_walk" else 0.0)
-        sigma = pm.Flat(C.SIGMA_LATENT) if kind != "none" else 0.0
-        beta = pm.Flat(C.BETA, dims=C.DRIVER) if coords[C.DRIVER] else None
-        gdp_true = pm.Flat(C.GDP_TRUE, dims=C.GDP_YEAR) if C.GDP_YEAR in coords else None
-        eps = pm.Normal("latent_future_innovation", 0.0, 1.0, dims=C.YEAR_FUTURE)
-        zs = []
-        prev = latent[-1]
-        for h in range(len(years)):
-            prev = rho * prev + sigma * eps[h]
-            zs.append(prev)
-        z = pt.stack(zs)
-        log_mu = intercept + z
-        if beta is not None:
-            cols = []
-            for d in coords[C.DRIVER]:
-                lag = model.config.lags[d]
-                col = []
-                for h, t in enumerate(years):
-                    src = int(t) - lag
-                    if src >= years[0]:
-                        col.append(pt.as_tensor(float(path[h - lag, C.DRIVERS.index(d)])))
-                    elif d == C.ECONOMY and gdp_true is not None:
-                        col.append(gdp_true[list(coords[C.GDP_YEAR]).index(src)])
-                    else:
-                        var = C.BORDER_INDEX if d == C.BORDER else C.SANCTIONS_INDEX
-                        col.append(pt.as_tensor(float(model.data[var].sel({C.YEAR: src}))))
-                cols.append(pt.stack(col))
-            X = pt.stack(cols, axis=1)
-            log_mu = log_mu + X @ beta
-        mu = pm.Deterministic("mu_future", pt.exp(log_mu), dims=C.YEAR_FUTURE)
-        if model.config.likelihood == "negative_binomial":
-            od = pm.Flat(C.OVERDISPERSION)
-            pm.NegativeBinomial("arrivals_future", mu=mu, alpha=1.0 / od**2, dims=C.YEAR_FUTURE)
-        else:
-            pm.Poisson("arrivals_future", mu=mu, dims=C.YEAR_FUTURE)
-    return fm

@@ -42,6 +42,7 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.errors import ScenarioError
+from nkdefections.resources import config_dir
 
 SPEC_TYPES = ("hold", "step", "ramp", "values", "relative")
 _SPEC_KEYS = {
@@ -313,9 +314,8 @@ def _spec_values(spec: Mapping[str, Any], years: np.ndarray, prev: float, last: 
 
 
 def scenario_dir() -> Path:
-    from nkdefections.cli import CONFIG_DIR
 
-    return CONFIG_DIR / "scenario"
+    return config_dir() / "scenario"
 
 
 def available_scenarios(directory: Path | None = None) -> list[str]:

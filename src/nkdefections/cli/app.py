@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,13 +29,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, _check_keys
-from nkdefections.data import DataConfig
+from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, check_keys
+from nkdefections.data.load import DataConfig
 from nkdefections.errors import ConfigError, NKDefectionsError, ScenarioError
+from nkdefections.resources import config_dir
 
 log = logging.getLogger("nkdefections")
 
-CONFIG_DIR = Path(os.environ.get("NKDEFECTIONS_CONFIG_DIR", Path(__file__).resolve().parents[2] / "configs"))
+CONFIG_DIR = config_dir()
 _TOP_KEYS = {
     "data",
     "model",
@@ -73,7 +73,7 @@ if not OmegaConf.has_resolver("nk_output_dir"):
 
 
 def _scenarios(cfg: Mapping[str, Any]) -> list[Any]:
-    from nkdefections.scenarios import load_scenario, scenario_from_dict
+    from nkdefections.scenarios.scenario import load_scenario, scenario_from_dict
 
     names = cfg.get("scenarios") or []
     if isinstance(names, str):
@@ -103,16 +103,16 @@ def _scenarios(cfg: Mapping[str, Any]) -> list[Any]:
 
 
 def _forecast_config(cfg: Mapping[str, Any]) -> Any:
-    from nkdefections.compare import parse_thresholds
+    from nkdefections.forecast.compare import parse_thresholds
     from nkdefections.pipeline import ForecastConfig
-    from nkdefections.scenarios import Horizon
+    from nkdefections.scenarios.scenario import Horizon
 
     fc = dict(cfg.get("forecast") or {})
-    _check_keys(fc, {"enabled", "horizon", "seed"}, "forecast")
+    check_keys(fc, {"enabled", "horizon", "seed"}, "forecast")
     if not fc.get("enabled", True):
         return None
     hz = dict(fc.get("horizon") or {})
-    _check_keys(hz, {"start", "end"}, "forecast.horizon")
+    check_keys(hz, {"start", "end"}, "forecast.horizon")
     for k in ("start", "end"):
         v = hz.get(k, Horizon().start if k == "start" else Horizon().end)
         if isinstance(v, bool) or not isinstance(v, int):
@@ -124,7 +124,7 @@ def _forecast_config(cfg: Mapping[str, Any]) -> Any:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"forecast.seed: {seed!r} must be a whole number >= 0.")
     cmp = dict(cfg.get("compare") or {})
-    _check_keys(cmp, {"baseline", "pairs", "thresholds", "cumulative_window"}, "compare")
+    check_keys(cmp, {"baseline", "pairs", "thresholds", "cumulative_window"}, "compare")
     pairs = cmp.get("pairs")
     if pairs is not None:
         if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
@@ -156,9 +156,9 @@ def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, Sam
     """Plain config objects from a resolved config dict (validates every value)."""
     from nkdefections.pipeline import RunConfig
 
-    _check_keys(cfg, _TOP_KEYS, "config")
+    check_keys(cfg, _TOP_KEYS, "config")
     d = dict(cfg["data"])
-    _check_keys(d, {"dir", "first_year", "last_year", "files"}, "data")
+    check_keys(d, {"dir", "first_year", "last_year", "files"}, "data")
     data = DataConfig(
         dir=Path(d["dir"]) if d.get("dir") else None,
         first_year=d.get("first_year", 1999),
@@ -174,7 +174,7 @@ def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, Sam
     if not cfg.get("output_dir"):
         raise ConfigError("output_dir: must name a folder for this run's outputs.")
     outputs = dict(cfg.get("outputs") or {})
-    _check_keys(outputs, {"fit_checks", "plots"}, "outputs")
+    check_keys(outputs, {"fit_checks", "plots"}, "outputs")
     run = RunConfig(
         output_dir=Path(cfg["output_dir"]),
         cache_dir=Path(cfg["cache_dir"]) if cfg.get("cache_dir") else None,

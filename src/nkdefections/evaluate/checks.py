@@ -6,18 +6,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 INTERVALS = (0.50, 0.80, 0.90, 0.95)
-
-
-def flatten_draws(da: Any) -> np.ndarray:
-    """Values of a DataArray with leading (chain, draw) dims as (sample, ...)."""
-    v = np.asarray(da.values)
-    return v.reshape((-1,) + v.shape[2:])
 
 
 def interval_table(

@@ -29,7 +29,7 @@ import pandas as pd
 from nkdefections import constants as C
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
-from nkdefections.refit import RefitResult, Refitter
+from nkdefections.model.refit import RefitResult, Refitter
 
 #: A median shift below this many reference posterior s.d. and a width ratio within
 #: [1/WIDTH_TOL, WIDTH_TOL] for every factor counts as "data-dominated".

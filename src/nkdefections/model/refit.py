@@ -33,10 +33,11 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, validate_prior
-from nkdefections.data import DataConfig, load_data
-from nkdefections.diagnostics import ConvergenceReport, check_convergence
+from nkdefections.data.load import DataConfig, load_data
 from nkdefections.errors import ConfigError
-from nkdefections.model import EVAL_DATA, build_model, design, parameter_names, sample_kwargs
+from nkdefections.model.defection import sample_kwargs
+from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
+from nkdefections.model.graph import EVAL_DATA, build_model, design, parameter_names
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,288 @@
+"""Covariate construction and the loader: validated files -> xarray.Dataset (dim year)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from nkdefections import constants as C
+from nkdefections.data.tables import (
+    FILE_ROLES,
+    LAST_OBSERVED_YEAR,
+    MANIFEST_NAME,
+    FileSpec,
+    default_data_dir,
+    read_manifest,
+    read_table,
+    sha256_file,
+)
+from nkdefections.errors import DataValidationError
+
+# ----------------------------------------------------------------------------
+# Covariate construction (pure functions)
+# ----------------------------------------------------------------------------
+
+
+def year_exposure(date: _dt.date, year: int) -> float:
+    """Fraction of calendar ``year`` on or after ``date`` (0 before it, 1 after)."""
+    start = _dt.date(year, 1, 1)
+    end = _dt.date(year + 1, 1, 1)
+    if date <= start:
+        return 1.0
+    if date >= end:
+        return 0.0
+    return (end - date).days / (end - start).days
+
+
+def cumulative_event_index(dates: list[_dt.date], weights: list[float], years: np.ndarray) -> np.ndarray:
+    """Exposure-weighted cumulative index: ``sum_e w_e * exposure(date_e, t)``.
+
+    The rule shared by the border and the sanctions covariates: each dated event
+    adds its weight from its effective date on, pro-rated within its first year.
+    """
+    years = np.asarray(years, dtype=int)
+    out = np.zeros(len(years), dtype=float)
+    for d, w in zip(dates, weights, strict=True):
+        out += float(w) * np.array([year_exposure(d, int(y)) for y in years])
+    return out
+
+
+# ----------------------------------------------------------------------------
+# The loader
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data live and which window to return.
+
+    Parameters
+    ----------
+    dir
+        Folder with ``manifest.json`` and ``raw/``; default :func:`default_data_dir`.
+    first_year, last_year
+        The observation window (inclusive); both must lie inside the arrivals file
+        and ``last_year`` may not exceed 2016.
+    history
+        Extra years before ``first_year`` to carry covariates for (room for lags);
+        arrivals are not read for them.
+    files
+        Per-role replacement files (role -> path), e.g. ``{"border_events": "my_coding.csv"}``;
+        a replacement must follow the same column schema; its checksum is recorded,
+        not checked.
+    """
+
+    dir: Path | None = None
+    first_year: int = 1999
+    last_year: int = 2016
+    history: int = 0
+    files: Mapping[str, str] = field(default_factory=dict)
+
+
+def _resolve(config: DataConfig) -> tuple[Path, dict[str, FileSpec], dict[str, tuple[Path, bool]]]:
+    data_dir = Path(config.dir) if config.dir else default_data_dir()
+    specs = read_manifest(data_dir)
+    unknown = sorted(set(config.files) - set(FILE_ROLES))
+    if unknown:
+        raise DataValidationError(f"data.files: unknown role(s) {unknown}; known roles are {sorted(FILE_ROLES)}.")
+    paths: dict[str, tuple[Path, bool]] = {}
+    for role, rel in FILE_ROLES.items():
+        if rel not in specs:
+            raise DataValidationError(f"{data_dir / MANIFEST_NAME}: no entry for {rel!r}.")
+        if role in config.files and config.files[role]:
+            paths[role] = (Path(config.files[role]), False)
+        else:
+            paths[role] = (data_dir / rel, True)
+    return data_dir, specs, paths
+
+
+def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
+    """Load and validate the data set.
+
+    Parameters
+    ----------
+    config
+        A :class:`DataConfig`; keyword arguments override its fields
+        (``load_data(first_year=2002)``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimension ``year`` (``first_year - history`` .. ``last_year``) with
+        ``arrivals`` (NaN in history years), ``border_index``, ``sanctions_index``,
+        ``gdp_growth`` (NaN where unpublished), ``gdp_vintage``, ``gdp_known_sign``,
+        ``grain_production`` and ``china_trade`` (optional covariates, NaN where
+        unverified); dimension ``partial`` with the partial-year counts.
+        ``attrs`` hold the data hash, the files with their sha256, source and
+        vintage, the observation window and the pre-1999 stock.
+    """
+    if config is None:
+        config = DataConfig()
+    if kwargs:
+        config = DataConfig(**{**config.__dict__, **kwargs})
+    _check_window(config)
+    data_dir, specs, paths = _resolve(config)
+    tables: dict[str, pd.DataFrame] = {}
+    file_meta: dict[str, dict[str, str]] = {}
+    for role, (path, from_manifest) in paths.items():
+        spec = specs[FILE_ROLES[role]]
+        tables[role] = read_table(path, spec, check_sha=from_manifest)
+        file_meta[role] = {
+            "path": str(path if not from_manifest else FILE_ROLES[role]),
+            "sha256": sha256_file(path),
+            "source": spec.source if from_manifest else "user-supplied",
+            "vintage": spec.vintage if from_manifest else "user-supplied",
+        }
+
+    for role in ("arrivals", "partial", "gdp", "grain", "trade"):
+        yrs = tables[role]["year"].astype(int)
+        late = yrs[yrs > LAST_OBSERVED_YEAR]
+        if len(late):
+            raise DataValidationError(
+                f"{paths[role][0]}, row(s) {[int(i) + 2 for i in late.index]}: observation(s) for "
+                f"year(s) {late.tolist()} found; no observation "
+                f"after {LAST_OBSERVED_YEAR} may enter the project (forecasts from 2017 on are "
+                "pre-registered). Remove those rows."
+            )
+    arr = tables["arrivals"]
+    arr_years = arr["year"].astype(int)
+    lo, hi = int(arr_years.min()), int(arr_years.max())
+    if config.first_year < lo or config.last_year > hi:
+        raise DataValidationError(
+            f"data.first_year/last_year: window {config.first_year}-{config.last_year} is "
+            f"outside the arrivals data ({lo}-{hi}) in {paths['arrivals'][0]}. Choose a window "
+            f"inside {lo}-{hi}."
+        )
+
+    years = np.arange(config.first_year - config.history, config.last_year + 1)
+    obs_years = np.arange(config.first_year, config.last_year + 1)
+    arrivals = np.full(len(years), np.nan)
+    by_year = dict(zip(arr_years, arr["arrivals"], strict=True))
+    for i, y in enumerate(years):
+        if y >= config.first_year:
+            arrivals[i] = by_year[int(y)]
+
+    gdp = tables["gdp"]
+    gdp_years = set(int(y) for y in gdp["year"])
+    needed = set(int(y) for y in obs_years)
+    missing_gdp = sorted(needed - gdp_years)
+    if missing_gdp:
+        raise DataValidationError(
+            f"{paths['gdp'][0]}: no row for year(s) {missing_gdp} of the observation window; "
+            "add the row (leave growth_pct empty and vintage 'none' if no value is known)."
+        )
+    for i, row in gdp.iterrows():
+        has_value = not pd.isna(row["growth_pct"])
+        if has_value == (row["vintage"] == "none"):
+            raise DataValidationError(
+                f"{paths['gdp'][0]}, row {int(i) + 2}: vintage {row['vintage']!r} does not match "
+                f"growth_pct {row['growth_pct']!r}; use vintage 'none' exactly when the value "
+                "is empty."
+            )
+    g = gdp.set_index(gdp["year"].astype(int))
+    growth = np.array([float(g.at[y, "growth_pct"]) if y in g.index else np.nan for y in years])
+    vintage = np.array([g.at[y, "vintage"] if y in g.index else "none" for y in years], dtype=object)
+    sign_map = {None: 0, "+": 1, "-": -1}
+    sign = np.array([sign_map.get(g.at[y, "known_sign"], 0) if y in g.index else 0 for y in years], dtype=int)
+
+    border = tables["border_events"]
+    border_idx = cumulative_event_index(list(border["effective_date"]), list(border["increment"]), years)
+    sanc = tables["sanctions_events"]
+    sanc_late = sanc[[d.year > LAST_OBSERVED_YEAR for d in sanc["effective_date"]]]
+    if len(sanc_late):
+        raise DataValidationError(
+            f"{paths['sanctions_events'][0]}, row(s) {[int(i) + 2 for i in sanc_late.index]}: measures "
+            f"dated after {LAST_OBSERVED_YEAR} ({[d.isoformat() for d in sanc_late['effective_date']]}) "
+            "found in the historical coding; future measures belong in a scenario, not in data/."
+        )
+    sanc_idx = cumulative_event_index(list(sanc["effective_date"]), list(sanc["weight"]), years)
+
+    def optional(table: pd.DataFrame, column: str) -> np.ndarray:
+        t = table.set_index(table["year"].astype(int))
+        return np.array([float(t.at[y, column]) if y in t.index else np.nan for y in years])
+
+    part = tables["partial"]
+    part = part[(part["year"] >= config.first_year) & (part["year"] <= config.last_year)]
+    if len(tables["stock"]) != 1:
+        raise DataValidationError(
+            f"{paths['stock'][0]}: expected exactly one row (the stock of arrivals up to 1998), "
+            f"found {len(tables['stock'])}."
+        )
+    stock = tables["stock"].iloc[0]
+
+    ds = xr.Dataset(
+        {
+            C.ARRIVALS: (C.YEAR, arrivals),
+            C.BORDER_INDEX: (C.YEAR, border_idx),
+            C.SANCTIONS_INDEX: (C.YEAR, sanc_idx),
+            C.GDP_GROWTH: (C.YEAR, growth),
+            C.GDP_VINTAGE: (C.YEAR, vintage.astype(str)),
+            C.GDP_KNOWN_SIGN: (C.YEAR, sign),
+            C.GRAIN: (C.YEAR, optional(tables["grain"], "million_tonnes")),
+            C.TRADE: (C.YEAR, optional(tables["trade"], "usd_billion")),
+            "partial_year": (C.PARTIAL, part["year"].to_numpy(dtype=int)),
+            "partial_period": (C.PARTIAL, part["period"].to_numpy(dtype=str)),
+            "partial_month_end": (C.PARTIAL, part["month_end"].to_numpy(dtype=int)),
+            "partial_arrivals": (C.PARTIAL, part["arrivals"].to_numpy(dtype=int)),
+        },
+        coords={C.YEAR: years, C.PARTIAL: np.arange(len(part))},
+    )
+    ds[C.ARRIVALS].attrs = {"units": "persons", "long_name": "arrivals in South Korea (MOU final table)"}
+    ds[C.BORDER_INDEX].attrs = {
+        "units": "index (1 = the 2011-12 Kim Jong-un tightening)",
+        "rule": "sum of event increments x fraction of the year after the effective date",
+    }
+    ds[C.SANCTIONS_INDEX].attrs = {
+        "units": "index (1 = one binding UNSC sanctions resolution)",
+        "rule": "sum of measure weights x fraction of the year after the effective date",
+    }
+    ds[C.GDP_GROWTH].attrs = {"units": "percent", "source": "Bank of Korea estimates"}
+    ds.attrs = {
+        "first_year": int(config.first_year),
+        "last_year": int(config.last_year),
+        "history_years": int(config.history),
+        "stock_pre1999": int(stock["arrivals"]),
+        "data_hash": data_hash(file_meta),
+        "files": json.dumps(file_meta, sort_keys=True),
+    }
+    return ds
+
+
+def data_hash(file_meta: Mapping[str, Mapping[str, str]]) -> str:
+    """A short hash of every input file's sha256, by role."""
+    blob = json.dumps({k: v["sha256"] for k, v in sorted(file_meta.items())}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _check_window(config: DataConfig) -> None:
+    for key in ("first_year", "last_year", "history"):
+        value = getattr(config, key)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise DataValidationError(f"data.{key}: {value!r} is not a whole number.")
+    if config.history < 0:
+        raise DataValidationError(f"data.history: {config.history} must be >= 0.")
+    if config.last_year > LAST_OBSERVED_YEAR:
+        raise DataValidationError(
+            f"data.last_year: {config.last_year} is after {LAST_OBSERVED_YEAR}; no observation "
+            "after 2016 may be fitted (forecasts from 2017 on are pre-registered)."
+        )
+    if config.first_year > config.last_year - 4:
+        raise DataValidationError(
+            f"data.first_year/last_year: window {config.first_year}-{config.last_year} holds "
+            "fewer than 5 years; the model needs at least 5 observations."
+        )
+
+
+def drivers_frame(ds: xr.Dataset) -> pd.DataFrame:
+    """The per-year drivers and arrivals as a tidy table (for reports and CSVs)."""
+    cols = [C.ARRIVALS, C.BORDER_INDEX, C.SANCTIONS_INDEX, C.GDP_GROWTH, C.GDP_VINTAGE, C.GRAIN, C.TRADE]
+    return ds[cols].to_dataframe().reset_index()

@@ -1,0 +1,26 @@
+"""Forecasts: one posterior, every scenario, at draw level; contrasts; nowcasts."""
+
+from __future__ import annotations
+
+from nkdefections.forecast.compare import (  # noqa: F401
+    CUMULATIVE,
+    SUMMARY_PROBS,
+    attribution,
+    contrasts,
+    default_pairs,
+    exceedance,
+    parse_thresholds,
+    summary_table,
+    with_cumulative,
+)
+from nkdefections.forecast.kernel import (  # noqa: F401
+    MAX_LOG_MU,
+    aligned_extrapolation,
+    check_horizon,
+    count_ppf,
+    driver_draws,
+    forecast,
+    history_values,
+    poisson_ppf,
+    posterior_arrays,
+)

@@ -1,0 +1,390 @@
+"""The nowcast: a year's arrivals from its year-to-date count."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+from scipy.special import logsumexp
+
+from nkdefections import constants as C
+from nkdefections.arithmetic import flatten_draws
+from nkdefections.data.tables import LAST_OBSERVED_YEAR
+from nkdefections.errors import ConfigError, DataValidationError
+from nkdefections.forecast.nowcast.share import (
+    INTERVALS,
+    N_FULL,
+    N_NEXT,
+    PRIORS,
+    SAMPLE,
+    ShareFit,
+    check_month_day,
+    ess,
+    fit_share_curve,
+    naive_estimate,
+    partial_loglik,
+    pmf_quantile,
+    systematic_resample,
+    year_fraction,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nkdefections.model.defection import DefectionModel
+
+
+# ----------------------------------------------------------------------------
+# The prior for N from a fitted model
+# ----------------------------------------------------------------------------
+
+
+def model_prior(
+    model: DefectionModel, year: int, *, scenario: str = "status_quo", seed: int = 0
+) -> dict[str, np.ndarray | None]:
+    """Per-draw expected counts of ``year`` and ``year + 1`` given the latent state of ``year - 1``.
+
+    For a year inside the fit window the latent state of ``year - 1`` is carried one
+    step (``z_t = rho z_{t-1} + sigma e``) and combined with the fitted drivers of
+    ``year`` (``log_mu - latent``), so the year's own latent state -- which nearly
+    interpolates its count -- is not used.  Years after the window are carried from the
+    last fitted year through the ``scenario`` forecast's drivers.
+
+    Returns
+    -------
+    dict
+        ``mu`` and ``mu_next`` (sample,), ``overdispersion`` (sample,) or ``None``.
+    """
+    from nkdefections.forecast.kernel import posterior_arrays
+    from nkdefections.scenarios.scenario import Horizon
+
+    if model.idata is None:
+        raise ConfigError("model: not fitted; call .fit() or DefectionModel.load() before nowcasting with it.")
+    post = model.idata.posterior
+    years = model.design.years.astype(int)
+    first, last = int(years[0]), int(years[-1])
+    if year <= first:
+        raise ConfigError(
+            f"year: {year} is not after the first fitted year {first}; the prior for year t is carried from "
+            "the latent state of year t-1."
+        )
+    arrays = posterior_arrays(model)
+    latent = flatten_draws(post[C.LATENT])
+    fixed_obs = flatten_draws(post[C.LOG_MU]) - latent  # intercept + drivers, per draw and fitted year
+    S = latent.shape[0]
+    fixed: dict[int, np.ndarray] = {int(y): fixed_obs[:, i] for i, y in enumerate(years)}
+    if year + 1 > last:
+        fc = model.forecast([scenario], Horizon(last + 1, year + 1), seed=seed)
+        dv = fc[C.DRIVER_VALUES].isel({C.SCENARIO: 0}).values  # (chain, draw, year_future, driver)
+        dv = dv.reshape((S,) + dv.shape[2:])
+        fut = arrays["intercept"][:, None] + np.einsum("shk,sk->sh", dv, arrays["beta"])
+        for h, y in enumerate(fc[C.YEAR_FUTURE].values.astype(int)):
+            fixed[int(y)] = fut[:, h]
+    start = min(year, last + 1)
+    z = latent[:, list(years).index(start - 1)]
+    rng = np.random.default_rng(seed + 1)
+    eps = rng.standard_normal((S, year + 2 - start))
+    mu: dict[int, np.ndarray] = {}
+    for k, y in enumerate(range(start, year + 2)):
+        z = arrays["rho"] * z + arrays["sigma"] * eps[:, k]
+        mu[y] = np.exp(fixed[y] + z)
+    return {"mu": mu[year], "mu_next": mu[year + 1], "overdispersion": arrays["overdispersion"]}
+
+
+def _count_logpmf(n: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | None) -> np.ndarray:
+    """Poisson or negative-binomial log pmf; ``n`` (G,), ``mu`` (S, 1) -> (S, G)."""
+    if overdispersion is None:
+        return stats.poisson.logpmf(n, mu)
+    phi = 1.0 / np.asarray(overdispersion)[:, None] ** 2
+    return stats.nbinom.logpmf(n, phi, phi / (phi + mu))
+
+
+def _count_bounds(mu: np.ndarray, overdispersion: np.ndarray | None, tail: float = 1e-7) -> tuple[int, int]:
+    if overdispersion is None:
+        return int(stats.poisson.ppf(tail, mu.min())), int(stats.poisson.ppf(1 - tail, mu.max()))
+    phi = 1.0 / overdispersion**2
+    lo = stats.nbinom.ppf(tail, phi, phi / (phi + mu)).min()
+    hi = stats.nbinom.ppf(1 - tail, phi, phi / (phi + mu)).max()
+    return int(lo), int(hi)
+
+
+# ----------------------------------------------------------------------------
+# The nowcast
+# ----------------------------------------------------------------------------
+
+
+def _check_inputs(partial_count: Any, year: Any) -> None:
+    if isinstance(partial_count, bool) or not isinstance(partial_count, (int, np.integer)):
+        raise DataValidationError(f"partial_count: {partial_count!r} is not a whole number of arrivals.")
+    if partial_count < 0:
+        raise DataValidationError(
+            f"partial_count: {partial_count} is negative; a year-to-date count of arrivals cannot be."
+        )
+    if isinstance(year, bool) or not isinstance(year, (int, np.integer)):
+        raise DataValidationError(f"year: {year!r} is not a whole year.")
+    if not 1999 <= int(year) <= 2100:
+        raise ConfigError(f"year: {year} is outside the modelled period (1999 on).")
+
+
+def nowcast(
+    partial_count: int,
+    year: int,
+    month_end: int,
+    *,
+    day: int | None = None,
+    model: DefectionModel | None = None,
+    prior: str | None = None,
+    share: ShareFit | None = None,
+    leave_out: bool = True,
+    overdispersed: bool = True,
+    scenario: str = "status_quo",
+    max_horizon: int = 2030,
+    n_draws: int = 1000,
+    seed: int = 0,
+    chunk: int = 500,
+) -> xr.Dataset:
+    """Predictive distribution of year ``year``'s full count given its count to ``month_end``.
+
+    Parameters
+    ----------
+    partial_count
+        Arrivals from January 1 to the end of ``month_end`` (or to ``day``).
+    year
+        The calendar year of the partial count.
+    month_end
+        Last month of the partial period, 1..12 (6 = first half, 3 = first quarter).
+    day
+        The period ends on this day of ``month_end`` (``Jan-Sep15``: ``month_end=9,
+        day=15``); default the month's last day.
+    model
+        A fitted :class:`~nkdefections.model.DefectionModel`; its predictive for the
+        year (given the year before) is the prior for the full-year count, and the
+        next year's forecast is updated too.
+    prior
+        ``"model"`` (default when ``model`` is given) or ``"loguniform"`` (default
+        without a model: ``p(N) ~ 1/N``, the share curve alone, no next-year forecast;
+        it makes the nowcast ``N = x / share`` with the share drawn from its
+        year-to-year distribution, whatever the level).
+    share
+        A :class:`ShareFit`; by default fitted to the historical pairs, leaving out
+        ``year`` when ``leave_out``.
+    leave_out
+        Leave the target year out of the share-curve fit (so a nowcast of a past year
+        never sees its own final count).
+    overdispersed
+        Beta-binomial observation model (default) or binomial.
+    scenario
+        Scenario whose drivers carry the model beyond its fit window.
+    max_horizon
+        The last year a model prior may be carried to.
+    n_draws
+        Share-curve draws used under the log-uniform prior (a model prior uses every
+        posterior draw).
+    seed
+        Seed of the latent innovations, the share-curve draws and the resampling.
+    chunk
+        Posterior draws processed at a time (memory).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``full_year_pmf`` / ``full_year_prior_pmf`` on ``n_full``; with a model prior also
+        ``next_year_pmf`` / ``next_year_prior_pmf`` on ``n_next``; draw-level
+        ``full_year`` (and ``next_year``) on ``sample``.  ``attrs`` hold the inputs, the
+        elapsed fraction, the naive ``x / f`` estimate, the effective sample size of the
+        reweighting and the share-curve fit.  :func:`nowcast_summary` tabulates it.
+
+    Raises
+    ------
+    DataValidationError
+        A negative or non-integer count, a month outside 1..12, a bad day.
+    ConfigError
+        An unknown prior, a model prior without a model, a year after 2016 without a
+        model or beyond ``max_horizon``.
+    """
+    _check_inputs(partial_count, year)
+    check_month_day(month_end, day)
+    year, x = int(year), int(partial_count)
+    prior = prior or ("model" if model is not None else "loguniform")
+    if prior not in PRIORS:
+        raise ConfigError(f"prior: unknown option {prior!r}; choose one of {list(PRIORS)}.")
+    if prior == "model" and model is None:
+        raise ConfigError(
+            "prior: 'model' needs a fitted model; pass model= (CLI: --posterior PATH) or prior='loguniform'."
+        )
+    if model is None and year > LAST_OBSERVED_YEAR:
+        raise ConfigError(
+            f"year: {year} is after {LAST_OBSERVED_YEAR}, the last observed year; a nowcast of a future year needs "
+            "a fitted model whose forecast supplies its prior (pass model=, CLI: --posterior PATH)."
+        )
+    if model is not None and year > max_horizon:
+        raise ConfigError(f"year: {year} is beyond the forecast horizon (max_horizon={max_horizon}).")
+    frac = year_fraction(year, month_end, day)
+    rng = np.random.default_rng(seed)
+    if share is None:
+        share = _default_share(year if leave_out else None, overdispersed, seed)
+
+    if prior == "model":
+        assert model is not None
+        pr = model_prior(model, year, scenario=scenario, seed=seed)
+        mu, mu_next, od = pr["mu"], pr["mu_next"], pr["overdispersion"]
+        assert mu is not None and mu_next is not None
+        S = len(mu)
+        lo, hi = _count_bounds(mu, od)
+        grid = np.arange(min(lo, x), max(hi, x + 1) + 1)
+    else:
+        mu = mu_next = od = None
+        S = min(len(share.a), n_draws)
+        grid = np.arange(max(x, 1), _wide_upper(x, frac, share) + 1)
+    a, b, kappa = share.take(S, rng)
+
+    # log p(x | N) + log p(N) per draw and grid point, in chunks: the marginal likelihood of each
+    # draw (its weight), the weighted mixture of the per-draw conditionals p(N | x, draw), and
+    # K draws of N from each conditional (for the draw-level output)
+    K = 8
+    logw = np.empty(S)
+    parts: list[tuple[float, np.ndarray]] = []
+    prior_pmf = np.zeros(len(grid))
+    n_cond = np.empty((S, K), dtype=np.int64)
+    for i in range(0, S, chunk):
+        sl = slice(i, min(i + chunk, S))
+        k = None if kappa is None else kappa[sl, None]
+        joint = partial_loglik(x, grid[None, :], frac, a[sl, None], b[sl, None], k)
+        if mu is not None:
+            lp = _count_logpmf(grid, mu[sl, None], None if od is None else od[sl])
+            prior_pmf += np.exp(lp).sum(axis=0)
+            joint = joint + lp
+        else:
+            joint = joint - np.log(grid)[None, :]
+        lw = logsumexp(joint, axis=1)
+        logw[sl] = lw
+        top = float(lw.max())
+        parts.append((top, np.exp(joint - top).sum(axis=0)))
+        cdf = np.cumsum(np.exp(joint - lw[:, None]), axis=1)
+        u = rng.uniform(size=(cdf.shape[0], K)) * cdf[:, -1:]
+        pos = np.stack([(cdf < u[:, [j]]).sum(axis=1) for j in range(K)], axis=1)
+        n_cond[sl] = grid[np.minimum(pos, len(grid) - 1)]
+    top = max(t for t, _ in parts)
+    post_pmf = sum(np.exp(t - top) * v for t, v in parts)
+    wn = np.exp(logw - logw.max())
+    wn /= wn.sum()
+    if mu is None:
+        prior_pmf = 1.0 / grid
+    ess_w = ess(wn)
+    if prior == "model" and ess_w < 100:
+        warnings.warn(
+            f"nowcast: only {ess_w:.0f} effective draws after weighting by the partial count {x}; the count is "
+            "far in the tail of the model's predictive for the year, so the result rests on few draws.",
+            stacklevel=2,
+        )
+
+    # draw-level output: draws chosen by weight, N from each draw's conditional, next year from its mu
+    idx = np.sort(systematic_resample(wn, S, rng))
+    repeat = np.arange(S) - np.searchsorted(idx, idx, side="left")  # k-th copy of a draw takes its k-th N
+    n_draw = n_cond[idx, repeat % K]
+    perm = rng.permutation(S)
+    idx, n_draw = idx[perm], n_draw[perm]
+    data_vars: dict[str, Any] = {
+        "full_year_pmf": ((N_FULL,), post_pmf / post_pmf.sum()),
+        "full_year_prior_pmf": ((N_FULL,), prior_pmf / prior_pmf.sum()),
+        "full_year": ((SAMPLE,), n_draw.astype(np.int64)),
+    }
+    coords: dict[str, Any] = {N_FULL: grid, SAMPLE: np.arange(S)}
+    if mu_next is not None:
+        lo2, hi2 = _count_bounds(mu_next, od)
+        grid2 = np.arange(lo2, hi2 + 1)
+        nxt = np.zeros(len(grid2))
+        nxt_prior = np.zeros(len(grid2))
+        for i in range(0, S, chunk):
+            sl = slice(i, min(i + chunk, S))
+            p = np.exp(_count_logpmf(grid2, mu_next[sl, None], None if od is None else od[sl]))
+            nxt += wn[sl] @ p
+            nxt_prior += p.sum(axis=0)
+        next_draw = _draw_counts(mu_next[idx], None if od is None else od[idx], rng)
+        data_vars["next_year_pmf"] = ((N_NEXT,), nxt / nxt.sum())
+        data_vars["next_year_prior_pmf"] = ((N_NEXT,), nxt_prior / nxt_prior.sum())
+        data_vars["next_year"] = ((SAMPLE,), next_draw.astype(np.int64))
+        coords[N_NEXT] = grid2
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds.attrs = {
+        "partial_count": x,
+        "year": year,
+        "month_end": int(month_end),
+        "day": -1 if day is None else int(day),
+        "fraction": frac,
+        "naive_estimate": naive_estimate(x, frac),
+        "prior": prior,
+        "observation_model": "beta_binomial" if kappa is not None else "binomial",
+        "effective_draws": ess_w,
+        "share_expected_median": float(np.median(share.expected_share(frac))),
+        "share_excluded_years": ",".join(str(y) for y in share.excluded_years),
+        "share_years": ",".join(str(y) for y in share.years),
+        "share_kappa_median": float(np.median(share.kappa)) if share.kappa is not None else float("inf"),
+        "scenario": scenario if prior == "model" and year + 1 > int(model.design.years[-1]) else "",  # type: ignore[union-attr]
+        "fit_id": str(model.attrs.get("fit_id", "")) if model is not None else "",
+        "seed": int(seed),
+    }
+    return ds
+
+
+def _draw_counts(mu: np.ndarray, od: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    if od is None:
+        return rng.poisson(mu)
+    phi = 1.0 / od**2
+    return rng.negative_binomial(phi, phi / (phi + mu))
+
+
+def _wide_upper(x: int, frac: float, share: ShareFit) -> int:
+    """Upper end of the count grid under the log-uniform prior: where the likelihood of ``x`` has vanished."""
+    s = share.expected_share(frac)
+    if share.kappa is None:
+        low = float(np.quantile(s, 0.0005)) * 0.8
+    else:
+        low = float(np.quantile(stats.beta.ppf(1e-6, share.kappa * s, share.kappa * (1 - s)), 0.001))
+    low = max(low, 1e-4)
+    # binomial noise on top of the share's variation: N s may exceed x by several sd of x
+    return int(min(np.ceil((x + 8 * np.sqrt(x + 1) + 30) / low), x + 200_000))
+
+
+_SHARE_CACHE: dict[tuple[int | None, bool, int], ShareFit] = {}
+
+
+def _default_share(leave_out_year: int | None, overdispersed: bool, seed: int) -> ShareFit:
+    key = (leave_out_year, overdispersed, seed)
+    if key not in _SHARE_CACHE:
+        excl = () if leave_out_year is None else (leave_out_year,)
+        _SHARE_CACHE[key] = fit_share_curve(exclude_years=excl, overdispersed=overdispersed, seed=seed)
+    return _SHARE_CACHE[key]
+
+
+def nowcast_summary(result: xr.Dataset, probs: Sequence[float] = INTERVALS) -> pd.DataFrame:
+    """Median, mean and central intervals of the full-year (and next-year) predictive.
+
+    One row per quantity: ``full_year`` and ``next_year`` given the partial count, and
+    their ``*_prior`` versions (the model's predictive without it).
+    """
+    rows = []
+    for name, dim in (("full_year", N_FULL), ("next_year", N_NEXT)):
+        for kind in ("", "_prior"):
+            var = f"{name}{kind}_pmf"
+            if var not in result:
+                continue
+            if kind and result.attrs.get("prior") != "model":
+                continue
+            grid, pmf = result[dim].values, result[var].values
+            row: dict[str, Any] = {
+                "quantity": f"{name}{kind}",
+                "year": int(result.attrs["year"]) + (1 if name == "next_year" else 0),
+                "median": float(pmf_quantile(grid, pmf, 0.5)[0]),
+                "mean": float(np.sum(grid * pmf) / pmf.sum()),
+            }
+            for p in probs:
+                lo, hi = pmf_quantile(grid, pmf, [(1 - p) / 2, 1 - (1 - p) / 2])
+                k = int(round(p * 100))
+                row[f"lower_{k}"] = lo
+                row[f"upper_{k}"] = hi
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,17 @@
+"""Scenarios: named future paths of the drivers (plain data, numpy only)."""
+
+from __future__ import annotations
+
+from nkdefections.scenarios.scenario import (  # noqa: F401
+    DEFAULT_HORIZON,
+    SPEC_TYPES,
+    Horizon,
+    Scenario,
+    available_scenarios,
+    last_observed,
+    load_scenario,
+    observed_range,
+    scenario_dir,
+    scenario_from_dict,
+    scenario_paths,
+)
