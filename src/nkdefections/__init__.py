@@ -1,16 +1,25 @@
 """nkdefections: Bayesian modelling and scenario forecasting of North Korean defector arrivals.
 
-The public API::
+The public API, importable from the top level::
 
-    from nkdefections import load_data, DefectionModel, ModelConfig, SamplerConfig, GateConfig
+    from nkdefections import (
+        load_data, DefectionModel, ModelConfig, SamplerConfig, GateConfig,   # data and the model
+        Scenario, load_scenario, Horizon,                                     # scenarios
+        forecast, summary_table, contrasts, exceedance, attribution,          # forecasts and comparisons
+    )
+
+Names that pull in PyMC (``DefectionModel``, ``build_model``) are imported on first use,
+so data-only and forecast-only users do not pay for it.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data.load import DataConfig, load_data
+from nkdefections.data import DataConfig, load_data
 from nkdefections.errors import (
     ConfigError,
     ConvergenceError,
@@ -18,6 +27,7 @@ from nkdefections.errors import (
     NKDefectionsError,
     OutputExistsError,
     PosteriorFileError,
+    ScenarioError,
 )
 
 try:
@@ -25,13 +35,32 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
+#: Lazily imported public names -> the module that defines them.
+_LAZY = {
+    "DefectionModel": "nkdefections.model.defection",
+    "build_model": "nkdefections.model.graph",
+    "Scenario": "nkdefections.scenarios.scenario",
+    "Horizon": "nkdefections.scenarios.scenario",
+    "load_scenario": "nkdefections.scenarios.scenario",
+    "available_scenarios": "nkdefections.scenarios.scenario",
+    "forecast": "nkdefections.forecast.kernel",
+    "posterior_arrays": "nkdefections.forecast.kernel",
+    "summary_table": "nkdefections.forecast.compare",
+    "contrasts": "nkdefections.forecast.compare",
+    "exceedance": "nkdefections.forecast.compare",
+    "attribution": "nkdefections.forecast.compare",
+    "nowcast": "nkdefections.forecast.nowcast.nowcast",
+}
 
-def __getattr__(name: str):  # lazy: importing PyMC costs seconds; data-only users skip it
-    if name in {"DefectionModel", "build_model"}:
-        from nkdefections import model
 
-        return getattr(model, name)
-    raise AttributeError(name)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nkdefections' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = [
@@ -39,13 +68,13 @@ __all__ = [
     "ConvergenceError",
     "DataConfig",
     "DataValidationError",
-    "DefectionModel",
     "GateConfig",
     "ModelConfig",
     "NKDefectionsError",
     "OutputExistsError",
     "PosteriorFileError",
     "SamplerConfig",
-    "build_model",
+    "ScenarioError",
     "load_data",
+    *_LAZY,
 ]
