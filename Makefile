@@ -31,7 +31,7 @@ bench: $(STAMP)  ## fit, forecast + sweep, and backtest benchmarks (each prints 
 	$(BIN)/python benchmarks/backtest.py
 
 card: $(STAMP)  ## every check (fit, PPC, backtest, baselines, comparison, SBC, sensitivity, nowcast) -> outputs/model-card/MODEL_CARD.md
-	$(BIN)/python -m nkdefections.evidence card $(ARGS)
+	$(BIN)/nkdefections-evidence card $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments scripts

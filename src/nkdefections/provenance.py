@@ -49,9 +49,8 @@ def _checkout() -> Path | None:
     """The git checkout this package runs from, or None (an installed wheel, or another project's repo)."""
     src = Path(str(resources.files("nkdefections"))).resolve()
     try:
-        res = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10, check=True
-        )
+        cmd = ["git", "-C", str(src), "rev-parse", "--show-toplevel"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     root = Path(res.stdout.strip())
