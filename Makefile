@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test test-slow bench card lint lock clean-venv
+.PHONY: run test test-slow bench card lint lock clean-venv check-installed
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "nkdefections needs Python >= 3.12 (found " + sys.version.split()[0] + "); install it, or run: make PY=/path/to/python3.12 ...")'
@@ -31,7 +31,10 @@ bench: $(STAMP)  ## fit, forecast + sweep, and backtest benchmarks (each prints 
 	$(BIN)/python benchmarks/backtest.py
 
 card: $(STAMP)  ## every check (fit, PPC, backtest, baselines, comparison, SBC, sensitivity, nowcast) -> outputs/model-card/MODEL_CARD.md
-	$(BIN)/python -m nkdefections.evidence card $(ARGS)
+	$(BIN)/nkdefections-evidence card $(ARGS)
+
+check-installed: $(STAMP)  ## build the wheel, install it into a fresh venv, run the documented commands outside the clone
+	PY=$(PY) PIP_PY=$(BIN)/python scripts/check_installed.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments scripts

@@ -4,7 +4,7 @@ This script documents, in code, how every project data file was derived from
 ``../shared/reference-data/`` (the checked figures with their sources).  It is
 run once by a maintainer, never at model run time; its output is committed and
 pinned by ``data/manifest.json``.  Re-run it only when the reference data change,
-then refresh the manifest with ``python -m nkdefections.data manifest --update``.
+then refresh the manifest with ``nkdefections-data manifest --update``.
 
 Rules applied here:
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = {
-    "backtest": ("experiments/backtest/results", "python -m nkdefections.evidence backtest"),
-    "compare": ("experiments/model_comparison/results", "python -m nkdefections.evidence compare"),
-    "sensitivity": ("experiments/prior_sensitivity/results", "python -m nkdefections.evidence sensitivity"),
+    "backtest": ("experiments/backtest/results", "nkdefections-evidence backtest"),
+    "compare": ("experiments/model_comparison/results", "nkdefections-evidence compare"),
+    "sensitivity": ("experiments/prior_sensitivity/results", "nkdefections-evidence sensitivity"),
 }
 
 
@@ -35,7 +35,7 @@ def fragment(name: str) -> str:
     return head + "\n\n" + (path / "readme.md").read_text(encoding="utf-8").strip()
 
 
-SBC = ("experiments/sbc/results", ".venv/bin/python experiments/sbc/run.py --sims 100")
+SBC = ("experiments/sbc/results", "nkdefections-evidence sbc --sims 100")
 SBC_KEEP = ("SBC:", "By parameter group", "Refit convergence", "Negative control", "Recovery")
 
 

@@ -45,13 +45,15 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
 CODE_PATHS = ("src", "configs", "data", "scripts", "experiments/*/*.py", "pyproject.toml", "requirements.lock")
 
 
-def _checkout() -> Path | None:
-    """The git checkout this package runs from, or None (an installed wheel, or another project's repo)."""
-    src = Path(str(resources.files("nkdefections"))).resolve()
+def _checkout(package_dir: Path | None = None) -> Path | None:
+    """The git checkout this package runs from, or None (an installed wheel, or another project's repo).
+
+    ``package_dir``: where the ``nkdefections`` package lives (default: the imported one).
+    """
+    src = Path(package_dir or str(resources.files("nkdefections"))).resolve()
     try:
-        res = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10, check=True
-        )
+        cmd = ["git", "-C", str(src), "rev-parse", "--show-toplevel"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     root = Path(res.stdout.strip())

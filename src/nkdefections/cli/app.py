@@ -72,8 +72,32 @@ if not OmegaConf.has_resolver("nk_output_dir"):
     OmegaConf.register_new_resolver("nk_output_dir", _default_output_dir)
 
 
-def _scenarios(cfg: Mapping[str, Any]) -> list[Any]:
+def user_config_dirs(config_sources: Any = None) -> list[Path]:
+    """The user's config folders: ``--config-dir`` and ``hydra.searchpath=[file://...]`` entries.
+
+    Read from ``hydra.runtime.config_sources`` (``config_sources``, default: the running
+    Hydra app's); the shipped folder (provider ``main``) and non-file sources are left out.
+    Scenario files are read by :func:`load_scenario`, not by Hydra, so this is how a
+    ``scenario/`` folder next to a user's ``model/`` folder is found.
+    """
+    if config_sources is None:
+        try:
+            config_sources = HydraConfig.get().runtime.config_sources
+        except ValueError:  # composed outside a Hydra app
+            return []
+    out = []
+    for src in config_sources or []:
+        get = src.get if isinstance(src, Mapping) else lambda k, s=src: getattr(s, k, None)
+        if get("schema") == "file" and get("provider") != "main" and get("path"):
+            out.append(Path(str(get("path"))))
+    return out
+
+
+def _scenarios(cfg: Mapping[str, Any], search_path: list[Path] | None = None) -> list[Any]:
     from nkdefections.scenarios.scenario import load_scenario, scenario_from_dict
+
+    if search_path is None:
+        search_path = user_config_dirs()
 
     names = cfg.get("scenarios") or []
     if isinstance(names, str):
@@ -93,7 +117,7 @@ def _scenarios(cfg: Mapping[str, Any]) -> list[Any]:
             spec.setdefault("name", name)
             out.append(scenario_from_dict(spec, source=f"custom_scenarios.{name}"))
         else:
-            out.append(load_scenario(str(name)))
+            out.append(load_scenario(str(name), search_path=search_path))
     for name, spec in custom.items():  # inline scenarios are always forecast
         if name not in names:
             spec = dict(spec)
@@ -102,7 +126,7 @@ def _scenarios(cfg: Mapping[str, Any]) -> list[Any]:
     return out
 
 
-def _forecast_config(cfg: Mapping[str, Any]) -> Any:
+def _forecast_config(cfg: Mapping[str, Any], search_path: list[Path] | None = None) -> Any:
     from nkdefections.forecast.compare import parse_thresholds
     from nkdefections.pipeline import ForecastConfig
     from nkdefections.scenarios.scenario import Horizon
@@ -136,7 +160,7 @@ def _forecast_config(cfg: Mapping[str, Any]) -> Any:
             raise ConfigError(f"compare.cumulative_window: {window!r} must be [first_year, last_year].")
         window = (int(window[0]), int(window[1]))  # ForecastConfig checks it against the horizon
     return ForecastConfig(
-        scenarios=_scenarios(cfg),
+        scenarios=_scenarios(cfg, search_path),
         horizon=Horizon(hz["start"], hz["end"]),
         seed=seed,
         baseline=str(cmp.get("baseline", "status_quo")),
@@ -152,8 +176,14 @@ def _seed(value: Any, key: str) -> int:
     return int(value)
 
 
-def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, SamplerConfig, GateConfig, Any]:
-    """Plain config objects from a resolved config dict (validates every value)."""
+def configs_from_dict(
+    cfg: dict[str, Any], search_path: list[Path] | None = None
+) -> tuple[DataConfig, ModelConfig, SamplerConfig, GateConfig, Any]:
+    """Plain config objects from a resolved config dict (validates every value).
+
+    ``search_path``: the user's config folders searched for scenario files before the
+    shipped ones (default: :func:`user_config_dirs` of the running Hydra app, if any).
+    """
     from nkdefections.pipeline import RunConfig
 
     check_keys(cfg, _TOP_KEYS, "config")
@@ -163,7 +193,7 @@ def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, Sam
         dir=Path(d["dir"]) if d.get("dir") else None,
         first_year=d.get("first_year", 1999),
         last_year=d.get("last_year", 2016),
-        files=dict(d.get("files") or {}),
+        files={k: v for k, v in dict(d.get("files") or {}).items() if v is not None},  # null: the shipped file
     )
     model = ModelConfig.from_dict(cfg["model"])
     sampler = SamplerConfig.from_dict(cfg["sampler"])
@@ -183,7 +213,7 @@ def configs_from_dict(cfg: dict[str, Any]) -> tuple[DataConfig, ModelConfig, Sam
         seed=_seed(cfg.get("seed", 2), "seed"),
         fit_checks=bool(outputs.get("fit_checks", True)),
         plots=bool(outputs.get("plots", True)),
-        forecast=_forecast_config(cfg),
+        forecast=_forecast_config(cfg, search_path),
         extra={"sweep": dict(cfg["sweep"])} if cfg.get("sweep") else {},
     )
     return data, model, sampler, gate, run

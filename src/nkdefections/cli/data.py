@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-import xarray as xr
-
-from nkdefections import constants as C
-from nkdefections.data.load import DataConfig, load_data
+from nkdefections.data.load import DataConfig, drivers_frame, load_data
 from nkdefections.data.tables import update_manifest
 
 
-def _main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m nkdefections.data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="nkdefections-data", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("manifest", help="check the data files against the manifest, or --update it")
     m.add_argument("--update", action="store_true", help="rewrite the sha256 of every file")
@@ -35,4 +31,4 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_main())
+    raise SystemExit(main())

@@ -5,25 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nkdefections.forecast.nowcast.nowcast import nowcast, nowcast_summary
 from nkdefections.forecast.nowcast.share import MONTHS, PRIORS
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
-#: Dimension of the resampled draws of a nowcast.
-
-
-# ----------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------
-
-
-def _main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m nkdefections.nowcast",
+        prog="nkdefections-nowcast",
         description="Predictive distribution of a year's arrivals from its year-to-date count.",
     )
     parser.add_argument("--year", type=int, required=True, help="calendar year of the partial count")
@@ -76,5 +65,8 @@ def _main(argv: list[str] | None = None) -> int:
     return 0
 
 
+_main = main  # the name before the console script existed (tests/test_nowcast.py)
+
+
 if __name__ == "__main__":
-    raise SystemExit(_main())
+    raise SystemExit(main())

@@ -78,14 +78,15 @@ class DataConfig:
     files
         Per-role replacement files (role -> path), e.g. ``{"border_events": "my_coding.csv"}``;
         a replacement must follow the same column schema; its checksum is recorded,
-        not checked.
+        not checked.  A role mapped to None (``null`` in ``configs/data/default.yaml``,
+        which declares every role) reads the shipped file.
     """
 
     dir: Path | None = None
     first_year: int = 1999
     last_year: int = 2016
     history: int = 0
-    files: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def _resolve(config: DataConfig) -> tuple[Path, dict[str, FileSpec], dict[str, tuple[Path, bool]]]:

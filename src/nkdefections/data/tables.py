@@ -122,7 +122,7 @@ def read_manifest(data_dir: Path) -> dict[str, FileSpec]:
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise DataValidationError(
             f"{path}: malformed manifest ({exc!r}). Restore it from git or regenerate it "
-            "with `python -m nkdefections.data manifest --update`."
+            "with `nkdefections-data manifest --update`."
         ) from exc
     return specs
 
@@ -234,7 +234,7 @@ def read_table(path: Path, spec: FileSpec, *, check_sha: bool = True) -> pd.Data
             raise DataValidationError(
                 f"{path}: checksum mismatch (manifest sha256 {spec.sha256[:12]}..., file "
                 f"{actual[:12]}...). The file changed since the manifest was written. If the "
-                "edit is deliberate, review it and run `python -m nkdefections.data manifest "
+                "edit is deliberate, review it and run `nkdefections-data manifest "
                 "--update`; otherwise restore the file with `git checkout -- data/`."
             )
     try:

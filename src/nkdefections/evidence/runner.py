@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,44 +15,62 @@ from typing import Any
 
 import pandas as pd
 
-from nkdefections.errors import NKDefectionsError, OutputExistsError
-from nkdefections.evidence.steps import step_backtest, step_compare, step_meta, step_sensitivity
-from nkdefections.provenance import provenance
+from nkdefections.errors import OutputExistsError
+from nkdefections.evidence.steps import QUICK_SAMPLER, step_backtest, step_compare, step_meta, step_sensitivity
+from nkdefections.provenance import _checkout, provenance
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[3]  # TODO(issue 8): in-process steps
-
-
-def _run_script(args: list[str], what: str) -> None:
-    """Run a step that lives in its own script; a failure raises with the end of its stderr."""
-    res = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise NKDefectionsError(f"{what} failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
 
 
 def step_sbc(out: Path, quick: bool = False, sims: int | None = None) -> dict[str, Any]:
-    """Simulation-based calibration and parameter recovery (experiments/sbc/run.py) into ``out``.
+    """Simulation-based calibration and parameter recovery (:mod:`nkdefections.evidence.sbc`) into ``out``.
 
     The card runs the calibration (100 simulations by default) and the recovery study
     (20 series); the negative controls that show the test's power are in the
-    experiment's own results (``experiments/sbc/run.py --sims 100``).
+    experiment's own results (``nkdefections-evidence sbc``).
     """
+    from nkdefections.evidence.sbc import SBCSettings, run_sbc_study
+
     n = sims or (12 if quick else 100)
-    args = [sys.executable, str(REPO / "experiments" / "sbc" / "run.py"), "--out", str(out), "--controls", ""]
-    args += ["--sims", str(n), "--series", "4" if quick else "20"]
+    settings = SBCSettings(sims=n, series=4 if quick else 20, controls=(), command="nkdefections-evidence card")
     if quick:
-        args += ["--draws", "200", "--tune", "200", "--chains", "2"]
-    _run_script(args, "the SBC run")
+        settings = dataclasses.replace(settings, draws=200, tune=200, chains=2)
+    text = run_sbc_study(out, settings)
     shutil.rmtree(out / "raw", ignore_errors=True)  # per-simulation output: large, not part of the card
-    return {"results_md": (out / "results.md").read_text(encoding="utf-8"), "settings": {"sims": n}}
+    return {"results_md": text.replace("](results/", "]("), "settings": {"sims": n}}
+
+
+def main_run_configs(out: Path, quick: bool = False) -> tuple[Any, ...]:
+    """The plain config objects of the default ``nkdefections`` run (``configs/config.yaml``), into ``out``.
+
+    Built from the dataclasses' defaults, which equal the shipped YAML defaults (a test
+    checks that); ``quick``: 2 chains x 200 draws after 200 tuning, relaxed gate.
+    """
+    from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
+    from nkdefections.data.load import DataConfig
+    from nkdefections.forecast.compare import CUMULATIVE
+    from nkdefections.pipeline import ForecastConfig, RunConfig
+    from nkdefections.resources import cache_dir
+    from nkdefections.scenarios.scenario import DEFAULT_SCENARIOS, load_scenario
+
+    sampler = SamplerConfig()
+    gate = GateConfig()
+    if quick:
+        sampler = dataclasses.replace(sampler, draws=QUICK_SAMPLER.draws, tune=QUICK_SAMPLER.tune, chains=2)
+        gate = dataclasses.replace(gate, enforce=False)
+    forecast = ForecastConfig(
+        scenarios=[load_scenario(name) for name in DEFAULT_SCENARIOS],
+        thresholds=[(2020, 2000.0), (CUMULATIVE, 20000.0)],
+    )
+    run = RunConfig(output_dir=Path(out), cache_dir=cache_dir() / "fits", overwrite=True, forecast=forecast)
+    return DataConfig(), ModelConfig(), sampler, gate, run
 
 
 def step_run(out: Path, quick: bool = False) -> dict[str, Any]:
-    """The main job (fit, gate, checks, scenario forecasts) via the Hydra CLI, into ``out``."""
-    args = [sys.executable, "-m", "nkdefections.cli", f"output_dir={out}", "overwrite=true"]
-    if quick:
-        args += ["sampler.draws=200", "sampler.tune=200", "sampler.chains=2", "gate=relaxed"]
-    _run_script(args, "the main run")
+    """The main job (fit, gate, checks, scenario forecasts) with :func:`nkdefections.pipeline.run`, into ``out``."""
+    from nkdefections.pipeline import run
+
+    run(*main_run_configs(out, quick))
     return {
         "meta": json.loads((out / "run.json").read_text(encoding="utf-8")),
         "dir": str(out),
@@ -63,16 +80,35 @@ def step_run(out: Path, quick: bool = False) -> dict[str, Any]:
 
 
 def step_nowcast(out: Path, quick: bool = False) -> dict[str, Any]:
-    """Nowcast validation (experiments/nowcast/run.py) written into ``out``."""
-    args = [sys.executable, str(REPO / "experiments" / "nowcast" / "run.py"), "--out", str(out)]
-    _run_script(args, "the nowcast validation")
-    return {"results_md": (out / "results.md").read_text(encoding="utf-8")}
+    """Nowcast validation (:mod:`nkdefections.evidence.nowcast`) written into ``out``."""
+    from nkdefections.evidence.nowcast import run_nowcast_validation
+
+    return {"results_md": run_nowcast_validation(out)}
+
+
+def step_sbc_experiment(out: Path, quick: bool = False, settings: Any = None) -> dict[str, Any]:
+    """The full SBC experiment (negative controls included), ``settings`` an :class:`SBCSettings`."""
+    from nkdefections.evidence.sbc import SBCSettings, run_sbc_study
+
+    settings = settings or SBCSettings()
+    if quick:
+        settings = dataclasses.replace(settings, sims=12, series=4, control_sims=12, draws=200, tune=200, chains=2)
+    return {"results_md": run_sbc_study(out, settings), "settings": dataclasses.asdict(settings)}
+
+
+def step_nowcast_experiment(out: Path, quick: bool = False, refit: bool = False) -> dict[str, Any]:
+    """The nowcast validation; ``refit`` adds the real-time refits."""
+    from nkdefections.evidence.nowcast import run_nowcast_validation
+
+    return {"results_md": run_nowcast_validation(out, refit=refit), "settings": {"refit": refit}}
 
 
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "backtest": step_backtest,
     "compare": step_compare,
     "sensitivity": step_sensitivity,
+    "sbc": step_sbc_experiment,
+    "nowcast": step_nowcast_experiment,
 }
 
 
@@ -84,7 +120,8 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
 def _prepare(out: Path, overwrite: bool) -> Path:
     out = Path(out).resolve()
     cwd = Path.cwd().resolve()
-    if out == cwd or out in cwd.parents or out == REPO or out in REPO.parents:
+    repo = _checkout()  # None for an installed wheel
+    if out == cwd or out in cwd.parents or (repo is not None and (out == repo or out in repo.parents)):
         raise OutputExistsError(
             f"--out {out}: is the current folder, the repository or one of their parents; "
             "replacing it would delete them. Choose a new folder, e.g. outputs/model-card."

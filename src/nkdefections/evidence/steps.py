@@ -30,7 +30,9 @@ def _sampler(quick: bool) -> SamplerConfig:
     return QUICK_SAMPLER if quick else FULL_SAMPLER
 
 
-def step_meta(step: str, settings: dict[str, Any], seconds: float, prov: dict[str, Any] | None = None) -> dict[str, Any]:
+def step_meta(
+    step: str, settings: dict[str, Any], seconds: float, prov: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What made a step's outputs; ``prov`` should be taken when the step starts (the code that ran)."""
     from nkdefections.data.load import load_data
 
@@ -44,8 +46,8 @@ def step_meta(step: str, settings: dict[str, Any], seconds: float, prov: dict[st
         "package_versions": prov["packages"],
         "code_version": prov["code_version"],
         "seconds": round(seconds, 1),
-        "command": " ".join(["python -m nkdefections.evidence", *sys.argv[1:]])
-        if Path(sys.argv[0]).name in ("evidence.py", "__main__.py")
+        "command": " ".join(["nkdefections-evidence", *sys.argv[1:]])
+        if Path(sys.argv[0]).name in ("nkdefections-evidence", "evidence.py", "__main__.py")
         else f"nkdefections.evidence step {step!r} (called from Python)",
     }
 

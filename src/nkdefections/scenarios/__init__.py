@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nkdefections.scenarios.scenario import (  # noqa: F401
     DEFAULT_HORIZON,
+    DEFAULT_SCENARIOS,
     SPEC_TYPES,
     Horizon,
     Scenario,
@@ -11,7 +12,9 @@ from nkdefections.scenarios.scenario import (  # noqa: F401
     last_observed,
     load_scenario,
     observed_range,
+    read_scenario_file,
     scenario_dir,
+    scenario_dirs,
     scenario_from_dict,
     scenario_paths,
 )

@@ -313,15 +313,42 @@ def _spec_values(spec: Mapping[str, Any], years: np.ndarray, prev: float, last: 
 # ------------------------------------------------------------------ YAML files
 
 
-def scenario_dir() -> Path:
+#: The scenarios of the default run, in the order of ``configs/config.yaml`` (a test keeps them equal).
+DEFAULT_SCENARIOS = (
+    "status_quo",
+    "border_crackdown",
+    "border_reopening",
+    "sanctions_tightened",
+    "sanctions_relief",
+    "economic_crisis",
+    "combined_stress",
+)
 
+
+def scenario_dir() -> Path:
+    """The shipped scenario folder, ``<config dir>/scenario``."""
     return config_dir() / "scenario"
 
 
-def available_scenarios(directory: Path | None = None) -> list[str]:
-    """Names of the scenario YAML files in ``configs/scenario/``."""
-    directory = Path(directory or scenario_dir())
-    return sorted(p.stem for p in directory.glob("*.yaml"))
+def scenario_dirs(directory: Path | None = None, search_path: Sequence[Path | str] = ()) -> list[Path]:
+    """Folders searched for ``<name>.yaml``, first match wins.
+
+    ``search_path``: config folders of the user (e.g. Hydra's ``--config-dir`` and
+    ``hydra.searchpath``); their ``scenario/`` subfolders come first, so a user's file
+    shadows a shipped one of the same name.  Then ``directory`` (default: the shipped folder).
+    """
+    dirs = [Path(p) / "scenario" for p in search_path]
+    dirs.append(Path(directory) if directory is not None else scenario_dir())
+    seen: list[Path] = []
+    for d in dirs:
+        if d not in seen:
+            seen.append(d)
+    return seen
+
+
+def available_scenarios(directory: Path | None = None, search_path: Sequence[Path | str] = ()) -> list[str]:
+    """Names of the scenario YAML files in ``configs/scenario/`` (and the user's ``scenario/`` folders)."""
+    return sorted({p.stem for d in scenario_dirs(directory, search_path) for p in d.glob("*.yaml")})
 
 
 def scenario_from_dict(d: Mapping[str, Any], *, source: str = "<dict>") -> Scenario:
@@ -347,22 +374,77 @@ def scenario_from_dict(d: Mapping[str, Any], *, source: str = "<dict>") -> Scena
     )
 
 
-def load_scenario(name: str, directory: Path | None = None) -> Scenario:
-    """Read ``configs/scenario/<name>.yaml``; an unknown name lists the known ones."""
-    from omegaconf import OmegaConf
+def _is_path(name: str | Path) -> bool:
+    text = str(name)
+    return isinstance(name, Path) or text.endswith((".yaml", ".yml")) or "/" in text or "\\" in text
 
-    directory = Path(directory or scenario_dir())
-    path = directory / f"{name}.yaml"
+
+def _yaml_loader() -> Any:
+    """A safe YAML loader that reads ``1e-3`` as a number, as Hydra's loader does (plain YAML 1.1 does not)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(
+            r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+            |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+            |\.[0-9_]+(?:[eE][-+][0-9]+)?
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""",
+            re.X,
+        ),
+        list("-+0123456789."),
+    )
+    return Loader
+
+
+def read_scenario_file(path: Path) -> Scenario:
+    """Read one scenario YAML file; its ``name`` must equal the file name (without ``.yaml``)."""
+    import yaml
+
+    path = Path(path)
     if not path.is_file():
-        raise ScenarioError(
-            f"unknown scenario {name!r}: no file {path}. Known scenarios: {available_scenarios(directory)}. "
-            "Add one by dropping a YAML file into that folder."
-        )
+        raise ScenarioError(f"scenario file {path}: does not exist. Give the path of a YAML scenario file.")
     try:
-        raw = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except Exception as exc:  # noqa: BLE001 - any YAML/interpolation error
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_yaml_loader())  # noqa: S506 - a SafeLoader
+    except (OSError, yaml.YAMLError) as exc:
         raise ScenarioError(f"{path}: not a readable scenario file ({exc}).") from exc
+    if isinstance(raw, Mapping) and "name" in raw and str(raw["name"]) != path.stem:
+        raise ScenarioError(
+            f"{path}: the scenario's name {raw['name']!r} differs from its file name {path.stem!r}; "
+            f"scenarios are selected by file name, so rename the file to {raw['name']}.yaml or set name: {path.stem}."
+        )
     return scenario_from_dict(raw, source=str(path))
+
+
+def load_scenario(
+    name: str | Path, directory: Path | None = None, *, search_path: Sequence[Path | str] = ()
+) -> Scenario:
+    """A scenario by name (``<name>.yaml`` in the scenario folders) or by the path of a YAML file.
+
+    ``directory``: the scenario folder (default: the shipped ``configs/scenario``);
+    ``search_path``: the user's config folders, whose ``scenario/`` subfolders are searched
+    first.  An unknown name lists every known one.
+    """
+    if _is_path(name):
+        return read_scenario_file(Path(name).expanduser())
+    dirs = scenario_dirs(directory, search_path)
+    for d in dirs:
+        path = d / f"{name}.yaml"
+        if path.is_file():
+            return read_scenario_file(path)
+    folders = ", ".join(str(d) for d in dirs)
+    raise ScenarioError(
+        f"unknown scenario {name!r}: no file {name}.yaml in {folders}. "
+        f"Known scenarios: {available_scenarios(directory, search_path)}. "
+        "Add one by dropping a YAML file into <your config dir>/scenario/ (with --config-dir), "
+        "or give the path of a YAML file."
+    )
 
 
 # ------------------------------------------------------------------ arrays
