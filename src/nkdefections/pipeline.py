@@ -29,9 +29,8 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.arithmetic import flatten_draws
-from nkdefections.data.load import drivers_frame
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data.load import DataConfig
+from nkdefections.data.load import DataConfig, drivers_frame
 from nkdefections.errors import OutputExistsError, ScenarioError
 from nkdefections.evaluate.checks import coverage, interval_table, one_step_replicates, shape_checks
 from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table
@@ -271,6 +270,7 @@ def run(
         from nkdefections.forecast.kernel import check_horizon
 
         check_horizon(model, run_config.forecast.horizon)
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again if the run fails
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
@@ -334,8 +334,13 @@ def run(
             # only reachable with overwrite=True or an empty folder (checked above)
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException:  # an error or Ctrl-C: leave nothing behind
         shutil.rmtree(tmp, ignore_errors=True)
+        for p in made:  # innermost first
+            try:
+                p.rmdir()
+            except OSError:
+                break
         raise
-    log.info("wrote %s", out)
+    log.debug("wrote %s", out)
     return out
