@@ -131,6 +131,7 @@ class FitProgress:
         self._t0 = time.perf_counter()
         self._last = 0.0
         self._width = 0
+        self._closed = False
 
     # -- the tqdm-shaped views numpyro calls ------------------------------------
     def bar(self, iterable: Any = None, position: int = 0, total: int | None = None, **_: Any) -> _ChainBar:
@@ -160,7 +161,7 @@ class FitProgress:
         return f"{self.label}: {chains} chain{'s' if chains != 1 else ''}, {what}  {elapsed:.0f} s"
 
     def draw(self, force: bool = False) -> None:
-        if not self.interactive:
+        if not self.interactive or self._closed:
             return
         now = time.perf_counter()
         if not force and now - self._last < self.interval:
@@ -172,7 +173,8 @@ class FitProgress:
         self._width = len(text)
 
     def close(self, ok: bool) -> None:
-        if self.interactive:
+        self._closed = True  # late callbacks of an asynchronous sampler draw nothing
+        if self.interactive and self._width:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
         if ok:
@@ -180,8 +182,11 @@ class FitProgress:
 
     # -- install while a fit runs ---------------------------------------------------
     def __enter__(self) -> FitProgress:
+        import numpyro.infer  # noqa: F401 - the whole sampler stack first, so nothing re-binds the names below
         import numpyro.util as nutil
 
+        if not self.interactive:  # a log gets one line at the start and one at the end
+            log.info("%s ...", self.label)
         self._saved = (nutil.tqdm_auto, nutil.tqdm)
         nutil.tqdm_auto = self.bar
         nutil.tqdm = _TqdmModule(self)
