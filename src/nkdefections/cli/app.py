@@ -283,8 +283,9 @@ def main() -> None:
     with status 130; the run writes into a temporary folder that is removed, so nothing is
     left behind.
     """
-    from nkdefections.cli.console import EXIT_INTERRUPTED, INTERRUPTED
+    from nkdefections.cli.console import EXIT_INTERRUPTED, INTERRUPTED, CtrlC
 
+    CtrlC().install()
     try:
         _hydra_main()
     except KeyboardInterrupt:

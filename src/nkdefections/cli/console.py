@@ -64,6 +64,39 @@ def install_warning_printer(stream: TextIO | None = None) -> WarningPrinter:
     return printer
 
 
+class CtrlC:
+    """SIGINT handling for the console script: Ctrl-C stops the run and writes nothing.
+
+    The handler raises :class:`KeyboardInterrupt` as usual and also asks the pipeline to stop
+    (:func:`nkdefections.pipeline.request_stop`): a ``KeyboardInterrupt`` that lands inside a
+    callback of JAX/XLA is swallowed there ("Exception ignored in ..."), and the pipeline
+    then stops at its next step instead.  Those swallowed interrupts are not printed.
+    """
+
+    def __init__(self) -> None:
+        self.pressed = 0
+
+    def handler(self, signum: int, frame: Any) -> None:
+        from nkdefections.pipeline import request_stop
+
+        self.pressed += 1
+        request_stop()
+        raise KeyboardInterrupt
+
+    def unraisable(self, info: Any) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt):
+            return  # the stop is already requested; the traceback would only be noise
+        self._previous_unraisable(info)
+
+    def install(self) -> CtrlC:
+        import signal
+
+        signal.signal(signal.SIGINT, self.handler)
+        self._previous_unraisable = sys.unraisablehook
+        sys.unraisablehook = self.unraisable
+        return self
+
+
 # ----------------------------------------------------------------------------
 # The closing summary
 # ----------------------------------------------------------------------------
