@@ -229,3 +229,40 @@ def test_ctrl_c_while_sampling_exits_130_with_one_line_and_writes_nothing(tmp_pa
     assert [line for line in after.splitlines() if line.strip()] == [INTERRUPTED], after
     assert "Traceback" not in after and stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no run folder, no partial folder, no parent
+
+
+def test_figures_leave_the_matplotlib_backend_and_pyplot_alone(tmp_path):
+    """Drawing a figure neither switches the backend nor opens or closes pyplot figures."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from nkdefections.report import plots
+
+    backend = matplotlib.get_backend()
+    mine = plt.figure()  # a figure of the caller's session
+    try:
+        years = np.arange(1999, 2017)
+        path = plots.predictive_fan(years, years * 1.0, np.tile(years * 1.0, (50, 1)), tmp_path / "f.png", title="t")
+        assert path.stat().st_size > 0
+        assert matplotlib.get_backend() == backend
+        assert plt.get_fignums() == [mine.number]
+    finally:
+        plt.close(mine)
+
+
+def test_numpyro_setup_changes_no_environment_variable(tmp_path):
+    """The JAX device count and compile cache go through jax.config, never os.environ."""
+    jax = pytest.importorskip("jax")
+    from nkdefections.config import SamplerConfig
+    from nkdefections.model.defection import configure_jax, sample_kwargs
+
+    env = dict(os.environ)
+    kw = sample_kwargs(SamplerConfig(name="numpyro", chains=2))
+    assert dict(os.environ) == env
+    assert kw["nuts"]["chain_method"] == "parallel" and kw["random_seed"] == SamplerConfig().seed
+    assert jax.config.jax_compilation_cache_dir  # set (by us, or kept as the caller set it)
+    chosen = jax.config.jax_compilation_cache_dir
+    configure_jax(cache_dir=tmp_path / "elsewhere")
+    assert jax.config.jax_compilation_cache_dir == chosen  # a cache folder already chosen is kept
+    assert dict(os.environ) == env

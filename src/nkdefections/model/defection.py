@@ -128,6 +128,8 @@ class FitProgress:
         self.done: dict[int, int] = {}
         self.total: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._draw_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._tick, name="nkdefections-progress", daemon=True)
         self._t0 = time.perf_counter()
         self._last = 0.0
         self._width = 0
@@ -168,15 +170,24 @@ class FitProgress:
             return
         self._last = now
         text = self.line()
-        self.stream.write("\r" + text.ljust(self._width))
-        self.stream.flush()
-        self._width = len(text)
+        with self._draw_lock:
+            if self._closed:
+                return
+            self.stream.write("\r" + text.ljust(self._width))
+            self.stream.flush()
+            self._width = len(text)
+
+    def _tick(self) -> None:  # keeps the clock moving through compilation (no callbacks then)
+        while not self._closed:
+            time.sleep(1.0)
+            self.draw(force=True)
 
     def close(self, ok: bool) -> None:
-        self._closed = True  # late callbacks of an asynchronous sampler draw nothing
-        if self.interactive and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
+        with self._draw_lock:
+            self._closed = True  # late callbacks of an asynchronous sampler draw nothing
+            if self.interactive and self._width:
+                self.stream.write("\r" + " " * self._width + "\r")
+                self.stream.flush()
         if ok:
             log.info("%s: done in %.0f s", self.label, time.perf_counter() - self._t0)
 
@@ -187,6 +198,8 @@ class FitProgress:
 
         if not self.interactive:  # a log gets one line at the start and one at the end
             log.info("%s ...", self.label)
+        else:
+            self._thread.start()
         self._saved = (nutil.tqdm_auto, nutil.tqdm)
         nutil.tqdm_auto = self.bar
         nutil.tqdm = _TqdmModule(self)
