@@ -66,9 +66,10 @@ def configure_jax(devices: int = 4, cache_dir: str | os.PathLike[str] | None = N
     first wins: a device count in ``XLA_FLAGS`` or ``jax_num_cpu_devices``, a cache folder in
     ``JAX_COMPILATION_CACHE_DIR`` or ``jax_compilation_cache_dir``.  The device count only
     takes effect before JAX's CPU backend starts (its first computation); later it is left
-    as it is.  The ``nkdefections`` command calls this at start-up; a fit with
-    ``sampler.name="numpyro"`` calls it too, so a notebook gets the same parallel chains.
-    To opt out, configure JAX yourself before fitting.
+    as it is.  Every fit with ``sampler.name="numpyro"`` calls it (through
+    :func:`sample_kwargs`), so the ``nkdefections`` command and a notebook get the same
+    parallel chains; call it yourself before any JAX computation to be sure it takes
+    effect, or configure JAX yourself to opt out.
     """
     import jax
 
