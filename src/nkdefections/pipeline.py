@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -40,7 +41,25 @@ from nkdefections.scenarios.scenario import Horizon, Scenario, scenario_paths
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ForecastConfig", "RunConfig", "check_output_dir", "effects_markdown", "run"]
+__all__ = ["ForecastConfig", "RunConfig", "check_output_dir", "effects_markdown", "request_stop", "run"]
+
+#: Set by :func:`request_stop` (the CLI's Ctrl-C handler); :func:`run` checks it between steps.
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask a running :func:`run` to stop at its next step, writing nothing.
+
+    For a stop requested while something uninterruptible runs (a Ctrl-C that lands inside
+    a C extension's callback and is swallowed there): :func:`run` raises
+    :class:`KeyboardInterrupt` at the next step boundary and removes its partial folder.
+    """
+    _STOP.set()
+
+
+def _checkpoint() -> None:
+    if _STOP.is_set():
+        raise KeyboardInterrupt("stop requested")
 
 
 @dataclass(frozen=True)
@@ -261,6 +280,7 @@ def run(
     """
     from nkdefections.model.defection import DefectionModel  # PyMC import only when fitting
 
+    _STOP.clear()
     out = Path(run_config.output_dir)
     check_output_dir(out, run_config.overwrite)
     t0 = time.perf_counter()
@@ -270,6 +290,7 @@ def run(
         from nkdefections.forecast.kernel import check_horizon
 
         check_horizon(model, run_config.forecast.horizon)
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again if the run fails
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
@@ -277,6 +298,7 @@ def run(
         observed = model.design.y.astype(float)
         t_fit = time.perf_counter()
         model.fit(sampler, gate, cache_dir=run_config.cache_dir)
+        _checkpoint()
         fit_seconds = time.perf_counter() - t_fit
         effects = model.effects(prob=0.90)
         summary = model.parameter_summary(prob=0.90)
@@ -288,10 +310,12 @@ def run(
         if run_config.fit_checks:
             model.save(tmp / C.POSTERIOR_FILE)
             checks = _fit_checks(model, run_config, tmp, years, observed)
+            _checkpoint()
         fc_blocks: list = []
         fc_meta: dict[str, Any] = {}
         if run_config.forecast is not None:
             fc_blocks, fc_meta = _forecast_outputs(model, run_config.forecast, tmp, run_config.plots)
+            _checkpoint()
         if resolved_config is not None:
             (tmp / C.CONFIG_FILE).write_text(resolved_config, encoding="utf-8")
         prov = provenance()
@@ -329,12 +353,18 @@ def run(
                 ]
             )
             write_reports(tmp, blocks)
+        _checkpoint()  # the last moment a stop leaves nothing behind
         if out.exists():
             # only reachable with overwrite=True or an empty folder (checked above)
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException:  # an error or Ctrl-C: leave nothing behind
         shutil.rmtree(tmp, ignore_errors=True)
+        for p in made:  # innermost first
+            try:
+                p.rmdir()
+            except OSError:
+                break
         raise
-    log.info("wrote %s", out)
+    log.debug("wrote %s", out)
     return out

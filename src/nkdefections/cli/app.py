@@ -248,14 +248,19 @@ def _remove_if_empty(path: Any) -> None:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
+    from nkdefections.cli.console import install_warning_printer, run_summary
+
+    install_warning_printer()  # after Hydra's logging setup: one `warning:` line per distinct warning
     try:
         out = _run(cfg)
-    except NKDefectionsError as exc:
+    except (NKDefectionsError, KeyboardInterrupt) as exc:
         if HydraConfig.get().mode == RunMode.MULTIRUN:  # Hydra made the job folder: leave nothing
             _remove_if_empty(HydraConfig.get().runtime.output_dir)
+        if isinstance(exc, KeyboardInterrupt):
+            raise  # main() prints the one line and exits 130
         print(f"nkdefections: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    print(f"nkdefections: wrote {out}")
+    print(run_summary(out), flush=True)
 
 
 class GatherSweep(Callback):
@@ -302,8 +307,20 @@ def gather_sweep(sweep_dir: Path) -> Path | None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    _hydra_main()
+    """Console-script entry point.
+
+    Ctrl-C anywhere (composing the config, sampling, writing) prints one line and exits
+    with status 130; the run writes into a temporary folder that is removed, so nothing is
+    left behind.
+    """
+    from nkdefections.cli.console import EXIT_INTERRUPTED, INTERRUPTED, CtrlC
+
+    CtrlC().install()
+    try:
+        _hydra_main()
+    except KeyboardInterrupt:
+        print(f"\n{INTERRUPTED}" if sys.stderr.isatty() else INTERRUPTED, file=sys.stderr, flush=True)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

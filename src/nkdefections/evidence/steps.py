@@ -58,9 +58,8 @@ def _write_table(df: pd.DataFrame, out: Path, name: str, floatfmt: str = "{:.3g}
 
 
 def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # no matplotlib.use() here: headless, pyplot falls back to Agg by itself, and a
+    # library call must not switch the backend of the caller's session
     import matplotlib.pyplot as plt
 
     return plt

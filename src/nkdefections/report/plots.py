@@ -1,16 +1,33 @@
-"""Figures (matplotlib, Agg backend): predictive fan charts over the observed series."""
+"""Figures: predictive fan charts over the observed series.
+
+Drawn with matplotlib's object-oriented API (a :class:`~matplotlib.figure.Figure` on its own
+Agg canvas), so importing or calling this module never selects a pyplot backend, never
+opens a window and leaves the caller's pyplot figures alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+def new_figure(**kwargs: Any) -> Figure:
+    """A figure drawn on its own Agg canvas (no pyplot state, no backend switch)."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path, **kwargs: Any) -> Path:
+    """Write ``fig`` to ``path``; the figure is garbage once nothing refers to it."""
+    path = Path(path)
+    fig.savefig(path, **kwargs)
+    return path
 
 
 def predictive_fan(
@@ -25,7 +42,8 @@ def predictive_fan(
     seed: int = 0,
 ) -> Path:
     """Median, 50% and 90% bands of ``replicated`` (draws x years) with the observations."""
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    fig = new_figure(figsize=(8, 4.5), dpi=110)
+    ax = fig.subplots()
     q = np.quantile(replicated, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
     ax.fill_between(years, q[0], q[4], color="C0", alpha=0.2, label="90% predictive interval")
     ax.fill_between(years, q[1], q[3], color="C0", alpha=0.35, label="50% predictive interval")
@@ -44,10 +62,7 @@ def predictive_fan(
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def forecast_fan(
@@ -62,7 +77,8 @@ def forecast_fan(
     extrapolated_label: str = "",
 ) -> Path:
     """Observed series and a forecast fan (median, 50/80/95% bands); extrapolated years marked."""
-    fig, ax = plt.subplots(figsize=(8.5, 5.2), dpi=110)
+    fig = new_figure(figsize=(8.5, 5.2), dpi=110)
+    ax = fig.subplots()
     ax.plot(years_obs, observed, "o-", color="black", ms=3.5, lw=1, label="observed 1999-2016")
     q = np.quantile(draws, [0.025, 0.10, 0.25, 0.5, 0.75, 0.90, 0.975], axis=0)
     for (lo, hi), a, lab in (((0, 6), 0.15, "95%"), ((1, 5), 0.25, "80%"), ((2, 4), 0.4, "50%")):
@@ -88,10 +104,7 @@ def forecast_fan(
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=7.5, frameon=False)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def contrast_plot(contrasts: Any, path: str | Path, *, title: str) -> Path:
@@ -99,7 +112,8 @@ def contrast_plot(contrasts: Any, path: str | Path, *, title: str) -> Path:
     df = contrasts[~contrasts["year"].str.startswith("cumulative")].copy()
     df["year"] = df["year"].astype(int)
     cum = contrasts[contrasts["year"].str.startswith("cumulative")]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, gridspec_kw={"width_ratios": [3, 2]})
+    fig = new_figure(figsize=(11, 4.5), dpi=110)
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     for i, (name, g) in enumerate(df.groupby("scenario", sort=False)):
         c = f"C{i % 10}"
         ax.fill_between(g["year"], g["lower_90"], g["upper_90"], color=c, alpha=0.15, lw=0)
@@ -133,7 +147,4 @@ def contrast_plot(contrasts: Any, path: str | Path, *, title: str) -> Path:
     ax2.grid(alpha=0.3, axis="x")
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

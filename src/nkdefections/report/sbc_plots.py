@@ -1,4 +1,8 @@
-"""Figures of the SBC and recovery experiments (matplotlib)."""
+"""Figures of the SBC and recovery experiments.
+
+Drawn on :class:`~matplotlib.figure.Figure` objects with their own Agg canvas
+(:func:`nkdefections.report.plots.new_figure`): nothing here selects a pyplot backend.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from nkdefections import constants as C
 from nkdefections.evaluate.sbc.ranks import SIMULATION, ecdf_band, randomized_pit, rank_counts
 from nkdefections.evaluate.sbc.recovery import RecoveryResult
 from nkdefections.evaluate.sbc.simulate import group_of
+from nkdefections.report.plots import new_figure, save_figure
 
 if TYPE_CHECKING:  # importing the refit engine pulls in PyMC: only the drivers need it
     pass
@@ -24,19 +29,15 @@ log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------
-# Figures (matplotlib, Agg)
+# Figures (matplotlib Figure objects on an Agg canvas)
 # ----------------------------------------------------------------------------
 
 
 def _grid(n: int, ncols: int, size: tuple[float, float] = (2.4, 1.9)) -> tuple[Any, np.ndarray]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    fig = new_figure(figsize=(size[0] * ncols, size[1] * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes.ravel()
@@ -82,12 +83,7 @@ def plot_ecdf(
         fontsize=9,
     )
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_rank_hist(
@@ -108,12 +104,7 @@ def plot_rank_hist(
         ax.tick_params(labelsize=6)
     fig.suptitle(title or f"SBC rank histograms, {n} simulations, L = {L}; grey: 99% range per bin", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_ecdf_pit_arviz(ranks: pd.DataFrame, L: int, path: str | Path, *, seed: int = 0) -> Path:
@@ -122,10 +113,8 @@ def plot_ecdf_pit_arviz(ranks: pd.DataFrame, L: int, path: str | Path, *, seed: 
     A cross-check of :func:`plot_ecdf` with ArviZ's own implementation (its default
     ``pot_c`` method highlights the points that drive a rejection instead of drawing a band).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import arviz_plots as azp
+    import matplotlib.pyplot as plt  # ArviZ draws through pyplot; only its own figures are closed below
 
     rng = np.random.default_rng(seed)
     pit = {
@@ -136,12 +125,14 @@ def plot_ecdf_pit_arviz(ranks: pd.DataFrame, L: int, path: str | Path, *, seed: 
         for q in ranks.columns
     }
     dt = xr.DataTree.from_dict({"prior_sbc": xr.Dataset(pit)})
-    pc = azp.plot_ecdf_pit(dt, group="prior_sbc", backend="matplotlib")
-    path = Path(path)
-    pc.savefig(path)
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
+    before = set(plt.get_fignums())
+    try:
+        pc = azp.plot_ecdf_pit(dt, group="prior_sbc", backend="matplotlib")
+        path = Path(path)
+        pc.savefig(path)
+    finally:
+        for num in set(plt.get_fignums()) - before:
+            plt.close(num)
     return path
 
 
@@ -164,9 +155,4 @@ def plot_recovery(result: RecoveryResult, path: str | Path, quantities_: Sequenc
         ax.tick_params(labelsize=6)
     fig.suptitle("Recovery: 50% (thick) and 90% intervals per synthetic series; red: the true value", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
