@@ -55,6 +55,7 @@ for port in "$SLURMCTLD_PORT" "$SLURMD_PORT"; do
 done
 
 # ---------------------------------------------------------------- temp dir + cleanup
+exec 3>&1 4>&2   # the script's own stdout/stderr, for the cleanup's messages
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nk-slurm.XXXXXX")
 chmod 755 "$TMP"
 STATE=$TMP/state
@@ -85,13 +86,17 @@ marked_pids() {  # pids of live processes that carry this run's marker, except t
 
 cleanup() {
     local rc=$? jobs left
-    trap - EXIT INT TERM
+    # Finish the cleanup even if a second Ctrl-C or TERM arrives; write to the terminal even
+    # when the signal came in while a step's output went to its log file.
+    trap - EXIT
+    trap '' INT TERM
+    exec 1>&3 2>&4
     set +e
     if [[ -s "$STATE/slurmctld.pid" ]] && kill -0 "$(<"$STATE/slurmctld.pid")" 2>/dev/null; then
-        jobs=$(squeue -h -o %i 2>/dev/null)
+        jobs=$(squeue -h -r -o %i 2>/dev/null)   # -r: one line per array task
         if [[ -n "$jobs" ]]; then
             say "cancelling jobs still queued: $(echo $jobs)"
-            scancel $jobs 2>/dev/null
+            scancel $jobs
             for _ in $(seq 30); do [[ -z "$(squeue -h -o %i 2>/dev/null)" ]] && break; sleep 1; done
         fi
     fi
@@ -102,7 +107,7 @@ cleanup() {
     fi
     if [[ -n "${NK_SLURM_KEEP:-}" ]]; then
         mkdir -p "$NK_SLURM_KEEP"
-        cp "$STATE"/*.log "$NK_SLURM_KEEP"/ 2>/dev/null
+        cp "$STATE"/*.log "$TMP"/fit.log "$TMP"/sweep.log "$NK_SLURM_KEEP"/ 2>/dev/null
         if [[ -d "$TMP/multirun" ]]; then
             (cd "$TMP/multirun" && find . \( -name sweep_table.csv -o -name sweep_contrasts.csv -o -name run.json \
                 -o -path '*/.submitit/*' -name '*.out' -o -path '*/.submitit/*' -name '*.err' \) -print0 \
@@ -226,7 +231,7 @@ if done != tasks:
 print(f"sweep_table.csv: {len(df)} rows from 4 SLURM array tasks {tasks}, one cached fit {runs[0]['fit_id']}")
 cum = df[df["year"].astype(str).str.startswith("cumulative")]
 print("expected arrivals 2017-2020 (the experiment's quantity) per job:")
-print(cum[["job", "sweep.border", "sweep.sanctions", "year", "mean", "lower_80", "upper_80"]].round(0).to_string(index=False))
+print(cum[["job", "sweep.border", "sweep.sanctions", "year", "mean", "lower_80", "upper_80"]].round({"mean": 0, "lower_80": 0, "upper_80": 0}).to_string(index=False))
 if len(cum) != 4:
     sys.exit(f"{table} has {len(cum)} cumulative rows, expected one per job")
 PY
