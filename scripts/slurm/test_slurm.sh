@@ -156,6 +156,15 @@ sed -e "s|@SLURMCTLD_PORT@|$SLURMCTLD_PORT|g" -e "s|@SLURMD_PORT@|$SLURMD_PORT|g
     -e "s|@CPUS@|$CPUS|g" -e "s|@REAL_MEMORY@|$REAL_MEMORY|g" "$HERE/slurm.conf.in" >"$TMP/slurm.conf"
 if grep -nE '@[A-Z_]+@' "$TMP/slurm.conf"; then die "unfilled field in $TMP/slurm.conf (lines above)"; fi
 export SLURM_CONF=$TMP/slurm.conf
+# submitit asks `sacct -j <id>` whether a job has ended; without an accounting database plain
+# sacct fails, and a job that dies without writing its result (a crash, sys.exit, scancel)
+# would be waited for until the time limit. This stand-in answers from the job completion
+# log (JobCompType=jobcomp/filetxt) and, for jobs still queued or running, from squeue
+# (plain `sacct --completion` cannot parse array jobs from that log).
+mkdir -p "$TMP/bin"
+ln -s "$HERE/sacct" "$TMP/bin/sacct"
+export NK_SLURM_JOBCOMP=$STATE/jobcomp.txt
+export PATH=$TMP/bin:$PATH
 
 # ---------------------------------------------------------------- slurmctld + slurmd
 slurmctld -i -f "$SLURM_CONF"          # -i: ignore (absent) saved state; daemonises, writes its pid file
