@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test test-slow bench card lint lock clean-venv check-installed
+.PHONY: run test test-slow test-slurm bench card lint lock clean-venv check-installed
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "nkdefections needs Python >= 3.12 (found " + sys.version.split()[0] + "); install it, or run: make PY=/path/to/python3.12 ...")'
@@ -24,6 +24,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(ARGS)
+
+test-slurm: $(STAMP)  ## start a one-node SLURM here (root; installs slurm-wlm + munge), run a 4-job sweep through hydra/launcher=slurm, stop it
+	NK_PYTHON=$(abspath $(BIN))/python scripts/slurm/test_slurm.sh
 
 bench: $(STAMP)  ## fit, forecast + sweep, and backtest benchmarks (each prints ratios against a baseline measured in the same run)
 	$(BIN)/python benchmarks/run.py $(ARGS)
