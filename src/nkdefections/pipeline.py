@@ -57,6 +57,24 @@ def request_stop() -> None:
     _STOP.set()
 
 
+#: Folders a running :func:`run` has made and not yet committed (its partial folder first,
+#: then the parents it created, innermost first): what :func:`discard_partial` removes.
+_PARTIAL: list[Path] = []
+
+
+def discard_partial() -> None:
+    """Remove what a running :func:`run` has written so far (for a hard stop by the CLI)."""
+    for i, p in enumerate(list(_PARTIAL)):
+        if i == 0:
+            shutil.rmtree(p, ignore_errors=True)
+            continue
+        try:
+            p.rmdir()
+        except OSError:
+            break
+    _PARTIAL.clear()
+
+
 def _checkpoint() -> None:
     if _STOP.is_set():
         raise KeyboardInterrupt("stop requested")
@@ -293,6 +311,7 @@ def run(
     made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again if the run fails
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    _PARTIAL[:] = [tmp, *made]
     try:
         years = model.design.years
         observed = model.design.y.astype(float)
@@ -358,13 +377,9 @@ def run(
             # only reachable with overwrite=True or an empty folder (checked above)
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)
+        _PARTIAL.clear()
     except BaseException:  # an error or Ctrl-C: leave nothing behind
-        shutil.rmtree(tmp, ignore_errors=True)
-        for p in made:  # innermost first
-            try:
-                p.rmdir()
-            except OSError:
-                break
+        discard_partial()
         raise
     log.debug("wrote %s", out)
     return out

@@ -69,8 +69,9 @@ class CtrlC:
 
     The handler raises :class:`KeyboardInterrupt` as usual and also asks the pipeline to stop
     (:func:`nkdefections.pipeline.request_stop`): a ``KeyboardInterrupt`` that lands inside a
-    callback of JAX/XLA is swallowed there ("Exception ignored in ..."), and the pipeline
-    then stops at its next step instead.  Those swallowed interrupts are not printed.
+    callback of JAX/XLA is swallowed there ("Exception ignored in ..."); then the process
+    stops at once (:meth:`abort`), and if even that hook is not reached, the pipeline stops
+    at its next step.
     """
 
     def __init__(self) -> None:
@@ -85,8 +86,21 @@ class CtrlC:
 
     def unraisable(self, info: Any) -> None:
         if isinstance(info.exc_value, KeyboardInterrupt):
-            return  # the stop is already requested; the traceback would only be noise
+            # swallowed inside a JAX/XLA callback: the sampler would run on to the end, so stop
+            # now, removing what the run has written so far (nothing is committed during a fit)
+            self.abort()
         self._previous_unraisable(info)
+
+    @staticmethod
+    def abort() -> None:
+        """Stop the process at once: discard the run's partial folder, print one line, exit 130."""
+        import os
+
+        from nkdefections.pipeline import discard_partial
+
+        discard_partial()
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+        os._exit(EXIT_INTERRUPTED)
 
     def install(self) -> CtrlC:
         import signal
