@@ -40,6 +40,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from nkdefections import constants as C
+from nkdefections.arithmetic import draw_counts, lag_year, mixture_log_pmf, nb_prob, nb_shape
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate import baselines as B
@@ -86,7 +87,7 @@ def forecast_log_mu(fit: RefitResult, refitter: Refitter, origin: int, targets: 
     source = {C.BORDER: C.BORDER_INDEX, C.SANCTIONS: C.SANCTIONS_INDEX}
     for k, drv in enumerate(d.drivers):
         lag = cfg.lags[drv]
-        known = [min(t - lag, origin) if mode == "status_quo" else t - lag for t in targets]
+        known = [lag_year(t, lag, origin if mode == "status_quo" else None) for t in targets]
         if drv == C.ECONOMY:
             gdp_true = _draws(post, C.GDP_TRUE)
             gdp_years = list(d.gdp_years)
@@ -109,19 +110,12 @@ def predictive(
 ) -> tuple[np.ndarray, object]:
     """Count draws (S, H) and a function ``log_pmf(h_index, y)`` of the exact predictive mixture."""
     mu = np.exp(log_mu)
-    if likelihood == "negative_binomial":
-        od = _draws(fit.posterior, C.OVERDISPERSION)
-        n = 1.0 / od**2
-        p = n[:, None] / (n[:, None] + mu)
-        counts = rng.negative_binomial(n[:, None], p)
+    od = _draws(fit.posterior, C.OVERDISPERSION) if likelihood == "negative_binomial" else None
+    counts = draw_counts(mu, rng, od)
+    n = None if od is None else nb_shape(od)
 
-        def log_pmf(h: int, y: int) -> float:
-            return float(logsumexp(stats.nbinom.logpmf(y, n, p[:, h])) - np.log(len(n)))
-    else:
-        counts = rng.poisson(mu)
-
-        def log_pmf(h: int, y: int) -> float:
-            return float(logsumexp(stats.poisson.logpmf(y, mu[:, h])) - np.log(mu.shape[0]))
+    def log_pmf(h: int, y: int) -> float:
+        return float(mixture_log_pmf(y, mu[:, h], n))
 
     return counts, log_pmf
 
@@ -283,8 +277,8 @@ def pointwise_log_lik(fit: RefitResult, y: np.ndarray, likelihood: str) -> xr.Da
     mu = fit.posterior[C.MU]
     if likelihood == "negative_binomial":
         od = fit.posterior[C.OVERDISPERSION]
-        n = 1.0 / od**2
-        vals = stats.nbinom.logpmf(y, n.values[..., None], (n / (n + mu)).values)
+        n = nb_shape(od)
+        vals = stats.nbinom.logpmf(y, n.values[..., None], nb_prob(n, mu).values)
     else:
         vals = stats.poisson.logpmf(y, mu.values)
     return xr.DataArray(vals, dims=mu.dims, coords=mu.coords, name=C.OBSERVED)

@@ -13,7 +13,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from nkdefections import constants as C
-from nkdefections.arithmetic import flatten_draws
+from nkdefections.arithmetic import draw_counts, flatten_draws, latent_step, nb_prob, nb_shape
 from nkdefections.data.tables import LAST_OBSERVED_YEAR
 from nkdefections.errors import ConfigError, DataValidationError
 from nkdefections.forecast.nowcast.share import (
@@ -89,7 +89,7 @@ def model_prior(
     eps = rng.standard_normal((S, year + 2 - start))
     mu: dict[int, np.ndarray] = {}
     for k, y in enumerate(range(start, year + 2)):
-        z = arrays["rho"] * z + arrays["sigma"] * eps[:, k]
+        z = latent_step(z, arrays["rho"], arrays["sigma"], eps[:, k])
         mu[y] = np.exp(fixed[y] + z)
     return {"mu": mu[year], "mu_next": mu[year + 1], "overdispersion": arrays["overdispersion"]}
 
@@ -98,16 +98,16 @@ def _count_logpmf(n: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | No
     """Poisson or negative-binomial log pmf; ``n`` (G,), ``mu`` (S, 1) -> (S, G)."""
     if overdispersion is None:
         return stats.poisson.logpmf(n, mu)
-    phi = 1.0 / np.asarray(overdispersion)[:, None] ** 2
-    return stats.nbinom.logpmf(n, phi, phi / (phi + mu))
+    phi = nb_shape(np.asarray(overdispersion)[:, None])
+    return stats.nbinom.logpmf(n, phi, nb_prob(phi, mu))
 
 
 def _count_bounds(mu: np.ndarray, overdispersion: np.ndarray | None, tail: float = 1e-7) -> tuple[int, int]:
     if overdispersion is None:
         return int(stats.poisson.ppf(tail, mu.min())), int(stats.poisson.ppf(1 - tail, mu.max()))
-    phi = 1.0 / overdispersion**2
-    lo = stats.nbinom.ppf(tail, phi, phi / (phi + mu)).min()
-    hi = stats.nbinom.ppf(1 - tail, phi, phi / (phi + mu)).max()
+    phi = nb_shape(overdispersion)
+    lo = stats.nbinom.ppf(tail, phi, nb_prob(phi, mu)).min()
+    hi = stats.nbinom.ppf(1 - tail, phi, nb_prob(phi, mu)).max()
     return int(lo), int(hi)
 
 
@@ -303,7 +303,7 @@ def nowcast(
             p = np.exp(_count_logpmf(grid2, mu_next[sl, None], None if od is None else od[sl]))
             nxt += wn[sl] @ p
             nxt_prior += p.sum(axis=0)
-        next_draw = _draw_counts(mu_next[idx], None if od is None else od[idx], rng)
+        next_draw = draw_counts(mu_next[idx], rng, None if od is None else od[idx])
         data_vars["next_year_pmf"] = ((N_NEXT,), nxt / nxt.sum())
         data_vars["next_year_prior_pmf"] = ((N_NEXT,), nxt_prior / nxt_prior.sum())
         data_vars["next_year"] = ((SAMPLE,), next_draw.astype(np.int64))
@@ -328,13 +328,6 @@ def nowcast(
         "seed": int(seed),
     }
     return ds
-
-
-def _draw_counts(mu: np.ndarray, od: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-    if od is None:
-        return rng.poisson(mu)
-    phi = 1.0 / od**2
-    return rng.negative_binomial(phi, phi / (phi + mu))
 
 
 def _wide_upper(x: int, frac: float, share: ShareFit) -> int:
