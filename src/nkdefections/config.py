@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nkdefections import constants as C
 from nkdefections.errors import ConfigError
+from nkdefections.validate import check_keys, choice, number, whole
 
 LIKELIHOODS = ("negative_binomial", "poisson")
 LATENTS = ("ar1", "random_walk", "none")
@@ -65,34 +65,6 @@ _ALLOWED_FAMILIES = {
 }
 
 
-def _num(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key}: {value!r} is not a number.")
-    if not math.isfinite(float(value)):
-        raise ConfigError(f"{key}: {value!r} is not finite.")
-    return float(value)
-
-
-def _int(value: Any, key: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or isinstance(value, float):
-        raise ConfigError(f"{key}: {value!r} is not a whole number.")
-    if value < minimum:
-        raise ConfigError(f"{key}: {value} must be >= {minimum}.")
-    return int(value)
-
-
-def _choice(value: Any, options: tuple[str, ...], key: str) -> str:
-    if value not in options:
-        raise ConfigError(f"{key}: unknown option {value!r}; choose one of {list(options)}.")
-    return str(value)
-
-
-def check_keys(given: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
-    unknown = sorted(set(given) - allowed)
-    if unknown:
-        raise ConfigError(f"{prefix}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}.")
-
-
 def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.priors") -> dict[str, Any]:
     """Check one prior spec ``{"dist": ..., <params>}``; return it with floats."""
     key = f"{prefix}.{name}"
@@ -110,7 +82,7 @@ def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.prio
     for p in params:
         if p not in spec:
             raise ConfigError(f"{key}.{p}: missing; a {dist} prior needs {list(params)}.")
-        v = _num(spec[p], f"{key}.{p}")
+        v = number(spec[p], f"{key}.{p}")
         if p in _POSITIVE and v <= 0:
             raise ConfigError(
                 f"{key}.{p}: {v} must be > 0 (a prior scale or shape cannot be zero or negative); "
@@ -163,14 +135,14 @@ class ModelConfig:
     gdp_sign_softness: float = 0.5
 
     def __post_init__(self) -> None:
-        _choice(self.likelihood, LIKELIHOODS, "model.likelihood")
-        _choice(self.latent, LATENTS, "model.latent")
-        _choice(self.parameterization, PARAMETERIZATIONS, "model.parameterization")
+        choice(self.likelihood, LIKELIHOODS, "model.likelihood")
+        choice(self.latent, LATENTS, "model.latent")
+        choice(self.parameterization, PARAMETERIZATIONS, "model.parameterization")
         if isinstance(self.drivers, str):
             raise ConfigError(f"model.drivers: {self.drivers!r} is a string; give a list such as [{self.drivers}].")
         drivers = tuple(self.drivers)
         for d in drivers:
-            _choice(d, C.DRIVERS, "model.drivers")
+            choice(d, C.DRIVERS, "model.drivers")
         if len(set(drivers)) != len(drivers):
             raise ConfigError(f"model.drivers: {list(drivers)} names a driver twice.")
         # keep the canonical order so coordinates are stable
@@ -179,7 +151,7 @@ class ModelConfig:
         check_keys(lags, set(C.DRIVERS), "model.lags")
         full_lags = dict(DEFAULT_LAGS)  # a partial override keeps the other defaults
         for d, v in lags.items():
-            lag = _int(v, f"model.lags.{d}", minimum=0)
+            lag = whole(v, f"model.lags.{d}", minimum=0)
             if lag > MAX_LAG:
                 raise ConfigError(f"model.lags.{d}: {lag} exceeds the maximum lag {MAX_LAG}.")
             full_lags[d] = lag
@@ -196,7 +168,7 @@ class ModelConfig:
             merged[name] = validate_prior(name, {**default, **override} if same_family else dict(override))
         object.__setattr__(self, "priors", merged)
         for key in ("gdp_latest_sd", "gdp_first_release_sd", "gdp_sign_softness"):
-            v = _num(getattr(self, key), f"model.{key}")
+            v = number(getattr(self, key), f"model.{key}")
             if v <= 0:
                 raise ConfigError(f"model.{key}: {v} must be > 0.")
             object.__setattr__(self, key, v)
@@ -241,13 +213,13 @@ class SamplerConfig:
     progressbar: bool = True
 
     def __post_init__(self) -> None:
-        _choice(self.name, SAMPLERS, "sampler.name")
-        _int(self.draws, "sampler.draws", minimum=1)
-        _int(self.tune, "sampler.tune", minimum=0)
-        _int(self.chains, "sampler.chains", minimum=1)
-        _int(self.cores, "sampler.cores", minimum=1)
-        _int(self.seed, "sampler.seed", minimum=0)
-        ta = _num(self.target_accept, "sampler.target_accept")
+        choice(self.name, SAMPLERS, "sampler.name")
+        whole(self.draws, "sampler.draws", minimum=1)
+        whole(self.tune, "sampler.tune", minimum=0)
+        whole(self.chains, "sampler.chains", minimum=1)
+        whole(self.cores, "sampler.cores", minimum=1)
+        whole(self.seed, "sampler.seed", minimum=0)
+        ta = number(self.target_accept, "sampler.target_accept")
         if not 0 < ta < 1:
             raise ConfigError(f"sampler.target_accept: {ta} must be strictly between 0 and 1.")
 
@@ -277,12 +249,12 @@ class GateConfig:
     enforce: bool = True
 
     def __post_init__(self) -> None:
-        if _num(self.rhat_max, "gate.rhat_max") < 1.0:
+        if number(self.rhat_max, "gate.rhat_max") < 1.0:
             raise ConfigError(f"gate.rhat_max: {self.rhat_max} must be >= 1.")
         for key in ("ess_bulk_min", "ess_tail_min"):
-            if _num(getattr(self, key), f"gate.{key}") < 0:
+            if number(getattr(self, key), f"gate.{key}") < 0:
                 raise ConfigError(f"gate.{key}: must be >= 0.")
-        _int(self.max_divergences, "gate.max_divergences", minimum=0)
+        whole(self.max_divergences, "gate.max_divergences", minimum=0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -29,9 +29,8 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.arithmetic import flatten_draws
-from nkdefections.data.load import drivers_frame
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data.load import DataConfig
+from nkdefections.data.load import DataConfig, drivers_frame
 from nkdefections.errors import OutputExistsError, ScenarioError
 from nkdefections.evaluate.checks import coverage, interval_table, one_step_replicates, shape_checks
 from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table

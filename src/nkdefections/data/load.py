@@ -26,6 +26,7 @@ from nkdefections.data.tables import (
     sha256_file,
 )
 from nkdefections.errors import DataValidationError
+from nkdefections.validate import whole
 
 # ----------------------------------------------------------------------------
 # Covariate construction (pure functions)
@@ -266,8 +267,7 @@ def data_hash(file_meta: Mapping[str, Mapping[str, str]]) -> str:
 def _check_window(config: DataConfig) -> None:
     for key in ("first_year", "last_year", "history"):
         value = getattr(config, key)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise DataValidationError(f"data.{key}: {value!r} is not a whole number.")
+        whole(value, f"data.{key}", error=DataValidationError)
     if config.history < 0:
         raise DataValidationError(f"data.history: {config.history} must be >= 0.")
     if config.last_year > LAST_OBSERVED_YEAR:

@@ -40,6 +40,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from nkdefections import constants as C
+from nkdefections import validate
 from nkdefections.arithmetic import draw_counts, lag_year, mixture_log_pmf, nb_prob, nb_shape
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
@@ -153,9 +154,7 @@ def _check_plan(
     """Validate a backtest plan before anything is fitted; return origins and horizons as ints."""
 
     def whole(v: object, key: str) -> int:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ConfigError(f"backtest {key}: {v!r} is not a whole number.")
-        return int(v)
+        return validate.whole(v, f"backtest {key}")
 
     origins = [whole(o, "origins") for o in origins]
     horizons = [whole(h, "horizons") for h in horizons]

@@ -6,7 +6,6 @@ All functions take the forecast Dataset of :func:`nkdefections.forecast.forecast
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.errors import ScenarioError
+from nkdefections.validate import is_real, is_whole
 
 SUMMARY_PROBS = (0.025, 0.10, 0.25, 0.50, 0.75, 0.90, 0.975)
 CUMULATIVE = "cumulative"
@@ -168,10 +168,10 @@ def parse_thresholds(spec: Any) -> list[tuple[int | str, float]]:
         if not isinstance(item, Mapping) or set(item) != {"year", "arrivals"}:
             raise ScenarioError(f"{key}: expected a mapping with keys 'year' and 'arrivals', got {item!r}.")
         value = item["arrivals"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        if not is_real(value, finite=True):
             raise ScenarioError(f"{key}.arrivals: {value!r} is not a number; write e.g. arrivals: 2000.")
         year = item["year"]
-        if year != CUMULATIVE and (isinstance(year, bool) or not isinstance(year, int)):
+        if year != CUMULATIVE and not is_whole(year):
             raise ScenarioError(f"{key}.year: {year!r} must be a forecast year or 'cumulative'.")
         out.append((year, float(value)))
     return out

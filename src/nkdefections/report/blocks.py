@@ -14,6 +14,7 @@ import pandas as pd
 
 from nkdefections import constants as C
 from nkdefections.model.diagnostics import ConvergenceReport
+from nkdefections.validate import is_real
 
 Block = tuple[str, Any]  # ("h1"|"h2"|"h3"|"p"|"ul"|"table"|"img", payload)
 
@@ -97,7 +98,7 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
                 for v in row:
                     text = fmt.format(v) if isinstance(v, float) else str(v)
                     flag = v is True and "extrapolated" in df.columns
-                    num = isinstance(v, (int, float)) and not isinstance(v, bool)
+                    num = is_real(v)
                     cls = ' class="flag"' if flag else (' class="num"' if num else "")
                     cells.append(f"<td{cls}>{html.escape(text)}</td>")
                 rows.append("<tr>" + "".join(cells) + "</tr>")

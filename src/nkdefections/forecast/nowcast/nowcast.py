@@ -32,6 +32,7 @@ from nkdefections.forecast.nowcast.share import (
     systematic_resample,
     year_fraction,
 )
+from nkdefections.validate import is_whole
 
 if TYPE_CHECKING:  # pragma: no cover
     from nkdefections.model.defection import DefectionModel
@@ -117,13 +118,13 @@ def _count_bounds(mu: np.ndarray, overdispersion: np.ndarray | None, tail: float
 
 
 def _check_inputs(partial_count: Any, year: Any) -> None:
-    if isinstance(partial_count, bool) or not isinstance(partial_count, (int, np.integer)):
+    if not is_whole(partial_count):
         raise DataValidationError(f"partial_count: {partial_count!r} is not a whole number of arrivals.")
     if partial_count < 0:
         raise DataValidationError(
             f"partial_count: {partial_count} is negative; a year-to-date count of arrivals cannot be."
         )
-    if isinstance(year, bool) or not isinstance(year, (int, np.integer)):
+    if not is_whole(year):
         raise DataValidationError(f"year: {year!r} is not a whole year.")
     if not 1999 <= int(year) <= 2100:
         raise ConfigError(f"year: {year} is outside the modelled period (1999 on).")
