@@ -18,8 +18,6 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,73 +27,18 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.arithmetic import flatten_draws
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
+from nkdefections.config import ForecastConfig, GateConfig, ModelConfig, RunConfig, SamplerConfig
 from nkdefections.data.load import DataConfig, drivers_frame
-from nkdefections.errors import OutputExistsError, ScenarioError
+from nkdefections.errors import OutputExistsError
 from nkdefections.evaluate.checks import coverage, interval_table, one_step_replicates, shape_checks
 from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table
 from nkdefections.provenance import provenance
 from nkdefections.report.blocks import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
-from nkdefections.scenarios.scenario import Horizon, Scenario, scenario_paths
+from nkdefections.scenarios.scenario import scenario_paths
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ForecastConfig", "RunConfig", "check_output_dir", "effects_markdown", "run"]
-
-
-@dataclass(frozen=True)
-class ForecastConfig:
-    """Which scenarios to forecast and how to compare them."""
-
-    scenarios: Sequence[Scenario]
-    horizon: Horizon = Horizon()
-    seed: int = 0
-    baseline: str = "status_quo"
-    pairs: Sequence[tuple[str, str]] | None = None
-    thresholds: Sequence[tuple[int | str, float]] = ()
-    cumulative_window: tuple[int, int] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.scenarios:
-            raise ScenarioError("scenarios: none selected; name at least one, e.g. scenarios=[status_quo].")
-        names = [s.name for s in self.scenarios]
-        for pair in self.pairs or ():
-            for name in pair:
-                if name not in names:
-                    raise ScenarioError(
-                        f"compare.pairs: scenario {name!r} is not among the selected scenarios {names}."
-                    )
-        for year, _ in self.thresholds:
-            if year != "cumulative" and not self.horizon.start <= int(year) <= self.horizon.end:
-                raise ScenarioError(
-                    f"compare.thresholds: year {year} is outside the horizon {self.horizon.start}-{self.horizon.end}."
-                )
-        w = self.cumulative_window
-        if w is not None and not (self.horizon.start <= w[0] <= w[1] <= self.horizon.end):
-            raise ScenarioError(
-                f"compare.cumulative_window: {list(w)} must lie inside the horizon "
-                f"{self.horizon.start}-{self.horizon.end}."
-            )
-        if self.pairs is None and self.baseline not in names and len(names) > 1:
-            raise ScenarioError(
-                f"compare.baseline: {self.baseline!r} is not among the selected scenarios {names}; "
-                "add it to scenarios or set compare.baseline to one of them."
-            )
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Where and what the run writes."""
-
-    output_dir: Path
-    cache_dir: Path | None = None
-    overwrite: bool = False
-    prior_predictive_draws: int = 500
-    seed: int = 2
-    fit_checks: bool = True  # prior/posterior predictive checks, their plots, the posterior copy
-    plots: bool = True
-    forecast: ForecastConfig | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # recorded in run.json (e.g. sweep parameters)
 
 
 def check_output_dir(path: Path, overwrite: bool) -> None:

@@ -6,7 +6,6 @@ import datetime as _dt
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from nkdefections import constants as C
+from nkdefections.config import DataConfig  # re-exported: its home is config.py
 from nkdefections.data.tables import (
     FILE_ROLES,
     LAST_OBSERVED_YEAR,
@@ -60,33 +60,6 @@ def cumulative_event_index(dates: list[_dt.date], weights: list[float], years: n
 # ----------------------------------------------------------------------------
 # The loader
 # ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the data live and which window to return.
-
-    Parameters
-    ----------
-    dir
-        Folder with ``manifest.json`` and ``raw/``; default :func:`default_data_dir`.
-    first_year, last_year
-        The observation window (inclusive); both must lie inside the arrivals file
-        and ``last_year`` may not exceed 2016.
-    history
-        Extra years before ``first_year`` to carry covariates for (room for lags);
-        arrivals are not read for them.
-    files
-        Per-role replacement files (role -> path), e.g. ``{"border_events": "my_coding.csv"}``;
-        a replacement must follow the same column schema; its checksum is recorded,
-        not checked.
-    """
-
-    dir: Path | None = None
-    first_year: int = 1999
-    last_year: int = 2016
-    history: int = 0
-    files: Mapping[str, str] = field(default_factory=dict)
 
 
 def _resolve(config: DataConfig) -> tuple[Path, dict[str, FileSpec], dict[str, tuple[Path, bool]]]:

@@ -40,6 +40,7 @@ import numpy as np
 import xarray as xr
 
 from nkdefections import constants as C
+from nkdefections.config import DEFAULT_HORIZON, Horizon  # noqa: F401  (re-exported: their home is config.py)
 from nkdefections.errors import ScenarioError
 from nkdefections.resources import config_dir
 from nkdefections.validate import is_whole, number, whole
@@ -57,19 +58,6 @@ _SPEC_KEYS = {
     "relative": {"year", "change", "until"},
 }
 _COMMON_KEYS = {"type", "sd", "correlated"}
-DEFAULT_HORIZON = (2017, 2030)
-
-
-@dataclass(frozen=True)
-class Horizon:
-    """Forecast years, inclusive."""
-
-    start: int = DEFAULT_HORIZON[0]
-    end: int = DEFAULT_HORIZON[1]
-
-    @property
-    def years(self) -> np.ndarray:
-        return np.arange(self.start, self.end + 1)
 
 
 @dataclass(frozen=True)
