@@ -91,7 +91,8 @@ def _fit_checks(model: Any, run: RunConfig, tmp: Path, years: np.ndarray, observ
             log_scale=True,
             n_lines=30,
         )
-        predictive_fan(years, observed, rep, figures["posterior"], title="Posterior predictive check, 1999-2016")
+        span = f"{int(years[0])}-{int(years[-1])}"
+        predictive_fan(years, observed, rep, figures["posterior"], title=f"Posterior predictive check, {span}")
         predictive_fan(
             years[1:],
             observed[1:],
@@ -128,9 +129,10 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
         rng = {d: (float(fc["observed_min"].sel(driver=d)), float(fc["observed_max"].sel(driver=d))) for d in C.DRIVERS}
         ext["observed_min"] = [rng[d][0] for d in ext[C.DRIVER]]
         ext["observed_max"] = [rng[d][1] for d in ext[C.DRIVER]]
+        window = (int(model.design.years[0]), int(model.design.years[-1]))
         for sc, g in ext.groupby(C.SCENARIO):
             warnings.warn(
-                f"scenario {sc!r} takes {sorted(set(g[C.DRIVER]))} outside the 1999-2016 range in "
+                f"scenario {sc!r} takes {sorted(set(g[C.DRIVER]))} outside the {window[0]}-{window[1]} range in "
                 f"{int(g[C.YEAR_FUTURE].min())}-{int(g[C.YEAR_FUTURE].max())}: the model has no data there "
                 "(flagged in the tables and plots).",
                 UserWarning,
@@ -174,6 +176,7 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
             extrapolation=ext,
             figures=figures,
             horizon=fc.attrs["horizon"],
+            window=(int(model.design.years[0]), int(model.design.years[-1])),
         )
         if plots
         else []
@@ -260,7 +263,9 @@ def run(
         if run_config.plots and run_config.fit_checks:
             blocks = (
                 header_blocks(meta, len(years))
-                + fit_blocks(effects=effects, summary=summary, convergence=model.convergence, **checks)
+                + fit_blocks(
+                    effects=effects, summary=summary, convergence=model.convergence, window=meta["window"], **checks
+                )
                 + fc_blocks
                 + [
                     ("h2", "Provenance"),

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from nkdefections import constants as C
+from nkdefections.config import DataConfig
 from nkdefections.model.diagnostics import ConvergenceReport
 from nkdefections.validate import is_real
 
@@ -139,6 +140,16 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+#: The default data window (first, last fitted year), from :class:`~nkdefections.config.DataConfig`.
+DEFAULT_WINDOW: tuple[int, int] = (DataConfig().first_year, DataConfig().last_year)
+
+
+def _window_text(window: tuple[int, int]) -> tuple[str, int]:
+    """``("1999-2016", 18)`` for the window (1999, 2016)."""
+    first, last = int(window[0]), int(window[1])
+    return f"{first}-{last}", last - first + 1
+
+
 def header_blocks(meta: dict[str, Any], n_years: int) -> list[Block]:
     m = meta["model_config"]
     s = meta["sampler_config"]
@@ -168,7 +179,10 @@ def fit_blocks(
     shapes: pd.DataFrame | None,
     prior_table: pd.DataFrame | None,
     figures: dict[str, Path],
+    window: tuple[int, int] = DEFAULT_WINDOW,
 ) -> list[Block]:
+    """Driver effects, convergence, parameters and predictive checks; ``window`` is the fitted (first, last) year."""
+    span, n_obs = _window_text(window)
     cv = convergence.summary_row()
     blocks: list[Block] = [
         ("h2", "Driver effects"),
@@ -179,7 +193,7 @@ def fit_blocks(
         ("table", effects_table(effects)) if len(effects) else ("p", "(no drivers in this model)"),
         (
             "p",
-            "With 18 yearly observations these effects are weakly identified: the border effect is "
+            f"With {n_obs} yearly observations these effects are weakly identified: the border effect is "
             "informed essentially by one event (the 2011-12 tightening and the 2012 drop) and is "
             "sensitive to the latent dynamics assumed; the sanctions index rises almost monotonically "
             "with time and is partly confounded with the latent dynamics; the economy effect rests on "
@@ -216,7 +230,7 @@ def fit_blocks(
     if coverage_table is not None and shapes is not None:
         blocks += [
             ("h2", "Posterior predictive check"),
-            ("img", (figures["posterior"], "posterior predictive check, 1999-2016")),
+            ("img", (figures["posterior"], f"posterior predictive check, {span}")),
             (
                 "p",
                 "Interval coverage over the fitted years. `empirical`: the in-sample posterior predictive, "
@@ -260,7 +274,10 @@ def forecast_blocks(
     extrapolation: pd.DataFrame,
     figures: dict[str, Path],
     horizon: str,
+    window: tuple[int, int] = DEFAULT_WINDOW,
 ) -> list[Block]:
+    """Scenario assumptions, forecasts, contrasts and warnings; ``window`` is the fitted (first, last) year."""
+    span, n_obs = _window_text(window)
     assumptions = pd.DataFrame(
         [
             {
@@ -291,7 +308,7 @@ def forecast_blocks(
                 "years": g[C.YEAR_FUTURE].agg(lambda y: f"{y.min()}-{y.max()}" if y.min() != y.max() else str(y.min())),
                 "value entering arrivals (mean)": g["path_mean"].agg(lambda v: f"{v.min():.3g} to {v.max():.3g}"),
                 "sd across draws": g["path_sd"].max(),
-                "observed 1999-2016": g.apply(
+                f"observed {span}": g.apply(
                     lambda d: f"{d['observed_min'].iloc[0]:.3g} to {d['observed_max'].iloc[0]:.3g}",
                     include_groups=False,
                 ),
@@ -345,7 +362,7 @@ def forecast_blocks(
             (
                 "p",
                 "In these scenario-years a driver enters the forecast (with its lag) outside the range "
-                "observed in 1999-2016 (for an uncertain path: its central 95% does). The model has no data "
+                f"observed in {span} (for an uncertain path: its central 95% does). The model has no data "
                 "there: its forecast there is the log-linear effect extended beyond the evidence. Treat those "
                 "numbers as illustrations, not estimates. Per year: `extrapolation.csv`; in the figures: red "
                 "triangles.",
@@ -353,13 +370,13 @@ def forecast_blocks(
             ("table", (extrapolation, "{:.3g}")),
         ]
     else:
-        blocks.append(("p", "No scenario takes a driver outside its 1999-2016 range."))
+        blocks.append(("p", f"No scenario takes a driver outside its {span} range."))
     blocks += [
         ("h3", "Caveats"),
         (
             "ul",
             [
-                "18 yearly observations: driver effects are weakly identified and partly confounded with the "
+                f"{n_obs} yearly observations: driver effects are weakly identified and partly confounded with the "
                 "latent dynamics; the border effect rests on one episode (2011-12) and shrinks under a "
                 "random-walk latent (see `experiments/model_choice`).",
                 "The effects are associations under the project's coding of the drivers, not causal effects.",

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from nkdefections import constants as C
+from nkdefections.config import DataConfig
 from nkdefections.report.blocks import markdown_table
 
 
@@ -98,6 +99,9 @@ def _compare_text(table: pd.DataFrame, n_origins: int) -> list[str]:
 def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
     """The markdown model card; ``parts`` are the step summaries, figures are relative paths."""
     run_meta = parts["run"]["meta"]
+    d = DataConfig()  # a run.json without "window" was fitted on the default window
+    first, last = (int(y) for y in run_meta.get("window", (d.first_year, d.last_year)))
+    span = f"{first}-{last}"
     cv = run_meta["convergence"]
     run_dir = Path("run")
     kind = "QUICK SMOKE RUN: not the published numbers" if meta["settings"]["quick"] else "full run"
@@ -116,13 +120,13 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         "arrivals respond to assumed paths of border enforcement, economic shocks and sanctions -- with honest "
         "uncertainty, by policy analysts and researchers.",
         "- **Not for**: monthly or regional figures, decisions about individuals, or causal claims about a single "
-        "policy. With 18 yearly observations the driver effects are associations conditional on the model's "
-        "assumptions (below), not experiments.",
+        f"policy. With {last - first + 1} yearly observations the driver effects are associations conditional on "
+        "the model's assumptions (below), not experiments.",
         "- Forecasts for 2017 on are pre-registered: no observation after 2016 is in the data.",
         "",
         "## Data",
         "",
-        f"- Arrivals 1999-2016 (Ministry of Unification), the border and sanctions indices, Bank of Korea GDP "
+        f"- Arrivals {span} (Ministry of Unification), the border and sanctions indices, Bank of Korea GDP "
         f"growth estimates; {len(run_meta['data_files'])} files with sha256 and sources in `data/manifest.json` "
         "(see `data/README.md` for the coding rules of the indices).",
         "- GDP growth is observed with error (first releases 2000-07, one missing year) and modelled as latent.",
@@ -133,12 +137,12 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         f"drivers {run_meta['model_config']['drivers']} with lags {run_meta['model_config']['lags']}.",
         "- log expected arrivals = level + driver effects (centred) + a persistent latent deviation; equations and "
         "priors in the README (`Model`, `Priors`).",
-        "- Assumes the driver effects are constant over 1999-2016 and into the forecast horizon, that the indices "
+        f"- Assumes the driver effects are constant over {span} and into the forecast horizon, that the indices "
         "measure what they name, and that the latent dynamics continue as estimated.",
         "",
         "## Evidence",
         "",
-        "### Convergence of the 1999-2016 fit",
+        f"### Convergence of the {span} fit",
         "",
         f"Gate {'PASSED' if cv['passed'] else 'FAILED'}: max R-hat {cv['max_rhat']:.4f}, min bulk ESS "
         f"{cv['min_ess_bulk']:.0f}, min tail ESS {cv['min_ess_tail']:.0f}, {cv['divergences']} divergences "
@@ -176,7 +180,7 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
     lines += [
         "### Rolling-origin backtest (2008-2015 origins, 1-3 years ahead)",
         "",
-        "Each origin: refit on 1999..origin, forecast with the drivers' realised values (`conditional`) and with "
+        f"Each origin: refit on {first}..origin, forecast with the drivers' realised values (`conditional`) and with "
         "the drivers held at their origin values (`status_quo`, what an analyst would have forecast). Lower CRPS "
         "and log score are better.",
         "",
@@ -250,9 +254,9 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
     lines += [
         "## Known limits",
         "",
-        "- 18 yearly observations: effects are weakly identified; the border effect rests essentially on one event "
-        "(the 2011-12 tightening) and its size depends on the prior and on the latent dynamics (see sensitivity "
-        "and comparison above).",
+        f"- {last - first + 1} yearly observations: effects are weakly identified; the border effect rests "
+        "essentially on one event (the 2011-12 tightening) and its size depends on the prior and on the latent "
+        "dynamics (see sensitivity and comparison above).",
         "- Backtest origins before 2011 could not learn the border effect at all (the index is flat until 2011).",
         "- The backtest treats an origin year's count and GDP as known at the origin; in reality GDP estimates "
         "appear in July of the following year.",

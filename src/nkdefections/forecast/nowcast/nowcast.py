@@ -14,6 +14,7 @@ from scipy.special import logsumexp
 
 from nkdefections import constants as C
 from nkdefections.arithmetic import draw_counts, flatten_draws, latent_step, nb_prob, nb_shape
+from nkdefections.config import DataConfig
 from nkdefections.data.tables import LAST_OBSERVED_YEAR
 from nkdefections.errors import ConfigError, DataValidationError
 from nkdefections.forecast.nowcast.share import (
@@ -126,8 +127,9 @@ def _check_inputs(partial_count: Any, year: Any) -> None:
         )
     if not is_whole(year):
         raise DataValidationError(f"year: {year!r} is not a whole year.")
-    if not 1999 <= int(year) <= 2100:
-        raise ConfigError(f"year: {year} is outside the modelled period (1999 on).")
+    first = DataConfig().first_year
+    if not first <= int(year) <= 2100:
+        raise ConfigError(f"year: {year} is outside the modelled period ({first} on).")
 
 
 def nowcast(
