@@ -33,8 +33,9 @@ bench: $(STAMP)  ## fit, forecast + sweep, and backtest benchmarks (each prints 
 card: $(STAMP)  ## every check (fit, PPC, backtest, baselines, comparison, SBC, sensitivity, nowcast) -> outputs/model-card/MODEL_CARD.md
 	$(BIN)/python -m nkdefections.evidence card $(ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, then the import contracts of pyproject.toml [tool.importlinter] (layers, no hydra/pymc where they do not belong)
 	$(BIN)/ruff check src tests benchmarks experiments scripts
+	$(BIN)/lint-imports
 
 lock:  ## regenerate the pinned set after changing dependencies
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^nkdefections' > requirements.lock
