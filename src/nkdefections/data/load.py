@@ -105,80 +105,12 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
         config = DataConfig(**{**config.__dict__, **kwargs})
     _check_window(config)
     data_dir, specs, paths = _resolve(config)
-    tables: dict[str, pd.DataFrame] = {}
-    file_meta: dict[str, dict[str, str]] = {}
-    for role, (path, from_manifest) in paths.items():
-        spec = specs[FILE_ROLES[role]]
-        tables[role] = read_table(path, spec, check_sha=from_manifest)
-        file_meta[role] = {
-            "path": str(path if not from_manifest else FILE_ROLES[role]),
-            "sha256": sha256_file(path),
-            "source": spec.source if from_manifest else "user-supplied",
-            "vintage": spec.vintage if from_manifest else "user-supplied",
-        }
-
-    for role in ("arrivals", "partial", "gdp", "grain", "trade"):
-        yrs = tables[role]["year"].astype(int)
-        late = yrs[yrs > LAST_OBSERVED_YEAR]
-        if len(late):
-            raise DataValidationError(
-                f"{paths[role][0]}, row(s) {[int(i) + 2 for i in late.index]}: observation(s) for "
-                f"year(s) {late.tolist()} found; no observation "
-                f"after {LAST_OBSERVED_YEAR} may enter the project (forecasts from 2017 on are "
-                "pre-registered). Remove those rows."
-            )
-    arr = tables["arrivals"]
-    arr_years = arr["year"].astype(int)
-    lo, hi = int(arr_years.min()), int(arr_years.max())
-    if config.first_year < lo or config.last_year > hi:
-        raise DataValidationError(
-            f"data.first_year/last_year: window {config.first_year}-{config.last_year} is "
-            f"outside the arrivals data ({lo}-{hi}) in {paths['arrivals'][0]}. Choose a window "
-            f"inside {lo}-{hi}."
-        )
-
+    tables, file_meta = _read_tables(specs, paths)
+    _check_no_late_rows(tables, paths)
     years = np.arange(config.first_year - config.history, config.last_year + 1)
-    obs_years = np.arange(config.first_year, config.last_year + 1)
-    arrivals = np.full(len(years), np.nan)
-    by_year = dict(zip(arr_years, arr["arrivals"], strict=True))
-    for i, y in enumerate(years):
-        if y >= config.first_year:
-            arrivals[i] = by_year[int(y)]
-
-    gdp = tables["gdp"]
-    gdp_years = set(int(y) for y in gdp["year"])
-    needed = set(int(y) for y in obs_years)
-    missing_gdp = sorted(needed - gdp_years)
-    if missing_gdp:
-        raise DataValidationError(
-            f"{paths['gdp'][0]}: no row for year(s) {missing_gdp} of the observation window; "
-            "add the row (leave growth_pct empty and vintage 'none' if no value is known)."
-        )
-    for i, row in gdp.iterrows():
-        has_value = not pd.isna(row["growth_pct"])
-        if has_value == (row["vintage"] == "none"):
-            raise DataValidationError(
-                f"{paths['gdp'][0]}, row {int(i) + 2}: vintage {row['vintage']!r} does not match "
-                f"growth_pct {row['growth_pct']!r}; use vintage 'none' exactly when the value "
-                "is empty."
-            )
-    g = gdp.set_index(gdp["year"].astype(int))
-    growth = np.array([float(g.at[y, "growth_pct"]) if y in g.index else np.nan for y in years])
-    vintage = np.array([g.at[y, "vintage"] if y in g.index else "none" for y in years], dtype=object)
-    sign_map = {None: 0, "+": 1, "-": -1}
-    sign = np.array([sign_map.get(g.at[y, "known_sign"], 0) if y in g.index else 0 for y in years], dtype=int)
-
-    border = tables["border_events"]
-    border_idx = cumulative_event_index(list(border["effective_date"]), list(border["increment"]), years)
-    sanc = tables["sanctions_events"]
-    sanc_late = sanc[[d.year > LAST_OBSERVED_YEAR for d in sanc["effective_date"]]]
-    if len(sanc_late):
-        raise DataValidationError(
-            f"{paths['sanctions_events'][0]}, row(s) {[int(i) + 2 for i in sanc_late.index]}: measures "
-            f"dated after {LAST_OBSERVED_YEAR} ({[d.isoformat() for d in sanc_late['effective_date']]}) "
-            "found in the historical coding; future measures belong in a scenario, not in data/."
-        )
-    sanc_idx = cumulative_event_index(list(sanc["effective_date"]), list(sanc["weight"]), years)
+    arrivals = _arrivals(config, tables["arrivals"], paths["arrivals"][0], years)
+    growth, vintage, sign = _gdp(config, tables["gdp"], paths["gdp"][0], years)
+    border_idx, sanc_idx = _event_indices(tables, paths, years)
 
     def optional(table: pd.DataFrame, column: str) -> np.ndarray:
         t = table.set_index(table["year"].astype(int))
@@ -210,6 +142,117 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
         },
         coords={C.YEAR: years, C.PARTIAL: np.arange(len(part))},
     )
+    _describe(ds)
+    ds.attrs = {
+        "first_year": int(config.first_year),
+        "last_year": int(config.last_year),
+        "history_years": int(config.history),
+        "stock_pre1999": int(stock["arrivals"]),
+        "data_hash": data_hash(file_meta),
+        "files": json.dumps(file_meta, sort_keys=True),
+    }
+    return ds
+
+
+def _read_tables(
+    specs: Mapping[str, FileSpec], paths: Mapping[str, tuple[Path, bool]]
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, str]]]:
+    """Every role's table, and its path, sha256, source and vintage for the provenance record."""
+    tables: dict[str, pd.DataFrame] = {}
+    file_meta: dict[str, dict[str, str]] = {}
+    for role, (path, from_manifest) in paths.items():
+        spec = specs[FILE_ROLES[role]]
+        tables[role] = read_table(path, spec, check_sha=from_manifest)
+        file_meta[role] = {
+            "path": str(path if not from_manifest else FILE_ROLES[role]),
+            "sha256": sha256_file(path),
+            "source": spec.source if from_manifest else "user-supplied",
+            "vintage": spec.vintage if from_manifest else "user-supplied",
+        }
+    return tables, file_meta
+
+
+def _check_no_late_rows(tables: Mapping[str, pd.DataFrame], paths: Mapping[str, tuple[Path, bool]]) -> None:
+    """No observation after LAST_OBSERVED_YEAR in any yearly table (the forecasts are pre-registered)."""
+    for role in ("arrivals", "partial", "gdp", "grain", "trade"):
+        yrs = tables[role]["year"].astype(int)
+        late = yrs[yrs > LAST_OBSERVED_YEAR]
+        if len(late):
+            raise DataValidationError(
+                f"{paths[role][0]}, row(s) {[int(i) + 2 for i in late.index]}: observation(s) for "
+                f"year(s) {late.tolist()} found; no observation "
+                f"after {LAST_OBSERVED_YEAR} may enter the project (forecasts from 2017 on are "
+                "pre-registered). Remove those rows."
+            )
+
+
+def _arrivals(config: DataConfig, arr: pd.DataFrame, path: Path, years: np.ndarray) -> np.ndarray:
+    """Arrivals per year of ``years`` (NaN in the history years); the window must lie inside the file."""
+    arr_years = arr["year"].astype(int)
+    lo, hi = int(arr_years.min()), int(arr_years.max())
+    if config.first_year < lo or config.last_year > hi:
+        raise DataValidationError(
+            f"data.first_year/last_year: window {config.first_year}-{config.last_year} is "
+            f"outside the arrivals data ({lo}-{hi}) in {path}. Choose a window "
+            f"inside {lo}-{hi}."
+        )
+    arrivals = np.full(len(years), np.nan)
+    by_year = dict(zip(arr_years, arr["arrivals"], strict=True))
+    for i, y in enumerate(years):
+        if y >= config.first_year:
+            arrivals[i] = by_year[int(y)]
+    return arrivals
+
+
+def _gdp(
+    config: DataConfig, gdp: pd.DataFrame, path: Path, years: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GDP growth, its vintage and its known sign per year; every window year needs a row."""
+    obs_years = np.arange(config.first_year, config.last_year + 1)
+    gdp_years = set(int(y) for y in gdp["year"])
+    needed = set(int(y) for y in obs_years)
+    missing_gdp = sorted(needed - gdp_years)
+    if missing_gdp:
+        raise DataValidationError(
+            f"{path}: no row for year(s) {missing_gdp} of the observation window; "
+            "add the row (leave growth_pct empty and vintage 'none' if no value is known)."
+        )
+    for i, row in gdp.iterrows():
+        has_value = not pd.isna(row["growth_pct"])
+        if has_value == (row["vintage"] == "none"):
+            raise DataValidationError(
+                f"{path}, row {int(i) + 2}: vintage {row['vintage']!r} does not match "
+                f"growth_pct {row['growth_pct']!r}; use vintage 'none' exactly when the value "
+                "is empty."
+            )
+    g = gdp.set_index(gdp["year"].astype(int))
+    growth = np.array([float(g.at[y, "growth_pct"]) if y in g.index else np.nan for y in years])
+    vintage = np.array([g.at[y, "vintage"] if y in g.index else "none" for y in years], dtype=object)
+    sign_map = {None: 0, "+": 1, "-": -1}
+    sign = np.array([sign_map.get(g.at[y, "known_sign"], 0) if y in g.index else 0 for y in years], dtype=int)
+    return growth, vintage, sign
+
+
+def _event_indices(
+    tables: Mapping[str, pd.DataFrame], paths: Mapping[str, tuple[Path, bool]], years: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The border and sanctions indices per year from their dated events."""
+    border = tables["border_events"]
+    border_idx = cumulative_event_index(list(border["effective_date"]), list(border["increment"]), years)
+    sanc = tables["sanctions_events"]
+    sanc_late = sanc[[d.year > LAST_OBSERVED_YEAR for d in sanc["effective_date"]]]
+    if len(sanc_late):
+        raise DataValidationError(
+            f"{paths['sanctions_events'][0]}, row(s) {[int(i) + 2 for i in sanc_late.index]}: measures "
+            f"dated after {LAST_OBSERVED_YEAR} ({[d.isoformat() for d in sanc_late['effective_date']]}) "
+            "found in the historical coding; future measures belong in a scenario, not in data/."
+        )
+    sanc_idx = cumulative_event_index(list(sanc["effective_date"]), list(sanc["weight"]), years)
+    return border_idx, sanc_idx
+
+
+def _describe(ds: xr.Dataset) -> None:
+    """Units and coding rules of the main variables."""
     ds[C.ARRIVALS].attrs = {"units": "persons", "long_name": "arrivals in South Korea (MOU final table)"}
     ds[C.BORDER_INDEX].attrs = {
         "units": "index (1 = the 2011-12 Kim Jong-un tightening)",
@@ -220,15 +263,6 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
         "rule": "sum of measure weights x fraction of the year after the effective date",
     }
     ds[C.GDP_GROWTH].attrs = {"units": "percent", "source": "Bank of Korea estimates"}
-    ds.attrs = {
-        "first_year": int(config.first_year),
-        "last_year": int(config.last_year),
-        "history_years": int(config.history),
-        "stock_pre1999": int(stock["arrivals"]),
-        "data_hash": data_hash(file_meta),
-        "files": json.dumps(file_meta, sort_keys=True),
-    }
-    return ds
 
 
 def data_hash(file_meta: Mapping[str, Mapping[str, str]]) -> str:
