@@ -100,10 +100,17 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
     """The markdown model card; ``parts`` are the step summaries, figures are relative paths."""
     run_meta = parts["run"]["meta"]
     d = DataConfig()  # a run.json without "window" was fitted on the default window
-    first, last = (int(y) for y in run_meta.get("window", (d.first_year, d.last_year)))
+    window = tuple(int(y) for y in run_meta.get("window", (d.first_year, d.last_year)))
+    lines = _card_head(meta, run_meta, window) + _card_run_checks(parts) + _card_backtest(parts, window)
+    lines += _card_compare(parts) + _card_sbc(parts) + _card_sensitivity_nowcast(parts) + _card_tail(meta, window)
+    return "\n".join(lines)
+
+
+def _card_head(meta: dict[str, Any], run_meta: dict[str, Any], window: tuple[int, ...]) -> list[str]:
+    """Title, intended use, data, model and assumptions, convergence."""
+    first, last = window
     span = f"{first}-{last}"
     cv = run_meta["convergence"]
-    run_dir = Path("run")
     kind = "QUICK SMOKE RUN: not the published numbers" if meta["settings"]["quick"] else "full run"
     lines: list[str] = [
         "# Model card: nkdefections default model",
@@ -149,6 +156,13 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         f"({cv['chains']} chains x {cv['draws']} draws). Report: `run/report.md`.",
         "",
     ]
+    return lines
+
+
+def _card_run_checks(parts: dict[str, Any]) -> list[str]:
+    """Driver effects and the posterior predictive checks of the main run."""
+    run_dir = Path("run")
+    lines: list[str] = []
     effects = _read(Path(parts["run"].get("dir", "")) / "effects.csv") if "dir" in parts["run"] else None
     if effects is not None:
         lines += ["Driver effects (% change in expected arrivals per unit, 90% interval):", "", _fmt(effects), ""]
@@ -176,8 +190,14 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
             f"The fit reproduces {ok} of {len(shapes)} shape checks of the series (`run/ppc_shape_checks.csv`).",
             "",
         ]
+    return lines
+
+
+def _card_backtest(parts: dict[str, Any], window: tuple[int, ...]) -> list[str]:
+    """The rolling-origin backtest."""
+    first = window[0]
     bt = parts["backtest"]
-    lines += [
+    lines: list[str] = [
         "### Rolling-origin backtest (2008-2015 origins, 1-3 years ahead)",
         "",
         f"Each origin: refit on {first}..origin, forecast with the drivers' realised values (`conditional`) and with "
@@ -194,6 +214,12 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         "`backtest/skill.md`.",
         "",
     ]
+    return lines
+
+
+def _card_compare(parts: dict[str, Any]) -> list[str]:
+    """Model comparison."""
+    lines: list[str] = []
     cmp_table = parts["compare"]["table"]
     lines += [
         "### Model comparison (leave-future-out, exact refits; PSIS-LOO)",
@@ -207,7 +233,12 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         "![comparison](compare/comparison.png)",
         "",
     ]
-    lines += ["### Simulation-based calibration and parameter recovery", ""]
+    return lines
+
+
+def _card_sbc(parts: dict[str, Any]) -> list[str]:
+    """Simulation-based calibration and parameter recovery."""
+    lines: list[str] = ["### Simulation-based calibration and parameter recovery", ""]
     sbc_md = parts["sbc"].get("results_md", "")
     if sbc_md:
         body = sbc_md.split("\n", 1)[1].strip()
@@ -215,9 +246,14 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         lines += [body, ""]
     else:
         lines += ["(not run)", ""]
+    return lines
+
+
+def _card_sensitivity_nowcast(parts: dict[str, Any]) -> list[str]:
+    """Prior sensitivity and the nowcast validation."""
     sens = parts["sensitivity"]["table"]
     verdicts = sens.drop_duplicates("driver")[["driver", "verdict"]]
-    lines += [
+    lines: list[str] = [
         "### Prior sensitivity (effect prior s.d. halved and doubled, exact refits)",
         "",
         _fmt(
@@ -251,7 +287,13 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
     if "## Summary by method" in now_md:
         block = now_md.split("## Summary by method", 1)[1].split("\n## ", 1)[0]
         lines += ["Summary by method" + block.strip().split("\n", 1)[0], *block.strip().split("\n")[1:], ""]
-    lines += [
+    return lines
+
+
+def _card_tail(meta: dict[str, Any], window: tuple[int, ...]) -> list[str]:
+    """Known limits and provenance."""
+    first, last = window
+    lines: list[str] = [
         "## Known limits",
         "",
         f"- {last - first + 1} yearly observations: effects are weakly identified; the border effect rests "
@@ -270,4 +312,4 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         + ". Per-check settings and timings: `*/meta.json`.",
         "",
     ]
-    return "\n".join(lines)
+    return lines
