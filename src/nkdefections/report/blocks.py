@@ -228,40 +228,47 @@ def fit_blocks(
             ),
         ]
     if coverage_table is not None and shapes is not None:
-        blocks += [
-            ("h2", "Posterior predictive check"),
-            ("img", (figures["posterior"], f"posterior predictive check, {span}")),
-            (
-                "p",
-                "Interval coverage over the fitted years. `empirical`: the in-sample posterior predictive, "
-                "which conditions on each year's own latent state and so nearly interpolates the data "
-                "(coverage near 100% is expected and is no evidence of skill). `one_step_empirical`: the "
-                "one-step-ahead check, where each year's latent state is redrawn from its dynamics given "
-                "the year before (figure below, table `one_step_check.csv`): the more honest calibration "
-                "check, though still in-sample for the parameters.",
-            ),
-            ("table", (coverage_table, "{:.2f}")),
-            ("img", (figures["one_step"], "one-step-ahead predictive check")),
-            ("p", "Does the fit reproduce the known shape of the series?"),
-            (
-                "table",
-                (
-                    shapes[
-                        [
-                            "check",
-                            "description",
-                            "observed",
-                            "replicated_median",
-                            "replicated_lower_90",
-                            "replicated_upper_90",
-                            "reproduced",
-                        ]
-                    ],
-                    "{:.4g}",
-                ),
-            ),
-        ]
+        blocks += _posterior_check_blocks(coverage_table, shapes, figures, span)
     return blocks
+
+
+def _posterior_check_blocks(
+    coverage_table: pd.DataFrame, shapes: pd.DataFrame, figures: dict[str, Path], span: str
+) -> list[Block]:
+    """The posterior predictive check: figure, coverage, one-step check and the series' shape checks."""
+    return [
+        ("h2", "Posterior predictive check"),
+        ("img", (figures["posterior"], f"posterior predictive check, {span}")),
+        (
+            "p",
+            "Interval coverage over the fitted years. `empirical`: the in-sample posterior predictive, "
+            "which conditions on each year's own latent state and so nearly interpolates the data "
+            "(coverage near 100% is expected and is no evidence of skill). `one_step_empirical`: the "
+            "one-step-ahead check, where each year's latent state is redrawn from its dynamics given "
+            "the year before (figure below, table `one_step_check.csv`): the more honest calibration "
+            "check, though still in-sample for the parameters.",
+        ),
+        ("table", (coverage_table, "{:.2f}")),
+        ("img", (figures["one_step"], "one-step-ahead predictive check")),
+        ("p", "Does the fit reproduce the known shape of the series?"),
+        (
+            "table",
+            (
+                shapes[
+                    [
+                        "check",
+                        "description",
+                        "observed",
+                        "replicated_median",
+                        "replicated_lower_90",
+                        "replicated_upper_90",
+                        "reproduced",
+                    ]
+                ],
+                "{:.4g}",
+            ),
+        ),
+    ]
 
 
 def forecast_blocks(
@@ -292,28 +299,8 @@ def forecast_blocks(
     cum = summary[summary["year"].str.startswith("cumulative")][
         ["scenario", "year", "median", "lower_50", "upper_50", "lower_95", "upper_95", "extrapolated"]
     ]
-    has_contrasts = len(contrasts) > 0
-    if has_contrasts:
-        cols = ["scenario", "baseline", "year", "median_difference", "lower_90", "upper_90", "prob_greater"]
-        cum_c = contrasts[contrasts["year"].str.startswith("cumulative")][[*cols, "extrapolated"]]
-        attr = attribution[attribution["year"].str.startswith("cumulative")][
-            ["scenario", "baseline", "driver", "median_contribution", "lower_90", "upper_90"]
-        ]
-        # drivers whose path is the same in both scenarios contribute exactly zero: not shown
-        attr = attr[(attr[["median_contribution", "lower_90", "upper_90"]].abs() > 0).any(axis=1)]
     if len(extrapolation):
-        g = extrapolation.groupby([C.SCENARIO, C.DRIVER], sort=False)
-        extrapolation = pd.DataFrame(
-            {
-                "years": g[C.YEAR_FUTURE].agg(lambda y: f"{y.min()}-{y.max()}" if y.min() != y.max() else str(y.min())),
-                "value entering arrivals (mean)": g["path_mean"].agg(lambda v: f"{v.min():.3g} to {v.max():.3g}"),
-                "sd across draws": g["path_sd"].max(),
-                f"observed {span}": g.apply(
-                    lambda d: f"{d['observed_min'].iloc[0]:.3g} to {d['observed_max'].iloc[0]:.3g}",
-                    include_groups=False,
-                ),
-            }
-        ).reset_index()
+        extrapolation = _extrapolation_table(extrapolation, span)
     blocks: list[Block] = [
         ("h2", f"Scenario forecasts {horizon}"),
         (
@@ -336,24 +323,7 @@ def forecast_blocks(
     for name, path in figures.items():
         if name.startswith("fan_"):
             blocks.append(("img", (path, f"forecast fan chart: {name[4:]}")))
-    if has_contrasts:
-        blocks += [
-            ("h3", "Contrasts"),
-            ("p", "Difference A - baseline, draw by draw: median, 90% interval and P(A > baseline)."),
-            ("table", (cum_c, "{:.3g}")),
-            ("img", (figures["contrast"], "differences to the baseline")),
-            ("h3", "Attribution of each gap to the drivers"),
-            (
-                "p",
-                "Each draw's gap in expected arrivals is split among the drivers in proportion to their "
-                "exact log-scale contributions beta_d * (x_A,d - x_B,d); the parts add up to the gap. Drivers "
-                "with the same path in both scenarios contribute exactly zero and are omitted "
-                "(`attribution.csv` has every row, per year).",
-            ),
-            ("table", (attr, "{:.0f}")),
-        ]
-    else:
-        blocks.append(("p", "One scenario only: no contrasts (select two or more to compare them)."))
+    blocks += _contrast_blocks(contrasts, attribution, figures)
     if len(exceedance):
         blocks += [("h3", "Exceedance probabilities"), ("table", (exceedance, "{:.3g}"))]
     blocks += [("h3", "Extrapolation warnings")]
@@ -371,7 +341,55 @@ def forecast_blocks(
         ]
     else:
         blocks.append(("p", f"No scenario takes a driver outside its {span} range."))
-    blocks += [
+    return blocks + _caveats(n_obs)
+
+
+def _contrast_blocks(contrasts: pd.DataFrame, attribution: pd.DataFrame, figures: dict[str, Path]) -> list[Block]:
+    """Contrasts and their attribution to the drivers over the cumulative window (zero contributions dropped)."""
+    if not len(contrasts):
+        return [("p", "One scenario only: no contrasts (select two or more to compare them).")]
+    cols = ["scenario", "baseline", "year", "median_difference", "lower_90", "upper_90", "prob_greater"]
+    cum_c = contrasts[contrasts["year"].str.startswith("cumulative")][[*cols, "extrapolated"]]
+    attr = attribution[attribution["year"].str.startswith("cumulative")][
+        ["scenario", "baseline", "driver", "median_contribution", "lower_90", "upper_90"]
+    ]
+    # drivers whose path is the same in both scenarios contribute exactly zero: not shown
+    attr = attr[(attr[["median_contribution", "lower_90", "upper_90"]].abs() > 0).any(axis=1)]
+    return [
+        ("h3", "Contrasts"),
+        ("p", "Difference A - baseline, draw by draw: median, 90% interval and P(A > baseline)."),
+        ("table", (cum_c, "{:.3g}")),
+        ("img", (figures["contrast"], "differences to the baseline")),
+        ("h3", "Attribution of each gap to the drivers"),
+        (
+            "p",
+            "Each draw's gap in expected arrivals is split among the drivers in proportion to their "
+            "exact log-scale contributions beta_d * (x_A,d - x_B,d); the parts add up to the gap. Drivers "
+            "with the same path in both scenarios contribute exactly zero and are omitted "
+            "(`attribution.csv` has every row, per year).",
+        ),
+        ("table", (attr, "{:.0f}")),
+    ]
+
+
+def _extrapolation_table(extrapolation: pd.DataFrame, span: str) -> pd.DataFrame:
+    """One row per scenario and driver: the years, values and spread outside the observed range."""
+    g = extrapolation.groupby([C.SCENARIO, C.DRIVER], sort=False)
+    return pd.DataFrame(
+        {
+            "years": g[C.YEAR_FUTURE].agg(lambda y: f"{y.min()}-{y.max()}" if y.min() != y.max() else str(y.min())),
+            "value entering arrivals (mean)": g["path_mean"].agg(lambda v: f"{v.min():.3g} to {v.max():.3g}"),
+            "sd across draws": g["path_sd"].max(),
+            f"observed {span}": g.apply(
+                lambda d: f"{d['observed_min'].iloc[0]:.3g} to {d['observed_max'].iloc[0]:.3g}",
+                include_groups=False,
+            ),
+        }
+    ).reset_index()
+
+
+def _caveats(n_obs: int) -> list[Block]:
+    return [
         ("h3", "Caveats"),
         (
             "ul",
@@ -385,7 +403,6 @@ def forecast_blocks(
             ],
         ),
     ]
-    return blocks
 
 
 def write_reports(out_dir: Path, blocks: list[Block], title: str = "nkdefections run report") -> None:
