@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nkdefections import constants as C
+from nkdefections.constants import CUMULATIVE
 from nkdefections.errors import ConfigError, ScenarioError
-from nkdefections.validate import check_keys, choice, is_real, is_whole, number, seed, whole
+from nkdefections.validate import check_keys, choice, is_whole, number, parse_thresholds, seed, whole
 
 if TYPE_CHECKING:  # pragma: no cover
     from nkdefections.scenarios.scenario import Scenario
@@ -341,10 +342,6 @@ class DataConfig:
 #: Default forecast years (inclusive): the year after the fit window to 2030.
 DEFAULT_HORIZON = (2017, 2030)
 
-#: The ``year`` of a threshold or contrast over the cumulative window.
-CUMULATIVE = "cumulative"
-
-
 @dataclass(frozen=True)
 class Horizon:
     """Forecast years, inclusive."""
@@ -365,27 +362,6 @@ class Horizon:
         if h.end < h.start:
             raise ConfigError(f"{prefix}: end {h.end} precedes start {h.start}.")
         return h
-
-
-def parse_thresholds(spec: Any) -> list[tuple[int | str, float]]:
-    """Validate thresholds ``[{year: 2020, arrivals: 2000}, ...]`` (year may be ``cumulative``)."""
-    if spec is None:
-        return []
-    if not isinstance(spec, Sequence) or isinstance(spec, str):
-        raise ScenarioError(f"compare.thresholds: expected a list of {{year, arrivals}} mappings, got {spec!r}.")
-    out: list[tuple[int | str, float]] = []
-    for i, item in enumerate(spec):
-        key = f"compare.thresholds[{i}]"
-        if not isinstance(item, Mapping) or set(item) != {"year", "arrivals"}:
-            raise ScenarioError(f"{key}: expected a mapping with keys 'year' and 'arrivals', got {item!r}.")
-        value = item["arrivals"]
-        if not is_real(value, finite=True):
-            raise ScenarioError(f"{key}.arrivals: {value!r} is not a number; write e.g. arrivals: 2000.")
-        year = item["year"]
-        if year != CUMULATIVE and not is_whole(year):
-            raise ScenarioError(f"{key}.year: {year!r} must be a forecast year or 'cumulative'.")
-        out.append((year, float(value)))
-    return out
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,6 @@ POSTERIOR_PLOT = "posterior_predictive.png"
 REPORT_FILE = "report.md"
 CONFIG_FILE = "config.yaml"
 DRIVERS_FILE = "drivers.csv"
+
+# The ``year`` label of thresholds, contrasts and summaries over the cumulative window
+CUMULATIVE = "cumulative"

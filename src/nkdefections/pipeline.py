@@ -107,6 +107,28 @@ def _fit_checks(model: Any, run: RunConfig, tmp: Path, years: np.ndarray, observ
     return {"coverage_table": cov, "shapes": shapes, "prior_table": prior_table, "figures": figures}
 
 
+def _extrapolation_rows(fc: xr.Dataset, window: tuple[int, int]) -> pd.DataFrame:
+    """Scenario-years where a driver enters outside the range observed in ``window``; warns once per scenario."""
+    ext = fc["extrapolated"].to_dataframe().reset_index()
+    ext = ext[ext["extrapolated"]].drop(columns="extrapolated")
+    if len(ext):
+        used = fc[C.DRIVER_VALUES].astype(float)
+        values = xr.Dataset({"path_mean": used.mean((C.CHAIN, C.DRAW)), "path_sd": used.std((C.CHAIN, C.DRAW))})
+        ext = ext.merge(values.to_dataframe().reset_index(), on=[C.SCENARIO, C.YEAR_FUTURE, C.DRIVER])
+        rng = {d: (float(fc["observed_min"].sel(driver=d)), float(fc["observed_max"].sel(driver=d))) for d in C.DRIVERS}
+        ext["observed_min"] = [rng[d][0] for d in ext[C.DRIVER]]
+        ext["observed_max"] = [rng[d][1] for d in ext[C.DRIVER]]
+        for sc, g in ext.groupby(C.SCENARIO):
+            warnings.warn(
+                f"scenario {sc!r} takes {sorted(set(g[C.DRIVER]))} outside the {window[0]}-{window[1]} range in "
+                f"{int(g[C.YEAR_FUTURE].min())}-{int(g[C.YEAR_FUTURE].max())}: the model has no data there "
+                "(flagged in the tables and plots).",
+                UserWarning,
+                stacklevel=3,
+            )
+    return ext
+
+
 def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) -> tuple[list, dict[str, Any]]:
     from nkdefections.forecast.kernel import forecast, posterior_arrays
     from nkdefections.report.plots import contrast_plot, forecast_fan
@@ -120,24 +142,8 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
     contr = contrasts(fc, pairs, window=win) if pairs else pd.DataFrame()
     exc = exceedance(fc, fcfg.thresholds, window=win)
     attr = attribution(fc, posterior_arrays(model)["beta"], pairs, window=win) if pairs else pd.DataFrame()
-    ext = fc["extrapolated"].to_dataframe().reset_index()
-    ext = ext[ext["extrapolated"]].drop(columns="extrapolated")
-    if len(ext):
-        used = fc[C.DRIVER_VALUES].astype(float)
-        values = xr.Dataset({"path_mean": used.mean((C.CHAIN, C.DRAW)), "path_sd": used.std((C.CHAIN, C.DRAW))})
-        ext = ext.merge(values.to_dataframe().reset_index(), on=[C.SCENARIO, C.YEAR_FUTURE, C.DRIVER])
-        rng = {d: (float(fc["observed_min"].sel(driver=d)), float(fc["observed_max"].sel(driver=d))) for d in C.DRIVERS}
-        ext["observed_min"] = [rng[d][0] for d in ext[C.DRIVER]]
-        ext["observed_max"] = [rng[d][1] for d in ext[C.DRIVER]]
-        window = (int(model.design.years[0]), int(model.design.years[-1]))
-        for sc, g in ext.groupby(C.SCENARIO):
-            warnings.warn(
-                f"scenario {sc!r} takes {sorted(set(g[C.DRIVER]))} outside the {window[0]}-{window[1]} range in "
-                f"{int(g[C.YEAR_FUTURE].min())}-{int(g[C.YEAR_FUTURE].max())}: the model has no data there "
-                "(flagged in the tables and plots).",
-                UserWarning,
-                stacklevel=2,
-            )
+    window = (int(model.design.years[0]), int(model.design.years[-1]))
+    ext = _extrapolation_rows(fc, window)
     fc.to_netcdf(
         tmp / "forecast.nc",
         engine="h5netcdf",
@@ -176,7 +182,7 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
             extrapolation=ext,
             figures=figures,
             horizon=fc.attrs["horizon"],
-            window=(int(model.design.years[0]), int(model.design.years[-1])),
+            window=window,
         )
         if plots
         else []

@@ -7,18 +7,19 @@ One definition of "a number", "a whole number", "a seed", "one of these options"
 the guards exist).  Each check raises the exception class the caller passes (the package's
 own, from :mod:`nkdefections.errors`; :class:`ConfigError` by default).
 
-Imports only :mod:`nkdefections.errors`: it sits below every other module.
+Imports only :mod:`nkdefections.errors` and :mod:`nkdefections.constants`: it sits below every other module.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from nkdefections.errors import ConfigError
+from nkdefections.constants import CUMULATIVE
+from nkdefections.errors import ConfigError, ScenarioError
 
 __all__ = [
     "check_keys",
@@ -26,6 +27,7 @@ __all__ = [
     "is_real",
     "is_whole",
     "number",
+    "parse_thresholds",
     "seed",
     "whole",
 ]
@@ -96,3 +98,24 @@ def check_keys(
     unknown = sorted(set(given) - allowed)
     if unknown:
         raise error(f"{prefix}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}.")
+
+
+def parse_thresholds(spec: Any) -> list[tuple[int | str, float]]:
+    """Validate thresholds ``[{year: 2020, arrivals: 2000}, ...]`` (year may be ``cumulative``)."""
+    if spec is None:
+        return []
+    if not isinstance(spec, Sequence) or isinstance(spec, str):
+        raise ScenarioError(f"compare.thresholds: expected a list of {{year, arrivals}} mappings, got {spec!r}.")
+    out: list[tuple[int | str, float]] = []
+    for i, item in enumerate(spec):
+        key = f"compare.thresholds[{i}]"
+        if not isinstance(item, Mapping) or set(item) != {"year", "arrivals"}:
+            raise ScenarioError(f"{key}: expected a mapping with keys 'year' and 'arrivals', got {item!r}.")
+        value = item["arrivals"]
+        if not is_real(value, finite=True):
+            raise ScenarioError(f"{key}.arrivals: {value!r} is not a number; write e.g. arrivals: 2000.")
+        year = item["year"]
+        if year != CUMULATIVE and not is_whole(year):
+            raise ScenarioError(f"{key}.year: {year!r} must be a forecast year or 'cumulative'.")
+        out.append((year, float(value)))
+    return out

@@ -32,6 +32,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -364,6 +365,27 @@ def default_variants(base: ModelConfig | None = None) -> dict[str, ModelConfig]:
     return out
 
 
+def _with_paired_differences(
+    table: pd.DataFrame, reference: str, pointwise: Mapping[str, Any], pointwise_loo: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Add each variant's ELPD-LFO (and exact LOO) difference from ``reference`` with its paired s.e."""
+    diffs: dict[str, tuple[list[float], list[float]]] = {"elpd_lfo": ([], []), "elpd_loo_exact": ([], [])}
+    for label in table["variant"]:
+        for key, source in (("elpd_lfo", pointwise), ("elpd_loo_exact", pointwise_loo)):
+            if label not in source:
+                diffs[key][0].append(np.nan)
+                diffs[key][1].append(np.nan)
+                continue
+            delta = np.asarray(source[label]) - np.asarray(source[reference])
+            diffs[key][0].append(float(delta.sum()))
+            diffs[key][1].append(float(np.sqrt(len(delta)) * delta.std(ddof=1)) if label != reference else 0.0)
+    table.insert(3, "elpd_lfo_diff", diffs["elpd_lfo"][0])
+    table.insert(4, "se_diff", diffs["elpd_lfo"][1])
+    if pointwise_loo:
+        table["loo_exact_diff"], table["loo_exact_se_diff"] = diffs["elpd_loo_exact"]
+    return table
+
+
 def compare_models(
     variants: Mapping[str, ModelConfig] | None = None,
     *,
@@ -448,22 +470,7 @@ def compare_models(
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         log.info("compared %s in %.1f s", label, row["seconds"])
-    table = pd.DataFrame(rows)
-    reference = next(iter(variants))  # differences are against the first variant (the default)
-    diffs = {"elpd_lfo": ([], []), "elpd_loo_exact": ([], [])}
-    for label in table["variant"]:
-        for key, source in (("elpd_lfo", pointwise), ("elpd_loo_exact", pointwise_loo)):
-            if label not in source:
-                diffs[key][0].append(np.nan)
-                diffs[key][1].append(np.nan)
-                continue
-            delta = np.asarray(source[label]) - np.asarray(source[reference])
-            diffs[key][0].append(float(delta.sum()))
-            diffs[key][1].append(float(np.sqrt(len(delta)) * delta.std(ddof=1)) if label != reference else 0.0)
-    table.insert(3, "elpd_lfo_diff", diffs["elpd_lfo"][0])
-    table.insert(4, "se_diff", diffs["elpd_lfo"][1])
-    if pointwise_loo:
-        table["loo_exact_diff"], table["loo_exact_se_diff"] = diffs["elpd_loo_exact"]
+    table = _with_paired_differences(pd.DataFrame(rows), next(iter(variants)), pointwise, pointwise_loo)
     table = table.sort_values("elpd_lfo", ascending=False).reset_index(drop=True)
     lfo = pd.DataFrame(pointwise, index=sorted(origins))
     loo = pd.DataFrame(
