@@ -39,8 +39,9 @@ card: $(STAMP)  ## every check (fit, PPC, backtest, baselines, comparison, SBC, 
 check-installed: $(STAMP)  ## build the wheel, install it into a fresh venv, run the documented commands outside the clone
 	PY=$(PY) PIP_PY=$(BIN)/python scripts/check_installed.sh
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, then the import contracts of pyproject.toml [tool.importlinter] (layers, no hydra/pymc where they do not belong)
 	$(BIN)/ruff check src tests benchmarks experiments scripts
+	$(BIN)/lint-imports
 
 lock:  ## regenerate the pinned set after changing dependencies
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^nkdefections' > requirements.lock

@@ -1,7 +1,14 @@
-"""Plain configuration objects for the model, the sampler and the convergence gate.
+"""Every plain configuration object of the library, in one place.
 
-These dataclasses are the library's configuration: the Hydra YAML files under
-``configs/`` hold values only and are turned into these objects in ``cli.py``.
+:class:`DataConfig` (data window and files), :class:`ModelConfig`, :class:`SamplerConfig`,
+:class:`GateConfig` (convergence gate), :class:`Horizon` (forecast years),
+:class:`ForecastConfig` (scenarios and comparisons) and :class:`RunConfig` (what a run
+writes).  The defaults are written here once, as the dataclass field defaults, and each
+type has one ``from_dict`` that checks the keys of a plain mapping (a resolved Hydra
+config section) and fills in those defaults.  The Hydra YAML files under ``configs/``
+hold values only and are turned into these objects in ``cli/``.  The old homes
+(``data.load.DataConfig``, ``scenarios.scenario.Horizon``, ``pipeline.ForecastConfig`` /
+``RunConfig``) re-export them.
 Every constructor validates its values and raises :class:`ConfigError` with the
 config key (``model.priors.beta_border.sigma``), the bad value and how to fix it,
 before anything is sampled.
@@ -12,13 +19,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from nkdefections import constants as C
-from nkdefections.errors import ConfigError
+from nkdefections.constants import CUMULATIVE
+from nkdefections.errors import ConfigError, ScenarioError
+from nkdefections.validate import check_keys, choice, is_whole, number, parse_thresholds, seed, whole
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nkdefections.scenarios.scenario import Scenario
 
 LIKELIHOODS = ("negative_binomial", "poisson")
 LATENTS = ("ar1", "random_walk", "none")
@@ -65,34 +79,6 @@ _ALLOWED_FAMILIES = {
 }
 
 
-def _num(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key}: {value!r} is not a number.")
-    if not math.isfinite(float(value)):
-        raise ConfigError(f"{key}: {value!r} is not finite.")
-    return float(value)
-
-
-def _int(value: Any, key: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or isinstance(value, float):
-        raise ConfigError(f"{key}: {value!r} is not a whole number.")
-    if value < minimum:
-        raise ConfigError(f"{key}: {value} must be >= {minimum}.")
-    return int(value)
-
-
-def _choice(value: Any, options: tuple[str, ...], key: str) -> str:
-    if value not in options:
-        raise ConfigError(f"{key}: unknown option {value!r}; choose one of {list(options)}.")
-    return str(value)
-
-
-def check_keys(given: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
-    unknown = sorted(set(given) - allowed)
-    if unknown:
-        raise ConfigError(f"{prefix}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}.")
-
-
 def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.priors") -> dict[str, Any]:
     """Check one prior spec ``{"dist": ..., <params>}``; return it with floats."""
     key = f"{prefix}.{name}"
@@ -110,7 +96,7 @@ def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.prio
     for p in params:
         if p not in spec:
             raise ConfigError(f"{key}.{p}: missing; a {dist} prior needs {list(params)}.")
-        v = _num(spec[p], f"{key}.{p}")
+        v = number(spec[p], f"{key}.{p}")
         if p in _POSITIVE and v <= 0:
             raise ConfigError(
                 f"{key}.{p}: {v} must be > 0 (a prior scale or shape cannot be zero or negative); "
@@ -163,14 +149,14 @@ class ModelConfig:
     gdp_sign_softness: float = 0.5
 
     def __post_init__(self) -> None:
-        _choice(self.likelihood, LIKELIHOODS, "model.likelihood")
-        _choice(self.latent, LATENTS, "model.latent")
-        _choice(self.parameterization, PARAMETERIZATIONS, "model.parameterization")
+        choice(self.likelihood, LIKELIHOODS, "model.likelihood")
+        choice(self.latent, LATENTS, "model.latent")
+        choice(self.parameterization, PARAMETERIZATIONS, "model.parameterization")
         if isinstance(self.drivers, str):
             raise ConfigError(f"model.drivers: {self.drivers!r} is a string; give a list such as [{self.drivers}].")
         drivers = tuple(self.drivers)
         for d in drivers:
-            _choice(d, C.DRIVERS, "model.drivers")
+            choice(d, C.DRIVERS, "model.drivers")
         if len(set(drivers)) != len(drivers):
             raise ConfigError(f"model.drivers: {list(drivers)} names a driver twice.")
         # keep the canonical order so coordinates are stable
@@ -179,7 +165,7 @@ class ModelConfig:
         check_keys(lags, set(C.DRIVERS), "model.lags")
         full_lags = dict(DEFAULT_LAGS)  # a partial override keeps the other defaults
         for d, v in lags.items():
-            lag = _int(v, f"model.lags.{d}", minimum=0)
+            lag = whole(v, f"model.lags.{d}", minimum=0)
             if lag > MAX_LAG:
                 raise ConfigError(f"model.lags.{d}: {lag} exceeds the maximum lag {MAX_LAG}.")
             full_lags[d] = lag
@@ -196,7 +182,7 @@ class ModelConfig:
             merged[name] = validate_prior(name, {**default, **override} if same_family else dict(override))
         object.__setattr__(self, "priors", merged)
         for key in ("gdp_latest_sd", "gdp_first_release_sd", "gdp_sign_softness"):
-            v = _num(getattr(self, key), f"model.{key}")
+            v = number(getattr(self, key), f"model.{key}")
             if v <= 0:
                 raise ConfigError(f"model.{key}: {v} must be > 0.")
             object.__setattr__(self, key, v)
@@ -241,13 +227,13 @@ class SamplerConfig:
     progressbar: bool = True
 
     def __post_init__(self) -> None:
-        _choice(self.name, SAMPLERS, "sampler.name")
-        _int(self.draws, "sampler.draws", minimum=1)
-        _int(self.tune, "sampler.tune", minimum=0)
-        _int(self.chains, "sampler.chains", minimum=1)
-        _int(self.cores, "sampler.cores", minimum=1)
-        _int(self.seed, "sampler.seed", minimum=0)
-        ta = _num(self.target_accept, "sampler.target_accept")
+        choice(self.name, SAMPLERS, "sampler.name")
+        whole(self.draws, "sampler.draws", minimum=1)
+        whole(self.tune, "sampler.tune", minimum=0)
+        whole(self.chains, "sampler.chains", minimum=1)
+        whole(self.cores, "sampler.cores", minimum=1)
+        whole(self.seed, "sampler.seed", minimum=0)
+        ta = number(self.target_accept, "sampler.target_accept")
         if not 0 < ta < 1:
             raise ConfigError(f"sampler.target_accept: {ta} must be strictly between 0 and 1.")
 
@@ -277,12 +263,12 @@ class GateConfig:
     enforce: bool = True
 
     def __post_init__(self) -> None:
-        if _num(self.rhat_max, "gate.rhat_max") < 1.0:
+        if number(self.rhat_max, "gate.rhat_max") < 1.0:
             raise ConfigError(f"gate.rhat_max: {self.rhat_max} must be >= 1.")
         for key in ("ess_bulk_min", "ess_tail_min"):
-            if _num(getattr(self, key), f"gate.{key}") < 0:
+            if number(getattr(self, key), f"gate.{key}") < 0:
                 raise ConfigError(f"gate.{key}: must be >= 0.")
-        _int(self.max_divergences, "gate.max_divergences", minimum=0)
+        whole(self.max_divergences, "gate.max_divergences", minimum=0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -296,3 +282,201 @@ class GateConfig:
 def stable_hash(obj: Any, n: int = 16) -> str:
     """Short sha256 of a JSON-serialisable object (sorted keys)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
+# ----------------------------------------------------------------------------
+# Data window
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data live and which window to return.
+
+    Parameters
+    ----------
+    dir
+        Folder with ``manifest.json`` and ``raw/``; default
+        :func:`nkdefections.data.tables.default_data_dir`.
+    first_year, last_year
+        The observation window (inclusive); both must lie inside the arrivals file
+        and ``last_year`` may not exceed 2016.  Checked when the data are loaded.
+    history
+        Extra years before ``first_year`` to carry covariates for (room for lags);
+        arrivals are not read for them.
+    files
+        Per-role replacement files (role -> path), e.g. ``{"border_events": "my_coding.csv"}``;
+        a replacement must follow the same column schema; its checksum is recorded,
+        not checked.  A role mapped to None (``null`` in ``configs/data/default.yaml``,
+        which declares every role) reads the shipped file.
+    """
+
+    dir: Path | None = None
+    first_year: int = 1999
+    last_year: int = 2016
+    history: int = 0
+    files: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def window(self) -> str:
+        """The observation window as text, e.g. ``1999-2016`` (for labels and messages)."""
+        return f"{self.first_year}-{self.last_year}"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DataConfig:
+        """From a ``data`` config section; keys left out (or null) take the defaults above."""
+        check_keys(d, {f.name for f in dataclasses.fields(cls)}, "data")
+        kw = {k: v for k, v in d.items() if v is not None}
+        if kw.get("dir"):
+            kw["dir"] = Path(kw["dir"])
+        else:
+            kw.pop("dir", None)
+        if "files" in kw:
+            kw["files"] = dict(kw["files"])
+        return cls(**kw)
+
+
+# ----------------------------------------------------------------------------
+# Forecast horizon, scenarios and comparisons
+# ----------------------------------------------------------------------------
+
+#: Default forecast years (inclusive): the year after the fit window to 2030.
+DEFAULT_HORIZON = (2017, 2030)
+
+@dataclass(frozen=True)
+class Horizon:
+    """Forecast years, inclusive."""
+
+    start: int = DEFAULT_HORIZON[0]
+    end: int = DEFAULT_HORIZON[1]
+
+    @property
+    def years(self) -> np.ndarray:
+        return np.arange(self.start, self.end + 1)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], prefix: str = "forecast.horizon") -> Horizon:
+        """From ``{start: 2017, end: 2030}``; a key left out takes its default."""
+        check_keys(d, {"start", "end"}, prefix)
+        kw = {k: whole(d[k], f"{prefix}.{k}", what="is not a year") for k in ("start", "end") if k in d}
+        h = cls(**kw)
+        if h.end < h.start:
+            raise ConfigError(f"{prefix}: end {h.end} precedes start {h.start}.")
+        return h
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Which scenarios to forecast and how to compare them."""
+
+    scenarios: Sequence[Scenario]
+    horizon: Horizon = Horizon()
+    seed: int = 0
+    baseline: str = "status_quo"
+    pairs: Sequence[tuple[str, str]] | None = None
+    thresholds: Sequence[tuple[int | str, float]] = ()
+    cumulative_window: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.scenarios:
+            raise ScenarioError("scenarios: none selected; name at least one, e.g. scenarios=[status_quo].")
+        names = [s.name for s in self.scenarios]
+        for pair in self.pairs or ():
+            for name in pair:
+                if name not in names:
+                    raise ScenarioError(
+                        f"compare.pairs: scenario {name!r} is not among the selected scenarios {names}."
+                    )
+        for year, _ in self.thresholds:
+            if year != CUMULATIVE and not self.horizon.start <= int(year) <= self.horizon.end:
+                raise ScenarioError(
+                    f"compare.thresholds: year {year} is outside the horizon {self.horizon.start}-{self.horizon.end}."
+                )
+        w = self.cumulative_window
+        if w is not None and not (self.horizon.start <= w[0] <= w[1] <= self.horizon.end):
+            raise ScenarioError(
+                f"compare.cumulative_window: {list(w)} must lie inside the horizon "
+                f"{self.horizon.start}-{self.horizon.end}."
+            )
+        if self.pairs is None and self.baseline not in names and len(names) > 1:
+            raise ScenarioError(
+                f"compare.baseline: {self.baseline!r} is not among the selected scenarios {names}; "
+                "add it to scenarios or set compare.baseline to one of them."
+            )
+
+    @classmethod
+    def from_dict(
+        cls, scenarios: Sequence[Scenario], forecast: Mapping[str, Any], compare: Mapping[str, Any] | None = None
+    ) -> ForecastConfig:
+        """From the ``forecast`` section (``horizon``, ``seed``) and the ``compare`` section
+        (``baseline``, ``pairs``, ``thresholds``, ``cumulative_window``) of a config, with the
+        already loaded ``scenarios``.  Keys left out take the defaults above.
+        """
+        fc = {k: v for k, v in forecast.items() if k != "enabled"}
+        check_keys(fc, {"horizon", "seed"}, "forecast")
+        cmp = dict(compare or {})
+        check_keys(cmp, {"baseline", "pairs", "thresholds", "cumulative_window"}, "compare")
+        kw: dict[str, Any] = {"horizon": Horizon.from_dict(dict(fc.get("horizon") or {}))}
+        if "seed" in fc:
+            kw["seed"] = seed(fc["seed"], "forecast.seed")
+        if cmp.get("baseline") is not None:
+            kw["baseline"] = str(cmp["baseline"])
+        pairs = cmp.get("pairs")
+        if pairs is not None:
+            if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
+                raise ConfigError(f"compare.pairs: {pairs!r} must be a list of [scenario, baseline] pairs.")
+            kw["pairs"] = [(str(a), str(b)) for a, b in pairs]
+        kw["thresholds"] = parse_thresholds(cmp.get("thresholds"))
+        window = cmp.get("cumulative_window")
+        if window is not None:
+            if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(is_whole(w) for w in window)):
+                raise ConfigError(f"compare.cumulative_window: {window!r} must be [first_year, last_year].")
+            kw["cumulative_window"] = (int(window[0]), int(window[1]))  # __post_init__ checks it against the horizon
+        return cls(scenarios=list(scenarios), **kw)
+
+
+# ----------------------------------------------------------------------------
+# What a run writes
+# ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where and what the run writes."""
+
+    output_dir: Path
+    cache_dir: Path | None = None
+    overwrite: bool = False
+    prior_predictive_draws: int = 500
+    seed: int = 2
+    fit_checks: bool = True  # prior/posterior predictive checks, their plots, the posterior copy
+    plots: bool = True
+    forecast: ForecastConfig | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # recorded in run.json (e.g. sweep parameters)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], forecast: ForecastConfig | None = None) -> RunConfig:
+        """From the run's top-level values (``output_dir``, ``cache_dir``, ``overwrite``,
+        ``prior_predictive_draws``, ``seed``, ``fit_checks``, ``plots``, ``extra``); keys left
+        out take the defaults above.
+        """
+        names = {f.name for f in dataclasses.fields(cls)} - {"forecast"}
+        check_keys(d, names, "run")
+        if not d.get("output_dir"):
+            raise ConfigError("output_dir: must name a folder for this run's outputs.")
+        kw: dict[str, Any] = {k: v for k, v in d.items() if v is not None}
+        kw["output_dir"] = Path(kw["output_dir"])
+        if kw.get("cache_dir"):
+            kw["cache_dir"] = Path(kw["cache_dir"])
+        else:
+            kw.pop("cache_dir", None)
+        if "prior_predictive_draws" in kw:
+            whole(kw["prior_predictive_draws"], "prior_predictive_draws", minimum=1)
+        if "seed" in kw:
+            seed(kw["seed"], "seed")
+        for flag in ("overwrite", "fit_checks", "plots"):
+            if flag in kw and not isinstance(kw[flag], bool):
+                raise ConfigError(f"{flag}: {kw[flag]!r} must be true or false.")
+        if "extra" in kw:
+            kw["extra"] = dict(kw["extra"])
+        return cls(forecast=forecast, **kw)

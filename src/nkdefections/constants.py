@@ -38,7 +38,7 @@ OBSERVED = "arrivals"  # the observed count variable of the PyMC model
 MU = "mu"  # expected arrivals per year
 LOG_MU = "log_mu"
 INTERCEPT = "intercept"  # log level at zero drivers (deterministic: level - center . beta)
-LEVEL = "level"  # long-run log level at the drivers' 1999-2016 means (free parameter)
+LEVEL = "level"  # long-run log level at the drivers' means over the data window (free parameter)
 BETA = "beta"  # log-rate effect per unit of each driver, dim DRIVER
 EFFECT_PCT = "effect_pct"  # 100 * (exp(beta) - 1), dim DRIVER
 LATENT = "latent"  # latent log-rate deviation, dim YEAR
@@ -61,3 +61,6 @@ POSTERIOR_PLOT = "posterior_predictive.png"
 REPORT_FILE = "report.md"
 CONFIG_FILE = "config.yaml"
 DRIVERS_FILE = "drivers.csv"
+
+# The ``year`` label of thresholds, contrasts and summaries over the cumulative window
+CUMULATIVE = "cumulative"

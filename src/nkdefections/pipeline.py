@@ -19,8 +19,6 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +28,14 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.arithmetic import flatten_draws
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
+from nkdefections.config import ForecastConfig, GateConfig, ModelConfig, RunConfig, SamplerConfig
 from nkdefections.data.load import DataConfig, drivers_frame
-from nkdefections.errors import OutputExistsError, ScenarioError
+from nkdefections.errors import OutputExistsError
 from nkdefections.evaluate.checks import coverage, interval_table, one_step_replicates, shape_checks
 from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table
 from nkdefections.provenance import provenance
 from nkdefections.report.blocks import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
-from nkdefections.scenarios.scenario import Horizon, Scenario, scenario_paths
+from nkdefections.scenarios.scenario import scenario_paths
 
 log = logging.getLogger(__name__)
 
@@ -78,61 +76,6 @@ def discard_partial() -> None:
 def _checkpoint() -> None:
     if _STOP.is_set():
         raise KeyboardInterrupt("stop requested")
-
-
-@dataclass(frozen=True)
-class ForecastConfig:
-    """Which scenarios to forecast and how to compare them."""
-
-    scenarios: Sequence[Scenario]
-    horizon: Horizon = Horizon()
-    seed: int = 0
-    baseline: str = "status_quo"
-    pairs: Sequence[tuple[str, str]] | None = None
-    thresholds: Sequence[tuple[int | str, float]] = ()
-    cumulative_window: tuple[int, int] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.scenarios:
-            raise ScenarioError("scenarios: none selected; name at least one, e.g. scenarios=[status_quo].")
-        names = [s.name for s in self.scenarios]
-        for pair in self.pairs or ():
-            for name in pair:
-                if name not in names:
-                    raise ScenarioError(
-                        f"compare.pairs: scenario {name!r} is not among the selected scenarios {names}."
-                    )
-        for year, _ in self.thresholds:
-            if year != "cumulative" and not self.horizon.start <= int(year) <= self.horizon.end:
-                raise ScenarioError(
-                    f"compare.thresholds: year {year} is outside the horizon {self.horizon.start}-{self.horizon.end}."
-                )
-        w = self.cumulative_window
-        if w is not None and not (self.horizon.start <= w[0] <= w[1] <= self.horizon.end):
-            raise ScenarioError(
-                f"compare.cumulative_window: {list(w)} must lie inside the horizon "
-                f"{self.horizon.start}-{self.horizon.end}."
-            )
-        if self.pairs is None and self.baseline not in names and len(names) > 1:
-            raise ScenarioError(
-                f"compare.baseline: {self.baseline!r} is not among the selected scenarios {names}; "
-                "add it to scenarios or set compare.baseline to one of them."
-            )
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Where and what the run writes."""
-
-    output_dir: Path
-    cache_dir: Path | None = None
-    overwrite: bool = False
-    prior_predictive_draws: int = 500
-    seed: int = 2
-    fit_checks: bool = True  # prior/posterior predictive checks, their plots, the posterior copy
-    plots: bool = True
-    forecast: ForecastConfig | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # recorded in run.json (e.g. sweep parameters)
 
 
 def check_output_dir(path: Path, overwrite: bool) -> None:
@@ -185,7 +128,8 @@ def _fit_checks(model: Any, run: RunConfig, tmp: Path, years: np.ndarray, observ
             log_scale=True,
             n_lines=30,
         )
-        predictive_fan(years, observed, rep, figures["posterior"], title="Posterior predictive check, 1999-2016")
+        span = f"{int(years[0])}-{int(years[-1])}"
+        predictive_fan(years, observed, rep, figures["posterior"], title=f"Posterior predictive check, {span}")
         predictive_fan(
             years[1:],
             observed[1:],
@@ -198,6 +142,28 @@ def _fit_checks(model: Any, run: RunConfig, tmp: Path, years: np.ndarray, observ
     cov.to_csv(tmp / "ppc_coverage.csv", index=False)
     shapes.to_csv(tmp / "ppc_shape_checks.csv", index=False)
     return {"coverage_table": cov, "shapes": shapes, "prior_table": prior_table, "figures": figures}
+
+
+def _extrapolation_rows(fc: xr.Dataset, window: tuple[int, int]) -> pd.DataFrame:
+    """Scenario-years where a driver enters outside the range observed in ``window``; warns once per scenario."""
+    ext = fc["extrapolated"].to_dataframe().reset_index()
+    ext = ext[ext["extrapolated"]].drop(columns="extrapolated")
+    if len(ext):
+        used = fc[C.DRIVER_VALUES].astype(float)
+        values = xr.Dataset({"path_mean": used.mean((C.CHAIN, C.DRAW)), "path_sd": used.std((C.CHAIN, C.DRAW))})
+        ext = ext.merge(values.to_dataframe().reset_index(), on=[C.SCENARIO, C.YEAR_FUTURE, C.DRIVER])
+        rng = {d: (float(fc["observed_min"].sel(driver=d)), float(fc["observed_max"].sel(driver=d))) for d in C.DRIVERS}
+        ext["observed_min"] = [rng[d][0] for d in ext[C.DRIVER]]
+        ext["observed_max"] = [rng[d][1] for d in ext[C.DRIVER]]
+        for sc, g in ext.groupby(C.SCENARIO):
+            warnings.warn(
+                f"scenario {sc!r} takes {sorted(set(g[C.DRIVER]))} outside the {window[0]}-{window[1]} range in "
+                f"{int(g[C.YEAR_FUTURE].min())}-{int(g[C.YEAR_FUTURE].max())}: the model has no data there "
+                "(flagged in the tables and plots).",
+                UserWarning,
+                stacklevel=3,
+            )
+    return ext
 
 
 def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) -> tuple[list, dict[str, Any]]:
@@ -213,23 +179,8 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
     contr = contrasts(fc, pairs, window=win) if pairs else pd.DataFrame()
     exc = exceedance(fc, fcfg.thresholds, window=win)
     attr = attribution(fc, posterior_arrays(model)["beta"], pairs, window=win) if pairs else pd.DataFrame()
-    ext = fc["extrapolated"].to_dataframe().reset_index()
-    ext = ext[ext["extrapolated"]].drop(columns="extrapolated")
-    if len(ext):
-        used = fc[C.DRIVER_VALUES].astype(float)
-        values = xr.Dataset({"path_mean": used.mean((C.CHAIN, C.DRAW)), "path_sd": used.std((C.CHAIN, C.DRAW))})
-        ext = ext.merge(values.to_dataframe().reset_index(), on=[C.SCENARIO, C.YEAR_FUTURE, C.DRIVER])
-        rng = {d: (float(fc["observed_min"].sel(driver=d)), float(fc["observed_max"].sel(driver=d))) for d in C.DRIVERS}
-        ext["observed_min"] = [rng[d][0] for d in ext[C.DRIVER]]
-        ext["observed_max"] = [rng[d][1] for d in ext[C.DRIVER]]
-        for sc, g in ext.groupby(C.SCENARIO):
-            warnings.warn(
-                f"scenario {sc!r} takes {sorted(set(g[C.DRIVER]))} outside the 1999-2016 range in "
-                f"{int(g[C.YEAR_FUTURE].min())}-{int(g[C.YEAR_FUTURE].max())}: the model has no data there "
-                "(flagged in the tables and plots).",
-                UserWarning,
-                stacklevel=2,
-            )
+    window = (int(model.design.years[0]), int(model.design.years[-1]))
+    ext = _extrapolation_rows(fc, window)
     fc.to_netcdf(
         tmp / "forecast.nc",
         engine="h5netcdf",
@@ -268,6 +219,7 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
             extrapolation=ext,
             figures=figures,
             horizon=fc.attrs["horizon"],
+            window=window,
         )
         if plots
         else []
@@ -360,7 +312,9 @@ def run(
         if run_config.plots and run_config.fit_checks:
             blocks = (
                 header_blocks(meta, len(years))
-                + fit_blocks(effects=effects, summary=summary, convergence=model.convergence, **checks)
+                + fit_blocks(
+                    effects=effects, summary=summary, convergence=model.convergence, window=meta["window"], **checks
+                )
                 + fc_blocks
                 + [
                     ("h2", "Provenance"),

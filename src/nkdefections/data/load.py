@@ -6,7 +6,6 @@ import datetime as _dt
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from nkdefections import constants as C
+from nkdefections.config import DataConfig  # re-exported: its home is config.py
 from nkdefections.data.tables import (
     FILE_ROLES,
     LAST_OBSERVED_YEAR,
@@ -26,6 +26,7 @@ from nkdefections.data.tables import (
     sha256_file,
 )
 from nkdefections.errors import DataValidationError
+from nkdefections.validate import whole
 
 # ----------------------------------------------------------------------------
 # Covariate construction (pure functions)
@@ -59,34 +60,6 @@ def cumulative_event_index(dates: list[_dt.date], weights: list[float], years: n
 # ----------------------------------------------------------------------------
 # The loader
 # ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the data live and which window to return.
-
-    Parameters
-    ----------
-    dir
-        Folder with ``manifest.json`` and ``raw/``; default :func:`default_data_dir`.
-    first_year, last_year
-        The observation window (inclusive); both must lie inside the arrivals file
-        and ``last_year`` may not exceed 2016.
-    history
-        Extra years before ``first_year`` to carry covariates for (room for lags);
-        arrivals are not read for them.
-    files
-        Per-role replacement files (role -> path), e.g. ``{"border_events": "my_coding.csv"}``;
-        a replacement must follow the same column schema; its checksum is recorded,
-        not checked.  A role mapped to None (``null`` in ``configs/data/default.yaml``,
-        which declares every role) reads the shipped file.
-    """
-
-    dir: Path | None = None
-    first_year: int = 1999
-    last_year: int = 2016
-    history: int = 0
-    files: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def _resolve(config: DataConfig) -> tuple[Path, dict[str, FileSpec], dict[str, tuple[Path, bool]]]:
@@ -132,80 +105,12 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
         config = DataConfig(**{**config.__dict__, **kwargs})
     _check_window(config)
     data_dir, specs, paths = _resolve(config)
-    tables: dict[str, pd.DataFrame] = {}
-    file_meta: dict[str, dict[str, str]] = {}
-    for role, (path, from_manifest) in paths.items():
-        spec = specs[FILE_ROLES[role]]
-        tables[role] = read_table(path, spec, check_sha=from_manifest)
-        file_meta[role] = {
-            "path": str(path if not from_manifest else FILE_ROLES[role]),
-            "sha256": sha256_file(path),
-            "source": spec.source if from_manifest else "user-supplied",
-            "vintage": spec.vintage if from_manifest else "user-supplied",
-        }
-
-    for role in ("arrivals", "partial", "gdp", "grain", "trade"):
-        yrs = tables[role]["year"].astype(int)
-        late = yrs[yrs > LAST_OBSERVED_YEAR]
-        if len(late):
-            raise DataValidationError(
-                f"{paths[role][0]}, row(s) {[int(i) + 2 for i in late.index]}: observation(s) for "
-                f"year(s) {late.tolist()} found; no observation "
-                f"after {LAST_OBSERVED_YEAR} may enter the project (forecasts from 2017 on are "
-                "pre-registered). Remove those rows."
-            )
-    arr = tables["arrivals"]
-    arr_years = arr["year"].astype(int)
-    lo, hi = int(arr_years.min()), int(arr_years.max())
-    if config.first_year < lo or config.last_year > hi:
-        raise DataValidationError(
-            f"data.first_year/last_year: window {config.first_year}-{config.last_year} is "
-            f"outside the arrivals data ({lo}-{hi}) in {paths['arrivals'][0]}. Choose a window "
-            f"inside {lo}-{hi}."
-        )
-
+    tables, file_meta = _read_tables(specs, paths)
+    _check_no_late_rows(tables, paths)
     years = np.arange(config.first_year - config.history, config.last_year + 1)
-    obs_years = np.arange(config.first_year, config.last_year + 1)
-    arrivals = np.full(len(years), np.nan)
-    by_year = dict(zip(arr_years, arr["arrivals"], strict=True))
-    for i, y in enumerate(years):
-        if y >= config.first_year:
-            arrivals[i] = by_year[int(y)]
-
-    gdp = tables["gdp"]
-    gdp_years = set(int(y) for y in gdp["year"])
-    needed = set(int(y) for y in obs_years)
-    missing_gdp = sorted(needed - gdp_years)
-    if missing_gdp:
-        raise DataValidationError(
-            f"{paths['gdp'][0]}: no row for year(s) {missing_gdp} of the observation window; "
-            "add the row (leave growth_pct empty and vintage 'none' if no value is known)."
-        )
-    for i, row in gdp.iterrows():
-        has_value = not pd.isna(row["growth_pct"])
-        if has_value == (row["vintage"] == "none"):
-            raise DataValidationError(
-                f"{paths['gdp'][0]}, row {int(i) + 2}: vintage {row['vintage']!r} does not match "
-                f"growth_pct {row['growth_pct']!r}; use vintage 'none' exactly when the value "
-                "is empty."
-            )
-    g = gdp.set_index(gdp["year"].astype(int))
-    growth = np.array([float(g.at[y, "growth_pct"]) if y in g.index else np.nan for y in years])
-    vintage = np.array([g.at[y, "vintage"] if y in g.index else "none" for y in years], dtype=object)
-    sign_map = {None: 0, "+": 1, "-": -1}
-    sign = np.array([sign_map.get(g.at[y, "known_sign"], 0) if y in g.index else 0 for y in years], dtype=int)
-
-    border = tables["border_events"]
-    border_idx = cumulative_event_index(list(border["effective_date"]), list(border["increment"]), years)
-    sanc = tables["sanctions_events"]
-    sanc_late = sanc[[d.year > LAST_OBSERVED_YEAR for d in sanc["effective_date"]]]
-    if len(sanc_late):
-        raise DataValidationError(
-            f"{paths['sanctions_events'][0]}, row(s) {[int(i) + 2 for i in sanc_late.index]}: measures "
-            f"dated after {LAST_OBSERVED_YEAR} ({[d.isoformat() for d in sanc_late['effective_date']]}) "
-            "found in the historical coding; future measures belong in a scenario, not in data/."
-        )
-    sanc_idx = cumulative_event_index(list(sanc["effective_date"]), list(sanc["weight"]), years)
+    arrivals = _arrivals(config, tables["arrivals"], paths["arrivals"][0], years)
+    growth, vintage, sign = _gdp(config, tables["gdp"], paths["gdp"][0], years)
+    border_idx, sanc_idx = _event_indices(tables, paths, years)
 
     def optional(table: pd.DataFrame, column: str) -> np.ndarray:
         t = table.set_index(table["year"].astype(int))
@@ -237,16 +142,7 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
         },
         coords={C.YEAR: years, C.PARTIAL: np.arange(len(part))},
     )
-    ds[C.ARRIVALS].attrs = {"units": "persons", "long_name": "arrivals in South Korea (MOU final table)"}
-    ds[C.BORDER_INDEX].attrs = {
-        "units": "index (1 = the 2011-12 Kim Jong-un tightening)",
-        "rule": "sum of event increments x fraction of the year after the effective date",
-    }
-    ds[C.SANCTIONS_INDEX].attrs = {
-        "units": "index (1 = one binding UNSC sanctions resolution)",
-        "rule": "sum of measure weights x fraction of the year after the effective date",
-    }
-    ds[C.GDP_GROWTH].attrs = {"units": "percent", "source": "Bank of Korea estimates"}
+    _describe(ds)
     ds.attrs = {
         "first_year": int(config.first_year),
         "last_year": int(config.last_year),
@@ -258,6 +154,117 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
     return ds
 
 
+def _read_tables(
+    specs: Mapping[str, FileSpec], paths: Mapping[str, tuple[Path, bool]]
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, str]]]:
+    """Every role's table, and its path, sha256, source and vintage for the provenance record."""
+    tables: dict[str, pd.DataFrame] = {}
+    file_meta: dict[str, dict[str, str]] = {}
+    for role, (path, from_manifest) in paths.items():
+        spec = specs[FILE_ROLES[role]]
+        tables[role] = read_table(path, spec, check_sha=from_manifest)
+        file_meta[role] = {
+            "path": str(path if not from_manifest else FILE_ROLES[role]),
+            "sha256": sha256_file(path),
+            "source": spec.source if from_manifest else "user-supplied",
+            "vintage": spec.vintage if from_manifest else "user-supplied",
+        }
+    return tables, file_meta
+
+
+def _check_no_late_rows(tables: Mapping[str, pd.DataFrame], paths: Mapping[str, tuple[Path, bool]]) -> None:
+    """No observation after LAST_OBSERVED_YEAR in any yearly table (the forecasts are pre-registered)."""
+    for role in ("arrivals", "partial", "gdp", "grain", "trade"):
+        yrs = tables[role]["year"].astype(int)
+        late = yrs[yrs > LAST_OBSERVED_YEAR]
+        if len(late):
+            raise DataValidationError(
+                f"{paths[role][0]}, row(s) {[int(i) + 2 for i in late.index]}: observation(s) for "
+                f"year(s) {late.tolist()} found; no observation "
+                f"after {LAST_OBSERVED_YEAR} may enter the project (forecasts from 2017 on are "
+                "pre-registered). Remove those rows."
+            )
+
+
+def _arrivals(config: DataConfig, arr: pd.DataFrame, path: Path, years: np.ndarray) -> np.ndarray:
+    """Arrivals per year of ``years`` (NaN in the history years); the window must lie inside the file."""
+    arr_years = arr["year"].astype(int)
+    lo, hi = int(arr_years.min()), int(arr_years.max())
+    if config.first_year < lo or config.last_year > hi:
+        raise DataValidationError(
+            f"data.first_year/last_year: window {config.first_year}-{config.last_year} is "
+            f"outside the arrivals data ({lo}-{hi}) in {path}. Choose a window "
+            f"inside {lo}-{hi}."
+        )
+    arrivals = np.full(len(years), np.nan)
+    by_year = dict(zip(arr_years, arr["arrivals"], strict=True))
+    for i, y in enumerate(years):
+        if y >= config.first_year:
+            arrivals[i] = by_year[int(y)]
+    return arrivals
+
+
+def _gdp(
+    config: DataConfig, gdp: pd.DataFrame, path: Path, years: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GDP growth, its vintage and its known sign per year; every window year needs a row."""
+    obs_years = np.arange(config.first_year, config.last_year + 1)
+    gdp_years = set(int(y) for y in gdp["year"])
+    needed = set(int(y) for y in obs_years)
+    missing_gdp = sorted(needed - gdp_years)
+    if missing_gdp:
+        raise DataValidationError(
+            f"{path}: no row for year(s) {missing_gdp} of the observation window; "
+            "add the row (leave growth_pct empty and vintage 'none' if no value is known)."
+        )
+    for i, row in gdp.iterrows():
+        has_value = not pd.isna(row["growth_pct"])
+        if has_value == (row["vintage"] == "none"):
+            raise DataValidationError(
+                f"{path}, row {int(i) + 2}: vintage {row['vintage']!r} does not match "
+                f"growth_pct {row['growth_pct']!r}; use vintage 'none' exactly when the value "
+                "is empty."
+            )
+    g = gdp.set_index(gdp["year"].astype(int))
+    growth = np.array([float(g.at[y, "growth_pct"]) if y in g.index else np.nan for y in years])
+    vintage = np.array([g.at[y, "vintage"] if y in g.index else "none" for y in years], dtype=object)
+    sign_map = {None: 0, "+": 1, "-": -1}
+    sign = np.array([sign_map.get(g.at[y, "known_sign"], 0) if y in g.index else 0 for y in years], dtype=int)
+    return growth, vintage, sign
+
+
+def _event_indices(
+    tables: Mapping[str, pd.DataFrame], paths: Mapping[str, tuple[Path, bool]], years: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The border and sanctions indices per year from their dated events."""
+    border = tables["border_events"]
+    border_idx = cumulative_event_index(list(border["effective_date"]), list(border["increment"]), years)
+    sanc = tables["sanctions_events"]
+    sanc_late = sanc[[d.year > LAST_OBSERVED_YEAR for d in sanc["effective_date"]]]
+    if len(sanc_late):
+        raise DataValidationError(
+            f"{paths['sanctions_events'][0]}, row(s) {[int(i) + 2 for i in sanc_late.index]}: measures "
+            f"dated after {LAST_OBSERVED_YEAR} ({[d.isoformat() for d in sanc_late['effective_date']]}) "
+            "found in the historical coding; future measures belong in a scenario, not in data/."
+        )
+    sanc_idx = cumulative_event_index(list(sanc["effective_date"]), list(sanc["weight"]), years)
+    return border_idx, sanc_idx
+
+
+def _describe(ds: xr.Dataset) -> None:
+    """Units and coding rules of the main variables."""
+    ds[C.ARRIVALS].attrs = {"units": "persons", "long_name": "arrivals in South Korea (MOU final table)"}
+    ds[C.BORDER_INDEX].attrs = {
+        "units": "index (1 = the 2011-12 Kim Jong-un tightening)",
+        "rule": "sum of event increments x fraction of the year after the effective date",
+    }
+    ds[C.SANCTIONS_INDEX].attrs = {
+        "units": "index (1 = one binding UNSC sanctions resolution)",
+        "rule": "sum of measure weights x fraction of the year after the effective date",
+    }
+    ds[C.GDP_GROWTH].attrs = {"units": "percent", "source": "Bank of Korea estimates"}
+
+
 def data_hash(file_meta: Mapping[str, Mapping[str, str]]) -> str:
     """A short hash of every input file's sha256, by role."""
     blob = json.dumps({k: v["sha256"] for k, v in sorted(file_meta.items())}, sort_keys=True)
@@ -267,8 +274,7 @@ def data_hash(file_meta: Mapping[str, Mapping[str, str]]) -> str:
 def _check_window(config: DataConfig) -> None:
     for key in ("first_year", "last_year", "history"):
         value = getattr(config, key)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise DataValidationError(f"data.{key}: {value!r} is not a whole number.")
+        whole(value, f"data.{key}", error=DataValidationError)
     if config.history < 0:
         raise DataValidationError(f"data.history: {config.history} must be >= 0.")
     if config.last_year > LAST_OBSERVED_YEAR:

@@ -32,6 +32,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,8 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from nkdefections import constants as C
+from nkdefections import validate
+from nkdefections.arithmetic import draw_counts, lag_year, mixture_log_pmf, nb_prob, nb_shape
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate import baselines as B
@@ -86,7 +89,7 @@ def forecast_log_mu(fit: RefitResult, refitter: Refitter, origin: int, targets: 
     source = {C.BORDER: C.BORDER_INDEX, C.SANCTIONS: C.SANCTIONS_INDEX}
     for k, drv in enumerate(d.drivers):
         lag = cfg.lags[drv]
-        known = [min(t - lag, origin) if mode == "status_quo" else t - lag for t in targets]
+        known = [lag_year(t, lag, origin if mode == "status_quo" else None) for t in targets]
         if drv == C.ECONOMY:
             gdp_true = _draws(post, C.GDP_TRUE)
             gdp_years = list(d.gdp_years)
@@ -109,19 +112,12 @@ def predictive(
 ) -> tuple[np.ndarray, object]:
     """Count draws (S, H) and a function ``log_pmf(h_index, y)`` of the exact predictive mixture."""
     mu = np.exp(log_mu)
-    if likelihood == "negative_binomial":
-        od = _draws(fit.posterior, C.OVERDISPERSION)
-        n = 1.0 / od**2
-        p = n[:, None] / (n[:, None] + mu)
-        counts = rng.negative_binomial(n[:, None], p)
+    od = _draws(fit.posterior, C.OVERDISPERSION) if likelihood == "negative_binomial" else None
+    counts = draw_counts(mu, rng, od)
+    n = None if od is None else nb_shape(od)
 
-        def log_pmf(h: int, y: int) -> float:
-            return float(logsumexp(stats.nbinom.logpmf(y, n, p[:, h])) - np.log(len(n)))
-    else:
-        counts = rng.poisson(mu)
-
-        def log_pmf(h: int, y: int) -> float:
-            return float(logsumexp(stats.poisson.logpmf(y, mu[:, h])) - np.log(mu.shape[0]))
+    def log_pmf(h: int, y: int) -> float:
+        return float(mixture_log_pmf(y, mu[:, h], n))
 
     return counts, log_pmf
 
@@ -159,9 +155,7 @@ def _check_plan(
     """Validate a backtest plan before anything is fitted; return origins and horizons as ints."""
 
     def whole(v: object, key: str) -> int:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ConfigError(f"backtest {key}: {v!r} is not a whole number.")
-        return int(v)
+        return validate.whole(v, f"backtest {key}")
 
     origins = [whole(o, "origins") for o in origins]
     horizons = [whole(h, "horizons") for h in horizons]
@@ -283,8 +277,8 @@ def pointwise_log_lik(fit: RefitResult, y: np.ndarray, likelihood: str) -> xr.Da
     mu = fit.posterior[C.MU]
     if likelihood == "negative_binomial":
         od = fit.posterior[C.OVERDISPERSION]
-        n = 1.0 / od**2
-        vals = stats.nbinom.logpmf(y, n.values[..., None], (n / (n + mu)).values)
+        n = nb_shape(od)
+        vals = stats.nbinom.logpmf(y, n.values[..., None], nb_prob(n, mu).values)
     else:
         vals = stats.poisson.logpmf(y, mu.values)
     return xr.DataArray(vals, dims=mu.dims, coords=mu.coords, name=C.OBSERVED)
@@ -371,6 +365,27 @@ def default_variants(base: ModelConfig | None = None) -> dict[str, ModelConfig]:
     return out
 
 
+def _with_paired_differences(
+    table: pd.DataFrame, reference: str, pointwise: Mapping[str, Any], pointwise_loo: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Add each variant's ELPD-LFO (and exact LOO) difference from ``reference`` with its paired s.e."""
+    diffs: dict[str, tuple[list[float], list[float]]] = {"elpd_lfo": ([], []), "elpd_loo_exact": ([], [])}
+    for label in table["variant"]:
+        for key, source in (("elpd_lfo", pointwise), ("elpd_loo_exact", pointwise_loo)):
+            if label not in source:
+                diffs[key][0].append(np.nan)
+                diffs[key][1].append(np.nan)
+                continue
+            delta = np.asarray(source[label]) - np.asarray(source[reference])
+            diffs[key][0].append(float(delta.sum()))
+            diffs[key][1].append(float(np.sqrt(len(delta)) * delta.std(ddof=1)) if label != reference else 0.0)
+    table.insert(3, "elpd_lfo_diff", diffs["elpd_lfo"][0])
+    table.insert(4, "se_diff", diffs["elpd_lfo"][1])
+    if pointwise_loo:
+        table["loo_exact_diff"], table["loo_exact_se_diff"] = diffs["elpd_loo_exact"]
+    return table
+
+
 def compare_models(
     variants: Mapping[str, ModelConfig] | None = None,
     *,
@@ -455,22 +470,7 @@ def compare_models(
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         log.info("compared %s in %.1f s", label, row["seconds"])
-    table = pd.DataFrame(rows)
-    reference = next(iter(variants))  # differences are against the first variant (the default)
-    diffs = {"elpd_lfo": ([], []), "elpd_loo_exact": ([], [])}
-    for label in table["variant"]:
-        for key, source in (("elpd_lfo", pointwise), ("elpd_loo_exact", pointwise_loo)):
-            if label not in source:
-                diffs[key][0].append(np.nan)
-                diffs[key][1].append(np.nan)
-                continue
-            delta = np.asarray(source[label]) - np.asarray(source[reference])
-            diffs[key][0].append(float(delta.sum()))
-            diffs[key][1].append(float(np.sqrt(len(delta)) * delta.std(ddof=1)) if label != reference else 0.0)
-    table.insert(3, "elpd_lfo_diff", diffs["elpd_lfo"][0])
-    table.insert(4, "se_diff", diffs["elpd_lfo"][1])
-    if pointwise_loo:
-        table["loo_exact_diff"], table["loo_exact_se_diff"] = diffs["elpd_loo_exact"]
+    table = _with_paired_differences(pd.DataFrame(rows), next(iter(variants)), pointwise, pointwise_loo)
     table = table.sort_values("elpd_lfo", ascending=False).reset_index(drop=True)
     lfo = pd.DataFrame(pointwise, index=sorted(origins))
     loo = pd.DataFrame(

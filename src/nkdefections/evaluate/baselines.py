@@ -52,6 +52,7 @@ import pandas as pd
 from scipy import stats
 
 from nkdefections.errors import ConfigError, ConvergenceError, DataValidationError
+from nkdefections.validate import is_whole
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ class BaselineForecast:
 
 
 def _validate(years: Any, counts: Any, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
+    if not is_whole(horizon) or horizon < 1:
         raise ConfigError(f"horizon must be an integer >= 1, got {horizon!r}")
     yrs, y = np.asarray(years, dtype=float), np.asarray(counts, dtype=float)
     if yrs.ndim != 1 or y.shape != yrs.shape:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from nkdefections.arithmetic import draw_counts, latent_step
+
 INTERVALS = (0.50, 0.80, 0.90, 0.95)
 
 
@@ -130,19 +132,6 @@ def shape_checks(years: np.ndarray, observed: np.ndarray, replicated: np.ndarray
     return pd.DataFrame(rows)
 
 
-def draw_counts(mu: np.ndarray, rng: np.random.Generator, overdispersion: np.ndarray | None = None) -> np.ndarray:
-    """Poisson (``overdispersion`` None) or negative-binomial counts with mean ``mu``.
-
-    ``overdispersion`` is 1/sqrt(phi), broadcast against ``mu`` along the first axis.
-    """
-    mu = np.asarray(mu, dtype=float)
-    if overdispersion is None:
-        return rng.poisson(mu)
-    phi = 1.0 / np.asarray(overdispersion, dtype=float) ** 2
-    phi = phi.reshape(phi.shape + (1,) * (mu.ndim - phi.ndim))
-    return rng.negative_binomial(phi, phi / (phi + mu))
-
-
 def one_step_replicates(
     log_mu: np.ndarray,
     latent: np.ndarray,
@@ -166,5 +155,5 @@ def one_step_replicates(
         return draw_counts(np.exp(log_mu[:, 1:]), rng, overdispersion)
     r = np.ones(S) if kind == "random_walk" else np.asarray(rho)
     fixed = log_mu - latent  # intercept + drivers
-    z_pred = r[:, None] * latent[:, :-1] + sigma_latent[:, None] * rng.standard_normal((S, T - 1))
+    z_pred = latent_step(latent[:, :-1], r[:, None], sigma_latent[:, None], rng.standard_normal((S, T - 1)))
     return draw_counts(np.exp(fixed[:, 1:] + z_pred), rng, overdispersion)

@@ -31,9 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.special import logsumexp
 
+from nkdefections.arithmetic import mixture_log_pmf
 from nkdefections.errors import ConfigError, DataValidationError
 
 #: Central interval levels scored by default.
@@ -156,8 +155,7 @@ def log_pmf_poisson_mixture(y: Any, mu_draws: Any) -> np.ndarray:
     """
     yy = _check_counts(y)
     mu = _check_positive("mu_draws", mu_draws)
-    lp = stats.poisson.logpmf(yy[..., None], mu)
-    return logsumexp(lp, axis=-1) - np.log(mu.shape[-1])
+    return mixture_log_pmf(yy, mu)
 
 
 def log_pmf_negbin_mixture(y: Any, mu_draws: Any, alpha_draws: Any) -> np.ndarray:
@@ -177,8 +175,7 @@ def log_pmf_negbin_mixture(y: Any, mu_draws: Any, alpha_draws: Any) -> np.ndarra
     mu = _check_positive("mu_draws", mu_draws)
     alpha = _check_positive("alpha_draws", alpha_draws)
     mu, alpha = np.broadcast_arrays(mu, alpha)
-    lp = stats.nbinom.logpmf(yy[..., None], alpha, alpha / (alpha + mu))
-    return logsumexp(lp, axis=-1) - np.log(mu.shape[-1])
+    return mixture_log_pmf(yy, mu, alpha)
 
 
 def log_score_poisson_mixture(y: Any, mu_draws: Any) -> np.ndarray:

@@ -30,6 +30,7 @@ from nkdefections import constants as C
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.model.refit import RefitResult, Refitter
+from nkdefections.validate import is_real
 
 #: A median shift below this many reference posterior s.d. and a width ratio within
 #: [1/WIDTH_TOL, WIDTH_TOL] for every factor counts as "data-dominated".
@@ -71,7 +72,7 @@ def prior_sensitivity(
     if not factors:
         raise ConfigError("sensitivity factors: none given; e.g. (0.5, 2.0) halves and doubles each prior s.d.")
     for f in factors:
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not np.isfinite(f) or f <= 0 or f == 1:
+        if not is_real(f, finite=True) or f <= 0 or f == 1:
             raise ConfigError(
                 f"sensitivity factors: {f!r} must be a positive number other than 1 (1 is the reference fit)."
             )

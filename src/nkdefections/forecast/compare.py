@@ -6,19 +6,17 @@ All functions take the forecast Dataset of :func:`nkdefections.forecast.forecast
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from nkdefections import constants as C
+from nkdefections.config import CUMULATIVE, parse_thresholds  # noqa: F401  (re-exported: their home is config.py)
 from nkdefections.errors import ScenarioError
 
 SUMMARY_PROBS = (0.025, 0.10, 0.25, 0.50, 0.75, 0.90, 0.975)
-CUMULATIVE = "cumulative"
 
 
 def _samples(da: xr.DataArray) -> xr.DataArray:
@@ -154,27 +152,6 @@ def contrasts(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def parse_thresholds(spec: Any) -> list[tuple[int | str, float]]:
-    """Validate thresholds ``[{year: 2020, arrivals: 2000}, ...]`` (year may be ``cumulative``)."""
-    if spec is None:
-        return []
-    if not isinstance(spec, Sequence) or isinstance(spec, str):
-        raise ScenarioError(f"compare.thresholds: expected a list of {{year, arrivals}} mappings, got {spec!r}.")
-    out: list[tuple[int | str, float]] = []
-    for i, item in enumerate(spec):
-        key = f"compare.thresholds[{i}]"
-        if not isinstance(item, Mapping) or set(item) != {"year", "arrivals"}:
-            raise ScenarioError(f"{key}: expected a mapping with keys 'year' and 'arrivals', got {item!r}.")
-        value = item["arrivals"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-            raise ScenarioError(f"{key}.arrivals: {value!r} is not a number; write e.g. arrivals: 2000.")
-        year = item["year"]
-        if year != CUMULATIVE and (isinstance(year, bool) or not isinstance(year, int)):
-            raise ScenarioError(f"{key}.year: {year!r} must be a forecast year or 'cumulative'.")
-        out.append((year, float(value)))
-    return out
 
 
 def exceedance(

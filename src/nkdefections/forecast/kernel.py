@@ -23,7 +23,7 @@ import xarray as xr
 from scipy import special, stats
 
 from nkdefections import constants as C
-from nkdefections.arithmetic import flatten_draws
+from nkdefections.arithmetic import flatten_draws, lag_year, latent_step, nb_prob, nb_shape
 from nkdefections.errors import ScenarioError
 from nkdefections.provenance import provenance
 from nkdefections.scenarios.scenario import Horizon, Scenario, scenario_paths
@@ -110,7 +110,7 @@ def driver_draws(
     for k, d in enumerate(C.DRIVERS):
         lag = model.config.lags[d]
         for h, t in enumerate(years):
-            src = int(t) - lag
+            src = lag_year(t, lag)
             if src < years[0]:
                 X[:, :, h, k] = history_values(model, src, d, arrays)[:, None]
             else:
@@ -179,8 +179,8 @@ def count_ppf(u: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | None) 
     if overdispersion is None:
         return poisson_ppf(u_f, mu_f).reshape(shape)
     # negative binomial: scipy's exact ppf (the stepping search is slow where the dispersion is large)
-    phi = (1.0 / np.asarray(overdispersion) ** 2).reshape((-1,) + (1,) * (len(shape) - 1))
-    return stats.nbinom.ppf(u_f.reshape(shape), phi, phi / (phi + np.asarray(mu, dtype=float)))
+    phi = nb_shape(np.asarray(overdispersion)).reshape((-1,) + (1,) * (len(shape) - 1))
+    return stats.nbinom.ppf(u_f.reshape(shape), phi, nb_prob(phi, np.asarray(mu, dtype=float)))
 
 
 def forecast(
@@ -230,7 +230,7 @@ def forecast(
     z = np.empty((S, H))
     prev = arrays["latent_last"]
     for h in range(H):
-        prev = arrays["rho"] * prev + arrays["sigma"] * eps[:, h]
+        prev = latent_step(prev, arrays["rho"], arrays["sigma"], eps[:, h])
         z[:, h] = prev
     log_mu = arrays["intercept"][:, None, None] + np.einsum("snhk,sk->snh", X, arrays["beta"]) + z[:, None, :]
     too_big = ~(log_mu < MAX_LOG_MU)

@@ -13,6 +13,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from nkdefections import constants as C
+from nkdefections.arithmetic import lag_year, nb_shape
 from nkdefections.config import ModelConfig
 from nkdefections.errors import ConfigError
 
@@ -73,7 +74,7 @@ def design(data: xr.Dataset, config: ModelConfig) -> Design:
         if d == C.ECONOMY:
             economy_col = k
             continue
-        X[:, k] = data[source[d]].sel({C.YEAR: years - config.lags[d]}).values
+        X[:, k] = data[source[d]].sel({C.YEAR: [lag_year(t, config.lags[d]) for t in years]}).values
     lag_e = config.lags[C.ECONOMY] if C.ECONOMY in drivers else 0
     gdp_years = np.arange(first - lag_e, last + 1)
     gdp = data[C.GDP_GROWTH].sel({C.YEAR: gdp_years}).values
@@ -250,14 +251,14 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
         y = pm.Data("arrivals_data", d.y, dims=C.YEAR)
         if config.likelihood == "negative_binomial":
             od = _prior(C.OVERDISPERSION, p["overdispersion"])
-            lik = pm.NegativeBinomial.dist(mu=mu, alpha=1.0 / od**2)
+            lik = pm.NegativeBinomial.dist(mu=mu, alpha=nb_shape(od))
         else:
             lik = pm.Poisson.dist(mu=mu)
         if evaluation:
             weight = pm.Data("obs_weight", np.ones(len(d.years)), dims=C.YEAR)
             pm.Potential("arrivals_loglik", (weight * pm.logp(lik, y)).sum())
         elif config.likelihood == "negative_binomial":
-            pm.NegativeBinomial(C.OBSERVED, mu=mu, alpha=1.0 / od**2, observed=y, dims=C.YEAR)
+            pm.NegativeBinomial(C.OBSERVED, mu=mu, alpha=nb_shape(od), observed=y, dims=C.YEAR)
         else:
             pm.Poisson(C.OBSERVED, mu=mu, observed=y, dims=C.YEAR)
     return model

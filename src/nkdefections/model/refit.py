@@ -209,7 +209,13 @@ class Refitter:
             center[d.economy_col] = float(x["gdp_obs_all"][obs].mean()) if obs.any() else 0.0
         if "driver_center" in x:
             x["driver_center"] = center
-        for name, spec in (priors or {}).items():
+        self._swap_priors(x, priors or {})
+        return x
+
+    def _swap_priors(self, x: dict[str, np.ndarray], priors: Mapping[str, Mapping[str, float]]) -> None:
+        """Replace the normal priors of the level and the driver effects in the inputs ``x`` (checked)."""
+        d = self.design
+        for name, spec in priors.items():
             if name != "level" and (not name.startswith("beta_") or name.removeprefix("beta_") not in d.drivers):
                 raise ConfigError(
                     f"priors.{name}: only 'level' and beta_<driver> for drivers in the model "
@@ -230,7 +236,6 @@ class Refitter:
             else:
                 x["beta_prior_mu"][k] = checked["mu"]
                 x["beta_prior_sigma"][k] = checked["sigma"]
-        return x
 
     # -- compilation ----------------------------------------------------------------
     def _compile(self) -> tuple[Any, Any, list[str], list[tuple[str, ...]]]:

@@ -13,7 +13,9 @@ from typing import Any
 import pandas as pd
 
 from nkdefections import constants as C
+from nkdefections.config import DataConfig
 from nkdefections.model.diagnostics import ConvergenceReport
+from nkdefections.validate import is_real
 
 Block = tuple[str, Any]  # ("h1"|"h2"|"h3"|"p"|"ul"|"table"|"img", payload)
 
@@ -97,7 +99,7 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
                 for v in row:
                     text = fmt.format(v) if isinstance(v, float) else str(v)
                     flag = v is True and "extrapolated" in df.columns
-                    num = isinstance(v, (int, float)) and not isinstance(v, bool)
+                    num = is_real(v)
                     cls = ' class="flag"' if flag else (' class="num"' if num else "")
                     cells.append(f"<td{cls}>{html.escape(text)}</td>")
                 rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -138,6 +140,16 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+#: The default data window (first, last fitted year), from :class:`~nkdefections.config.DataConfig`.
+DEFAULT_WINDOW: tuple[int, int] = (DataConfig().first_year, DataConfig().last_year)
+
+
+def _window_text(window: tuple[int, int]) -> tuple[str, int]:
+    """``("1999-2016", 18)`` for the window (1999, 2016)."""
+    first, last = int(window[0]), int(window[1])
+    return f"{first}-{last}", last - first + 1
+
+
 def header_blocks(meta: dict[str, Any], n_years: int) -> list[Block]:
     m = meta["model_config"]
     s = meta["sampler_config"]
@@ -167,7 +179,10 @@ def fit_blocks(
     shapes: pd.DataFrame | None,
     prior_table: pd.DataFrame | None,
     figures: dict[str, Path],
+    window: tuple[int, int] = DEFAULT_WINDOW,
 ) -> list[Block]:
+    """Driver effects, convergence, parameters and predictive checks; ``window`` is the fitted (first, last) year."""
+    span, n_obs = _window_text(window)
     cv = convergence.summary_row()
     blocks: list[Block] = [
         ("h2", "Driver effects"),
@@ -178,7 +193,7 @@ def fit_blocks(
         ("table", effects_table(effects)) if len(effects) else ("p", "(no drivers in this model)"),
         (
             "p",
-            "With 18 yearly observations these effects are weakly identified: the border effect is "
+            f"With {n_obs} yearly observations these effects are weakly identified: the border effect is "
             "informed essentially by one event (the 2011-12 tightening and the 2012 drop) and is "
             "sensitive to the latent dynamics assumed; the sanctions index rises almost monotonically "
             "with time and is partly confounded with the latent dynamics; the economy effect rests on "
@@ -213,40 +228,47 @@ def fit_blocks(
             ),
         ]
     if coverage_table is not None and shapes is not None:
-        blocks += [
-            ("h2", "Posterior predictive check"),
-            ("img", (figures["posterior"], "posterior predictive check, 1999-2016")),
-            (
-                "p",
-                "Interval coverage over the fitted years. `empirical`: the in-sample posterior predictive, "
-                "which conditions on each year's own latent state and so nearly interpolates the data "
-                "(coverage near 100% is expected and is no evidence of skill). `one_step_empirical`: the "
-                "one-step-ahead check, where each year's latent state is redrawn from its dynamics given "
-                "the year before (figure below, table `one_step_check.csv`): the more honest calibration "
-                "check, though still in-sample for the parameters.",
-            ),
-            ("table", (coverage_table, "{:.2f}")),
-            ("img", (figures["one_step"], "one-step-ahead predictive check")),
-            ("p", "Does the fit reproduce the known shape of the series?"),
-            (
-                "table",
-                (
-                    shapes[
-                        [
-                            "check",
-                            "description",
-                            "observed",
-                            "replicated_median",
-                            "replicated_lower_90",
-                            "replicated_upper_90",
-                            "reproduced",
-                        ]
-                    ],
-                    "{:.4g}",
-                ),
-            ),
-        ]
+        blocks += _posterior_check_blocks(coverage_table, shapes, figures, span)
     return blocks
+
+
+def _posterior_check_blocks(
+    coverage_table: pd.DataFrame, shapes: pd.DataFrame, figures: dict[str, Path], span: str
+) -> list[Block]:
+    """The posterior predictive check: figure, coverage, one-step check and the series' shape checks."""
+    return [
+        ("h2", "Posterior predictive check"),
+        ("img", (figures["posterior"], f"posterior predictive check, {span}")),
+        (
+            "p",
+            "Interval coverage over the fitted years. `empirical`: the in-sample posterior predictive, "
+            "which conditions on each year's own latent state and so nearly interpolates the data "
+            "(coverage near 100% is expected and is no evidence of skill). `one_step_empirical`: the "
+            "one-step-ahead check, where each year's latent state is redrawn from its dynamics given "
+            "the year before (figure below, table `one_step_check.csv`): the more honest calibration "
+            "check, though still in-sample for the parameters.",
+        ),
+        ("table", (coverage_table, "{:.2f}")),
+        ("img", (figures["one_step"], "one-step-ahead predictive check")),
+        ("p", "Does the fit reproduce the known shape of the series?"),
+        (
+            "table",
+            (
+                shapes[
+                    [
+                        "check",
+                        "description",
+                        "observed",
+                        "replicated_median",
+                        "replicated_lower_90",
+                        "replicated_upper_90",
+                        "reproduced",
+                    ]
+                ],
+                "{:.4g}",
+            ),
+        ),
+    ]
 
 
 def forecast_blocks(
@@ -259,7 +281,10 @@ def forecast_blocks(
     extrapolation: pd.DataFrame,
     figures: dict[str, Path],
     horizon: str,
+    window: tuple[int, int] = DEFAULT_WINDOW,
 ) -> list[Block]:
+    """Scenario assumptions, forecasts, contrasts and warnings; ``window`` is the fitted (first, last) year."""
+    span, n_obs = _window_text(window)
     assumptions = pd.DataFrame(
         [
             {
@@ -274,28 +299,8 @@ def forecast_blocks(
     cum = summary[summary["year"].str.startswith("cumulative")][
         ["scenario", "year", "median", "lower_50", "upper_50", "lower_95", "upper_95", "extrapolated"]
     ]
-    has_contrasts = len(contrasts) > 0
-    if has_contrasts:
-        cols = ["scenario", "baseline", "year", "median_difference", "lower_90", "upper_90", "prob_greater"]
-        cum_c = contrasts[contrasts["year"].str.startswith("cumulative")][[*cols, "extrapolated"]]
-        attr = attribution[attribution["year"].str.startswith("cumulative")][
-            ["scenario", "baseline", "driver", "median_contribution", "lower_90", "upper_90"]
-        ]
-        # drivers whose path is the same in both scenarios contribute exactly zero: not shown
-        attr = attr[(attr[["median_contribution", "lower_90", "upper_90"]].abs() > 0).any(axis=1)]
     if len(extrapolation):
-        g = extrapolation.groupby([C.SCENARIO, C.DRIVER], sort=False)
-        extrapolation = pd.DataFrame(
-            {
-                "years": g[C.YEAR_FUTURE].agg(lambda y: f"{y.min()}-{y.max()}" if y.min() != y.max() else str(y.min())),
-                "value entering arrivals (mean)": g["path_mean"].agg(lambda v: f"{v.min():.3g} to {v.max():.3g}"),
-                "sd across draws": g["path_sd"].max(),
-                "observed 1999-2016": g.apply(
-                    lambda d: f"{d['observed_min'].iloc[0]:.3g} to {d['observed_max'].iloc[0]:.3g}",
-                    include_groups=False,
-                ),
-            }
-        ).reset_index()
+        extrapolation = _extrapolation_table(extrapolation, span)
     blocks: list[Block] = [
         ("h2", f"Scenario forecasts {horizon}"),
         (
@@ -318,24 +323,7 @@ def forecast_blocks(
     for name, path in figures.items():
         if name.startswith("fan_"):
             blocks.append(("img", (path, f"forecast fan chart: {name[4:]}")))
-    if has_contrasts:
-        blocks += [
-            ("h3", "Contrasts"),
-            ("p", "Difference A - baseline, draw by draw: median, 90% interval and P(A > baseline)."),
-            ("table", (cum_c, "{:.3g}")),
-            ("img", (figures["contrast"], "differences to the baseline")),
-            ("h3", "Attribution of each gap to the drivers"),
-            (
-                "p",
-                "Each draw's gap in expected arrivals is split among the drivers in proportion to their "
-                "exact log-scale contributions beta_d * (x_A,d - x_B,d); the parts add up to the gap. Drivers "
-                "with the same path in both scenarios contribute exactly zero and are omitted "
-                "(`attribution.csv` has every row, per year).",
-            ),
-            ("table", (attr, "{:.0f}")),
-        ]
-    else:
-        blocks.append(("p", "One scenario only: no contrasts (select two or more to compare them)."))
+    blocks += _contrast_blocks(contrasts, attribution, figures)
     if len(exceedance):
         blocks += [("h3", "Exceedance probabilities"), ("table", (exceedance, "{:.3g}"))]
     blocks += [("h3", "Extrapolation warnings")]
@@ -344,7 +332,7 @@ def forecast_blocks(
             (
                 "p",
                 "In these scenario-years a driver enters the forecast (with its lag) outside the range "
-                "observed in 1999-2016 (for an uncertain path: its central 95% does). The model has no data "
+                f"observed in {span} (for an uncertain path: its central 95% does). The model has no data "
                 "there: its forecast there is the log-linear effect extended beyond the evidence. Treat those "
                 "numbers as illustrations, not estimates. Per year: `extrapolation.csv`; in the figures: red "
                 "triangles.",
@@ -352,13 +340,61 @@ def forecast_blocks(
             ("table", (extrapolation, "{:.3g}")),
         ]
     else:
-        blocks.append(("p", "No scenario takes a driver outside its 1999-2016 range."))
-    blocks += [
+        blocks.append(("p", f"No scenario takes a driver outside its {span} range."))
+    return blocks + _caveats(n_obs)
+
+
+def _contrast_blocks(contrasts: pd.DataFrame, attribution: pd.DataFrame, figures: dict[str, Path]) -> list[Block]:
+    """Contrasts and their attribution to the drivers over the cumulative window (zero contributions dropped)."""
+    if not len(contrasts):
+        return [("p", "One scenario only: no contrasts (select two or more to compare them).")]
+    cols = ["scenario", "baseline", "year", "median_difference", "lower_90", "upper_90", "prob_greater"]
+    cum_c = contrasts[contrasts["year"].str.startswith("cumulative")][[*cols, "extrapolated"]]
+    attr = attribution[attribution["year"].str.startswith("cumulative")][
+        ["scenario", "baseline", "driver", "median_contribution", "lower_90", "upper_90"]
+    ]
+    # drivers whose path is the same in both scenarios contribute exactly zero: not shown
+    attr = attr[(attr[["median_contribution", "lower_90", "upper_90"]].abs() > 0).any(axis=1)]
+    return [
+        ("h3", "Contrasts"),
+        ("p", "Difference A - baseline, draw by draw: median, 90% interval and P(A > baseline)."),
+        ("table", (cum_c, "{:.3g}")),
+        ("img", (figures["contrast"], "differences to the baseline")),
+        ("h3", "Attribution of each gap to the drivers"),
+        (
+            "p",
+            "Each draw's gap in expected arrivals is split among the drivers in proportion to their "
+            "exact log-scale contributions beta_d * (x_A,d - x_B,d); the parts add up to the gap. Drivers "
+            "with the same path in both scenarios contribute exactly zero and are omitted "
+            "(`attribution.csv` has every row, per year).",
+        ),
+        ("table", (attr, "{:.0f}")),
+    ]
+
+
+def _extrapolation_table(extrapolation: pd.DataFrame, span: str) -> pd.DataFrame:
+    """One row per scenario and driver: the years, values and spread outside the observed range."""
+    g = extrapolation.groupby([C.SCENARIO, C.DRIVER], sort=False)
+    return pd.DataFrame(
+        {
+            "years": g[C.YEAR_FUTURE].agg(lambda y: f"{y.min()}-{y.max()}" if y.min() != y.max() else str(y.min())),
+            "value entering arrivals (mean)": g["path_mean"].agg(lambda v: f"{v.min():.3g} to {v.max():.3g}"),
+            "sd across draws": g["path_sd"].max(),
+            f"observed {span}": g.apply(
+                lambda d: f"{d['observed_min'].iloc[0]:.3g} to {d['observed_max'].iloc[0]:.3g}",
+                include_groups=False,
+            ),
+        }
+    ).reset_index()
+
+
+def _caveats(n_obs: int) -> list[Block]:
+    return [
         ("h3", "Caveats"),
         (
             "ul",
             [
-                "18 yearly observations: driver effects are weakly identified and partly confounded with the "
+                f"{n_obs} yearly observations: driver effects are weakly identified and partly confounded with the "
                 "latent dynamics; the border effect rests on one episode (2011-12) and shrinks under a "
                 "random-walk latent (see `experiments/model_choice`).",
                 "The effects are associations under the project's coding of the drivers, not causal effects.",
@@ -367,7 +403,6 @@ def forecast_blocks(
             ],
         ),
     ]
-    return blocks
 
 
 def write_reports(out_dir: Path, blocks: list[Block], title: str = "nkdefections run report") -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from nkdefections import constants as C
+from nkdefections.config import DataConfig
 from nkdefections.report.blocks import markdown_table
 
 
@@ -98,8 +99,18 @@ def _compare_text(table: pd.DataFrame, n_origins: int) -> list[str]:
 def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
     """The markdown model card; ``parts`` are the step summaries, figures are relative paths."""
     run_meta = parts["run"]["meta"]
+    d = DataConfig()  # a run.json without "window" was fitted on the default window
+    window = tuple(int(y) for y in run_meta.get("window", (d.first_year, d.last_year)))
+    lines = _card_head(meta, run_meta, window) + _card_run_checks(parts) + _card_backtest(parts, window)
+    lines += _card_compare(parts) + _card_sbc(parts) + _card_sensitivity_nowcast(parts) + _card_tail(meta, window)
+    return "\n".join(lines)
+
+
+def _card_head(meta: dict[str, Any], run_meta: dict[str, Any], window: tuple[int, ...]) -> list[str]:
+    """Title, intended use, data, model and assumptions, convergence."""
+    first, last = window
+    span = f"{first}-{last}"
     cv = run_meta["convergence"]
-    run_dir = Path("run")
     kind = "QUICK SMOKE RUN: not the published numbers" if meta["settings"]["quick"] else "full run"
     lines: list[str] = [
         "# Model card: nkdefections default model",
@@ -116,13 +127,13 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         "arrivals respond to assumed paths of border enforcement, economic shocks and sanctions -- with honest "
         "uncertainty, by policy analysts and researchers.",
         "- **Not for**: monthly or regional figures, decisions about individuals, or causal claims about a single "
-        "policy. With 18 yearly observations the driver effects are associations conditional on the model's "
-        "assumptions (below), not experiments.",
+        f"policy. With {last - first + 1} yearly observations the driver effects are associations conditional on "
+        "the model's assumptions (below), not experiments.",
         "- Forecasts for 2017 on are pre-registered: no observation after 2016 is in the data.",
         "",
         "## Data",
         "",
-        f"- Arrivals 1999-2016 (Ministry of Unification), the border and sanctions indices, Bank of Korea GDP "
+        f"- Arrivals {span} (Ministry of Unification), the border and sanctions indices, Bank of Korea GDP "
         f"growth estimates; {len(run_meta['data_files'])} files with sha256 and sources in `data/manifest.json` "
         "(see `data/README.md` for the coding rules of the indices).",
         "- GDP growth is observed with error (first releases 2000-07, one missing year) and modelled as latent.",
@@ -133,18 +144,25 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         f"drivers {run_meta['model_config']['drivers']} with lags {run_meta['model_config']['lags']}.",
         "- log expected arrivals = level + driver effects (centred) + a persistent latent deviation; equations and "
         "priors in the README (`Model`, `Priors`).",
-        "- Assumes the driver effects are constant over 1999-2016 and into the forecast horizon, that the indices "
+        f"- Assumes the driver effects are constant over {span} and into the forecast horizon, that the indices "
         "measure what they name, and that the latent dynamics continue as estimated.",
         "",
         "## Evidence",
         "",
-        "### Convergence of the 1999-2016 fit",
+        f"### Convergence of the {span} fit",
         "",
         f"Gate {'PASSED' if cv['passed'] else 'FAILED'}: max R-hat {cv['max_rhat']:.4f}, min bulk ESS "
         f"{cv['min_ess_bulk']:.0f}, min tail ESS {cv['min_ess_tail']:.0f}, {cv['divergences']} divergences "
         f"({cv['chains']} chains x {cv['draws']} draws). Report: `run/report.md`.",
         "",
     ]
+    return lines
+
+
+def _card_run_checks(parts: dict[str, Any]) -> list[str]:
+    """Driver effects and the posterior predictive checks of the main run."""
+    run_dir = Path("run")
+    lines: list[str] = []
     effects = _read(Path(parts["run"].get("dir", "")) / "effects.csv") if "dir" in parts["run"] else None
     if effects is not None:
         lines += ["Driver effects (% change in expected arrivals per unit, 90% interval):", "", _fmt(effects), ""]
@@ -172,11 +190,17 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
             f"The fit reproduces {ok} of {len(shapes)} shape checks of the series (`run/ppc_shape_checks.csv`).",
             "",
         ]
+    return lines
+
+
+def _card_backtest(parts: dict[str, Any], window: tuple[int, ...]) -> list[str]:
+    """The rolling-origin backtest."""
+    first = window[0]
     bt = parts["backtest"]
-    lines += [
+    lines: list[str] = [
         "### Rolling-origin backtest (2008-2015 origins, 1-3 years ahead)",
         "",
-        "Each origin: refit on 1999..origin, forecast with the drivers' realised values (`conditional`) and with "
+        f"Each origin: refit on {first}..origin, forecast with the drivers' realised values (`conditional`) and with "
         "the drivers held at their origin values (`status_quo`, what an analyst would have forecast). Lower CRPS "
         "and log score are better.",
         "",
@@ -190,6 +214,12 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         "`backtest/skill.md`.",
         "",
     ]
+    return lines
+
+
+def _card_compare(parts: dict[str, Any]) -> list[str]:
+    """Model comparison."""
+    lines: list[str] = []
     cmp_table = parts["compare"]["table"]
     lines += [
         "### Model comparison (leave-future-out, exact refits; PSIS-LOO)",
@@ -203,7 +233,12 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         "![comparison](compare/comparison.png)",
         "",
     ]
-    lines += ["### Simulation-based calibration and parameter recovery", ""]
+    return lines
+
+
+def _card_sbc(parts: dict[str, Any]) -> list[str]:
+    """Simulation-based calibration and parameter recovery."""
+    lines: list[str] = ["### Simulation-based calibration and parameter recovery", ""]
     sbc_md = parts["sbc"].get("results_md", "")
     if sbc_md:
         body = sbc_md.split("\n", 1)[1].strip()
@@ -211,9 +246,14 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         lines += [body, ""]
     else:
         lines += ["(not run)", ""]
+    return lines
+
+
+def _card_sensitivity_nowcast(parts: dict[str, Any]) -> list[str]:
+    """Prior sensitivity and the nowcast validation."""
     sens = parts["sensitivity"]["table"]
     verdicts = sens.drop_duplicates("driver")[["driver", "verdict"]]
-    lines += [
+    lines: list[str] = [
         "### Prior sensitivity (effect prior s.d. halved and doubled, exact refits)",
         "",
         _fmt(
@@ -247,12 +287,18 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
     if "## Summary by method" in now_md:
         block = now_md.split("## Summary by method", 1)[1].split("\n## ", 1)[0]
         lines += ["Summary by method" + block.strip().split("\n", 1)[0], *block.strip().split("\n")[1:], ""]
-    lines += [
+    return lines
+
+
+def _card_tail(meta: dict[str, Any], window: tuple[int, ...]) -> list[str]:
+    """Known limits and provenance."""
+    first, last = window
+    lines: list[str] = [
         "## Known limits",
         "",
-        "- 18 yearly observations: effects are weakly identified; the border effect rests essentially on one event "
-        "(the 2011-12 tightening) and its size depends on the prior and on the latent dynamics (see sensitivity "
-        "and comparison above).",
+        f"- {last - first + 1} yearly observations: effects are weakly identified; the border effect rests "
+        "essentially on one event (the 2011-12 tightening) and its size depends on the prior and on the latent "
+        "dynamics (see sensitivity and comparison above).",
         "- Backtest origins before 2011 could not learn the border effect at all (the index is flat until 2011).",
         "- The backtest treats an origin year's count and GDP as known at the origin; in reality GDP estimates "
         "appear in July of the following year.",
@@ -266,4 +312,4 @@ def render_card(parts: dict[str, Any], meta: dict[str, Any]) -> str:
         + ". Per-check settings and timings: `*/meta.json`.",
         "",
     ]
-    return "\n".join(lines)
+    return lines

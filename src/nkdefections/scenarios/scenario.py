@@ -31,7 +31,6 @@ hold the last observed value.  Two specs covering the same driver-year is an err
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +40,14 @@ import numpy as np
 import xarray as xr
 
 from nkdefections import constants as C
+from nkdefections.config import DEFAULT_HORIZON, Horizon  # noqa: F401  (re-exported: their home is config.py)
 from nkdefections.errors import ScenarioError
 from nkdefections.resources import config_dir
+from nkdefections.validate import is_whole, number, whole
+
+#: What a spec value that fails validation is not (the error text after "<where>, key '<key>': <value>").
+_NOT_A_NUMBER = "is not a finite number"
+_NOT_A_YEAR = "is not a year (a whole number)"
 
 SPEC_TYPES = ("hold", "step", "ramp", "values", "relative")
 _SPEC_KEYS = {
@@ -53,19 +58,6 @@ _SPEC_KEYS = {
     "relative": {"year", "change", "until"},
 }
 _COMMON_KEYS = {"type", "sd", "correlated"}
-DEFAULT_HORIZON = (2017, 2030)
-
-
-@dataclass(frozen=True)
-class Horizon:
-    """Forecast years, inclusive."""
-
-    start: int = DEFAULT_HORIZON[0]
-    end: int = DEFAULT_HORIZON[1]
-
-    @property
-    def years(self) -> np.ndarray:
-        return np.arange(self.start, self.end + 1)
 
 
 @dataclass(frozen=True)
@@ -205,18 +197,6 @@ class Scenario:
         return mean, sd, shared
 
 
-def _num(value: Any, where: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
-        raise ScenarioError(f"{where}, key '{key}': {value!r} is not a finite number.")
-    return float(value)
-
-
-def _year(value: Any, where: str, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ScenarioError(f"{where}, key '{key}': {value!r} is not a year (a whole number).")
-    return int(value)
-
-
 def _check_spec(spec: Any, where: str) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise ScenarioError(f"{where}: expected a mapping with a 'type' key, got {spec!r}.")
@@ -240,10 +220,10 @@ def _check_spec(spec: Any, where: str) -> dict[str, Any]:
             raise ScenarioError(f"{where}, key '{key}': missing (a {kind!r} spec needs {required[kind]}).")
     for key in ("year", "until", "start", "end"):
         if spec.get(key) is not None:
-            out[key] = _year(spec[key], where, key)
+            out[key] = whole(spec[key], f"{where}, key '{key}'", error=ScenarioError, what=_NOT_A_YEAR)
     for key in ("value", "to_value", "from_value", "change"):
         if spec.get(key) is not None:
-            out[key] = _num(spec[key], where, key)
+            out[key] = number(spec[key], f"{where}, key '{key}'", error=ScenarioError, what=_NOT_A_NUMBER)
     if kind == "ramp" and out["end"] <= out["start"]:
         raise ScenarioError(
             f"{where}: ramp end {out['end']} must come after its start {out['start']}; swap them or use a step."
@@ -255,21 +235,21 @@ def _check_spec(spec: Any, where: str) -> dict[str, Any]:
         clean = {}
         for y, v in vals.items():
             try:
-                if isinstance(y, bool) or (isinstance(y, float) and not y.is_integer()):
+                if isinstance(y, bool) or (isinstance(y, float) and not y.is_integer()):  # "2020" and 2020.0 are years
                     raise ValueError(y)
                 yi = int(y)
             except (TypeError, ValueError):
                 raise ScenarioError(f"{where}, key 'values': {y!r} is not a year.") from None
             if yi in clean:
                 raise ScenarioError(f"{where}, key 'values': year {yi} given twice.")
-            clean[yi] = _num(v, where, f"values.{y}")
+            clean[yi] = number(v, f"{where}, key 'values.{y}'", error=ScenarioError, what=_NOT_A_NUMBER)
         out["values"] = dict(sorted(clean.items()))
     if "until" in out:
         start = out.get("year", out.get("start"))
         if start is not None and out["until"] < start:
             raise ScenarioError(f"{where}: until {out['until']} precedes the start {start}.")
     if spec.get("sd") is not None:
-        s = _num(spec["sd"], where, "sd")
+        s = number(spec["sd"], f"{where}, key 'sd'", error=ScenarioError, what=_NOT_A_NUMBER)
         if s < 0:
             raise ScenarioError(f"{where}, key 'sd': {s} must be >= 0.")
         out["sd"] = s
@@ -362,7 +342,7 @@ def scenario_from_dict(d: Mapping[str, Any], *, source: str = "<dict>") -> Scena
     if "name" not in d:
         raise ScenarioError(f"{source}, key 'name': missing.")
     version = d.get("version", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if not is_whole(version) or version < 1:
         raise ScenarioError(f"{source}, key 'version': {version!r} must be a whole number >= 1.")
     return Scenario(
         name=d["name"],

@@ -13,6 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from nkdefections import constants as C
+from nkdefections.arithmetic import draw_counts, latent_step
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate.sbc.calibration import derive_seed, fit_row
@@ -91,8 +92,8 @@ def simulate_series(design: Any, truth: RecoveryTruth, n: int, seed: int = SEED)
         z[i, 0] = truth.latent_start
         eps = rng.standard_normal(T - 1)
         for t in range(1, T):
-            z[i, t] = truth.rho * z[i, t - 1] + truth.sigma_latent * eps[t - 1]
-        y[i] = rng.poisson(np.exp(truth.intercept + X @ b + z[i]))
+            z[i, t] = latent_step(z[i, t - 1], truth.rho, truth.sigma_latent, eps[t - 1])
+        y[i] = draw_counts(np.exp(truth.intercept + X @ b + z[i]), rng)
     return y, z
 
 

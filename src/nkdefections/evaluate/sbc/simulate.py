@@ -13,6 +13,7 @@ import xarray as xr
 from scipy import stats
 
 from nkdefections import constants as C
+from nkdefections.arithmetic import nb_prob, nb_shape
 from nkdefections.config import ModelConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate.sbc.ranks import (
@@ -132,8 +133,8 @@ def log_likelihood(
     """
     mu = ds[C.MU].transpose(sample_dim, C.YEAR).values
     if config.likelihood == "negative_binomial":
-        alpha = 1.0 / ds[C.OVERDISPERSION].values[:, None] ** 2
-        ll = stats.nbinom.logpmf(y[None, :], alpha, alpha / (alpha + mu)).sum(axis=1)
+        alpha = nb_shape(ds[C.OVERDISPERSION].values[:, None])
+        ll = stats.nbinom.logpmf(y[None, :], alpha, nb_prob(alpha, mu)).sum(axis=1)
     else:
         ll = stats.poisson.logpmf(y[None, :], mu).sum(axis=1)
     obs = ~np.isnan(gdp)

@@ -13,7 +13,8 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from nkdefections import constants as C
-from nkdefections.arithmetic import flatten_draws
+from nkdefections.arithmetic import draw_counts, flatten_draws, latent_step, nb_prob, nb_shape
+from nkdefections.config import DataConfig
 from nkdefections.data.tables import LAST_OBSERVED_YEAR
 from nkdefections.errors import ConfigError, DataValidationError
 from nkdefections.forecast.nowcast.share import (
@@ -32,6 +33,7 @@ from nkdefections.forecast.nowcast.share import (
     systematic_resample,
     year_fraction,
 )
+from nkdefections.validate import is_whole
 
 if TYPE_CHECKING:  # pragma: no cover
     from nkdefections.model.defection import DefectionModel
@@ -89,7 +91,7 @@ def model_prior(
     eps = rng.standard_normal((S, year + 2 - start))
     mu: dict[int, np.ndarray] = {}
     for k, y in enumerate(range(start, year + 2)):
-        z = arrays["rho"] * z + arrays["sigma"] * eps[:, k]
+        z = latent_step(z, arrays["rho"], arrays["sigma"], eps[:, k])
         mu[y] = np.exp(fixed[y] + z)
     return {"mu": mu[year], "mu_next": mu[year + 1], "overdispersion": arrays["overdispersion"]}
 
@@ -98,16 +100,16 @@ def _count_logpmf(n: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | No
     """Poisson or negative-binomial log pmf; ``n`` (G,), ``mu`` (S, 1) -> (S, G)."""
     if overdispersion is None:
         return stats.poisson.logpmf(n, mu)
-    phi = 1.0 / np.asarray(overdispersion)[:, None] ** 2
-    return stats.nbinom.logpmf(n, phi, phi / (phi + mu))
+    phi = nb_shape(np.asarray(overdispersion)[:, None])
+    return stats.nbinom.logpmf(n, phi, nb_prob(phi, mu))
 
 
 def _count_bounds(mu: np.ndarray, overdispersion: np.ndarray | None, tail: float = 1e-7) -> tuple[int, int]:
     if overdispersion is None:
         return int(stats.poisson.ppf(tail, mu.min())), int(stats.poisson.ppf(1 - tail, mu.max()))
-    phi = 1.0 / overdispersion**2
-    lo = stats.nbinom.ppf(tail, phi, phi / (phi + mu)).min()
-    hi = stats.nbinom.ppf(1 - tail, phi, phi / (phi + mu)).max()
+    phi = nb_shape(overdispersion)
+    lo = stats.nbinom.ppf(tail, phi, nb_prob(phi, mu)).min()
+    hi = stats.nbinom.ppf(1 - tail, phi, nb_prob(phi, mu)).max()
     return int(lo), int(hi)
 
 
@@ -116,17 +118,131 @@ def _count_bounds(mu: np.ndarray, overdispersion: np.ndarray | None, tail: float
 # ----------------------------------------------------------------------------
 
 
+def _check_prior(prior: str | None, model: DefectionModel | None, year: int, max_horizon: int) -> str:
+    """The prior to use (``model`` when a model is given, else ``loguniform``), checked against the inputs."""
+    prior = prior or ("model" if model is not None else "loguniform")
+    if prior not in PRIORS:
+        raise ConfigError(f"prior: unknown option {prior!r}; choose one of {list(PRIORS)}.")
+    if prior == "model" and model is None:
+        raise ConfigError(
+            "prior: 'model' needs a fitted model; pass model= (CLI: --posterior PATH) or prior='loguniform'."
+        )
+    if model is None and year > LAST_OBSERVED_YEAR:
+        raise ConfigError(
+            f"year: {year} is after {LAST_OBSERVED_YEAR}, the last observed year; a nowcast of a future year needs "
+            "a fitted model whose forecast supplies its prior (pass model=, CLI: --posterior PATH)."
+        )
+    if model is not None and year > max_horizon:
+        raise ConfigError(f"year: {year} is beyond the forecast horizon (max_horizon={max_horizon}).")
+    return prior
+
+
+def _reweight(
+    x: int,
+    grid: np.ndarray,
+    frac: float,
+    share_draws: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    mu: np.ndarray | None,
+    od: np.ndarray | None,
+    rng: np.random.Generator,
+    *,
+    K: int,
+    chunk: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """log p(x | N) + log p(N) per draw and grid point, in chunks of draws.
+
+    Returns the marginal log likelihood of each draw (its weight), the unnormalised
+    posterior pmf of N (the weighted mixture of the per-draw conditionals), the prior pmf
+    summed over draws (zeros without a model prior) and ``K`` draws of N from each draw's
+    conditional (for the draw-level output).
+    """
+    a, b, kappa = share_draws
+    S = len(a)
+    logw = np.empty(S)
+    parts: list[tuple[float, np.ndarray]] = []
+    prior_pmf = np.zeros(len(grid))
+    n_cond = np.empty((S, K), dtype=np.int64)
+    for i in range(0, S, chunk):
+        sl = slice(i, min(i + chunk, S))
+        k = None if kappa is None else kappa[sl, None]
+        joint = partial_loglik(x, grid[None, :], frac, a[sl, None], b[sl, None], k)
+        if mu is not None:
+            lp = _count_logpmf(grid, mu[sl, None], None if od is None else od[sl])
+            prior_pmf += np.exp(lp).sum(axis=0)
+            joint = joint + lp
+        else:
+            joint = joint - np.log(grid)[None, :]
+        lw = logsumexp(joint, axis=1)
+        logw[sl] = lw
+        top = float(lw.max())
+        parts.append((top, np.exp(joint - top).sum(axis=0)))
+        cdf = np.cumsum(np.exp(joint - lw[:, None]), axis=1)
+        u = rng.uniform(size=(cdf.shape[0], K)) * cdf[:, -1:]
+        pos = np.stack([(cdf < u[:, [j]]).sum(axis=1) for j in range(K)], axis=1)
+        n_cond[sl] = grid[np.minimum(pos, len(grid) - 1)]
+    top = max(t for t, _ in parts)
+    post_pmf = sum(np.exp(t - top) * v for t, v in parts)
+    return logw, post_pmf, prior_pmf, n_cond
+
+
+def _next_year(
+    data_vars: dict[str, Any],
+    coords: dict[str, Any],
+    mu_next: np.ndarray,
+    od: np.ndarray | None,
+    wn: np.ndarray,
+    idx: np.ndarray,
+    rng: np.random.Generator,
+    chunk: int,
+) -> None:
+    """Add the next year's reweighted pmf, its prior pmf and its draws (of the resampled draws ``idx``)."""
+    S = len(mu_next)
+    lo2, hi2 = _count_bounds(mu_next, od)
+    grid2 = np.arange(lo2, hi2 + 1)
+    nxt = np.zeros(len(grid2))
+    nxt_prior = np.zeros(len(grid2))
+    for i in range(0, S, chunk):
+        sl = slice(i, min(i + chunk, S))
+        p = np.exp(_count_logpmf(grid2, mu_next[sl, None], None if od is None else od[sl]))
+        nxt += wn[sl] @ p
+        nxt_prior += p.sum(axis=0)
+    next_draw = draw_counts(mu_next[idx], rng, None if od is None else od[idx])
+    data_vars["next_year_pmf"] = ((N_NEXT,), nxt / nxt.sum())
+    data_vars["next_year_prior_pmf"] = ((N_NEXT,), nxt_prior / nxt_prior.sum())
+    data_vars["next_year"] = ((SAMPLE,), next_draw.astype(np.int64))
+    coords[N_NEXT] = grid2
+
+
+def _resample(wn: np.ndarray, n_cond: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draw-level output: draws chosen by weight, N from each chosen draw's conditional (shuffled)."""
+    S, K = n_cond.shape
+    idx = np.sort(systematic_resample(wn, S, rng))
+    repeat = np.arange(S) - np.searchsorted(idx, idx, side="left")  # k-th copy of a draw takes its k-th N
+    n_draw = n_cond[idx, repeat % K]
+    perm = rng.permutation(S)
+    return idx[perm], n_draw[perm]
+
+
+def _warn_few_draws(ess_w: float, x: int) -> None:
+    warnings.warn(
+        f"nowcast: only {ess_w:.0f} effective draws after weighting by the partial count {x}; the count is "
+        "far in the tail of the model's predictive for the year, so the result rests on few draws.",
+        stacklevel=3,
+    )
+
+
 def _check_inputs(partial_count: Any, year: Any) -> None:
-    if isinstance(partial_count, bool) or not isinstance(partial_count, (int, np.integer)):
+    if not is_whole(partial_count):
         raise DataValidationError(f"partial_count: {partial_count!r} is not a whole number of arrivals.")
     if partial_count < 0:
         raise DataValidationError(
             f"partial_count: {partial_count} is negative; a year-to-date count of arrivals cannot be."
         )
-    if isinstance(year, bool) or not isinstance(year, (int, np.integer)):
+    if not is_whole(year):
         raise DataValidationError(f"year: {year!r} is not a whole year.")
-    if not 1999 <= int(year) <= 2100:
-        raise ConfigError(f"year: {year} is outside the modelled period (1999 on).")
+    first = DataConfig().first_year
+    if not first <= int(year) <= 2100:
+        raise ConfigError(f"year: {year} is outside the modelled period ({first} on).")
 
 
 def nowcast(
@@ -208,20 +324,7 @@ def nowcast(
     _check_inputs(partial_count, year)
     check_month_day(month_end, day)
     year, x = int(year), int(partial_count)
-    prior = prior or ("model" if model is not None else "loguniform")
-    if prior not in PRIORS:
-        raise ConfigError(f"prior: unknown option {prior!r}; choose one of {list(PRIORS)}.")
-    if prior == "model" and model is None:
-        raise ConfigError(
-            "prior: 'model' needs a fitted model; pass model= (CLI: --posterior PATH) or prior='loguniform'."
-        )
-    if model is None and year > LAST_OBSERVED_YEAR:
-        raise ConfigError(
-            f"year: {year} is after {LAST_OBSERVED_YEAR}, the last observed year; a nowcast of a future year needs "
-            "a fitted model whose forecast supplies its prior (pass model=, CLI: --posterior PATH)."
-        )
-    if model is not None and year > max_horizon:
-        raise ConfigError(f"year: {year} is beyond the forecast horizon (max_horizon={max_horizon}).")
+    prior = _check_prior(prior, model, year, max_horizon)
     frac = year_fraction(year, month_end, day)
     rng = np.random.default_rng(seed)
     if share is None:
@@ -241,52 +344,16 @@ def nowcast(
         grid = np.arange(max(x, 1), _wide_upper(x, frac, share) + 1)
     a, b, kappa = share.take(S, rng)
 
-    # log p(x | N) + log p(N) per draw and grid point, in chunks: the marginal likelihood of each
-    # draw (its weight), the weighted mixture of the per-draw conditionals p(N | x, draw), and
-    # K draws of N from each conditional (for the draw-level output)
-    K = 8
-    logw = np.empty(S)
-    parts: list[tuple[float, np.ndarray]] = []
-    prior_pmf = np.zeros(len(grid))
-    n_cond = np.empty((S, K), dtype=np.int64)
-    for i in range(0, S, chunk):
-        sl = slice(i, min(i + chunk, S))
-        k = None if kappa is None else kappa[sl, None]
-        joint = partial_loglik(x, grid[None, :], frac, a[sl, None], b[sl, None], k)
-        if mu is not None:
-            lp = _count_logpmf(grid, mu[sl, None], None if od is None else od[sl])
-            prior_pmf += np.exp(lp).sum(axis=0)
-            joint = joint + lp
-        else:
-            joint = joint - np.log(grid)[None, :]
-        lw = logsumexp(joint, axis=1)
-        logw[sl] = lw
-        top = float(lw.max())
-        parts.append((top, np.exp(joint - top).sum(axis=0)))
-        cdf = np.cumsum(np.exp(joint - lw[:, None]), axis=1)
-        u = rng.uniform(size=(cdf.shape[0], K)) * cdf[:, -1:]
-        pos = np.stack([(cdf < u[:, [j]]).sum(axis=1) for j in range(K)], axis=1)
-        n_cond[sl] = grid[np.minimum(pos, len(grid) - 1)]
-    top = max(t for t, _ in parts)
-    post_pmf = sum(np.exp(t - top) * v for t, v in parts)
+    logw, post_pmf, prior_pmf, n_cond = _reweight(x, grid, frac, (a, b, kappa), mu, od, rng, K=8, chunk=chunk)
     wn = np.exp(logw - logw.max())
     wn /= wn.sum()
     if mu is None:
         prior_pmf = 1.0 / grid
     ess_w = ess(wn)
     if prior == "model" and ess_w < 100:
-        warnings.warn(
-            f"nowcast: only {ess_w:.0f} effective draws after weighting by the partial count {x}; the count is "
-            "far in the tail of the model's predictive for the year, so the result rests on few draws.",
-            stacklevel=2,
-        )
+        _warn_few_draws(ess_w, x)
 
-    # draw-level output: draws chosen by weight, N from each draw's conditional, next year from its mu
-    idx = np.sort(systematic_resample(wn, S, rng))
-    repeat = np.arange(S) - np.searchsorted(idx, idx, side="left")  # k-th copy of a draw takes its k-th N
-    n_draw = n_cond[idx, repeat % K]
-    perm = rng.permutation(S)
-    idx, n_draw = idx[perm], n_draw[perm]
+    idx, n_draw = _resample(wn, n_cond, rng)
     data_vars: dict[str, Any] = {
         "full_year_pmf": ((N_FULL,), post_pmf / post_pmf.sum()),
         "full_year_prior_pmf": ((N_FULL,), prior_pmf / prior_pmf.sum()),
@@ -294,20 +361,7 @@ def nowcast(
     }
     coords: dict[str, Any] = {N_FULL: grid, SAMPLE: np.arange(S)}
     if mu_next is not None:
-        lo2, hi2 = _count_bounds(mu_next, od)
-        grid2 = np.arange(lo2, hi2 + 1)
-        nxt = np.zeros(len(grid2))
-        nxt_prior = np.zeros(len(grid2))
-        for i in range(0, S, chunk):
-            sl = slice(i, min(i + chunk, S))
-            p = np.exp(_count_logpmf(grid2, mu_next[sl, None], None if od is None else od[sl]))
-            nxt += wn[sl] @ p
-            nxt_prior += p.sum(axis=0)
-        next_draw = _draw_counts(mu_next[idx], None if od is None else od[idx], rng)
-        data_vars["next_year_pmf"] = ((N_NEXT,), nxt / nxt.sum())
-        data_vars["next_year_prior_pmf"] = ((N_NEXT,), nxt_prior / nxt_prior.sum())
-        data_vars["next_year"] = ((SAMPLE,), next_draw.astype(np.int64))
-        coords[N_NEXT] = grid2
+        _next_year(data_vars, coords, mu_next, od, wn, idx, rng, chunk)
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs = {
         "partial_count": x,
@@ -328,13 +382,6 @@ def nowcast(
         "seed": int(seed),
     }
     return ds
-
-
-def _draw_counts(mu: np.ndarray, od: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-    if od is None:
-        return rng.poisson(mu)
-    phi = 1.0 / od**2
-    return rng.negative_binomial(phi, phi / (phi + mu))
 
 
 def _wide_upper(x: int, frac: float, share: ShareFit) -> int:

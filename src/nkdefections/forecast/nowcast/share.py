@@ -19,6 +19,7 @@ from nkdefections import constants as C
 from nkdefections.data.load import load_data
 from nkdefections.data.tables import FILE_ROLES, default_data_dir, read_manifest, read_table
 from nkdefections.errors import DataValidationError
+from nkdefections.validate import is_whole
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -165,7 +166,7 @@ def systematic_resample(weights: np.ndarray, size: int, rng: np.random.Generator
 
 
 def check_month_day(month_end: Any, day: Any) -> None:
-    if isinstance(month_end, bool) or not isinstance(month_end, (int, np.integer)):
+    if not is_whole(month_end):
         raise DataValidationError(
             f"month_end: {month_end!r} is not a whole month number; give 1..12 (6 = end of June)."
         )
@@ -174,7 +175,7 @@ def check_month_day(month_end: Any, day: Any) -> None:
             f"month_end: {month_end} is not in 1..12 (the partial period runs January-month_end)."
         )
     if day is not None:
-        if isinstance(day, bool) or not isinstance(day, (int, np.integer)) or not 1 <= int(day) <= 31:
+        if not is_whole(day) or not 1 <= int(day) <= 31:
             raise DataValidationError(f"day: {day!r} is not a day of the month (1..31); omit it for the month's end.")
 
 
