@@ -137,14 +137,14 @@ def _load_sizes():
 
 #: Offenders being split in another change (pipeline.run is rewritten by the run-function work);
 #: remove an entry when it lands, so the limit holds everywhere.
-PENDING_SPLITS = ("pipeline.py:", " run(): ")
+PENDING_SPLITS: tuple[str, str] = ("", "")  # (file, function) allowed over the limit while a split is pending
 
 
 def test_no_file_over_500_lines_no_function_over_80():
     found = [
         hit
         for hit in _load_sizes().offenders(PKG)
-        if not (PENDING_SPLITS[0] in hit and PENDING_SPLITS[1] in hit)
+        if not (all(PENDING_SPLITS) and PENDING_SPLITS[0] in hit and PENDING_SPLITS[1] in hit)
     ]
     assert not found, "split these (python scripts/sizes.py lists them):\n" + "\n".join(found)
 

@@ -148,7 +148,7 @@ def test_fit_progress_is_one_line_and_restores_numpyro():
     pytest.importorskip("numpyro")
     import numpyro.util as nutil
 
-    from nkdefections.model.defection import FitProgress
+    from nkdefections.model.sampling import FitProgress
 
     before = (nutil.tqdm_auto, nutil.tqdm)
     tty = _Tty()
@@ -255,7 +255,7 @@ def test_numpyro_setup_changes_no_environment_variable(tmp_path):
     """The JAX device count and compile cache go through jax.config, never os.environ."""
     jax = pytest.importorskip("jax")
     from nkdefections.config import SamplerConfig
-    from nkdefections.model.defection import configure_jax, sample_kwargs
+    from nkdefections.model.sampling import configure_jax, sample_kwargs
 
     env = dict(os.environ)
     kw = sample_kwargs(SamplerConfig(name="numpyro", chains=2))

@@ -35,8 +35,13 @@ def doc_commands() -> list[str]:
         for lang, body in _blocks((REPO / doc).read_text(encoding="utf-8")):
             if lang not in ("bash", "sh", ""):
                 continue
-            for line in body.splitlines():
-                line = line.split(" #", 1)[0].strip()
+            pending = ""
+            for raw in body.splitlines():
+                line = raw.split(" #", 1)[0].strip()
+                if line.endswith("\\"):  # a command continued on the next line
+                    pending += line[:-1].strip() + " "
+                    continue
+                line, pending = (pending + line).strip(), ""
                 if re.match(r"^nkdefections(-\w+)?(\s|$)", line):
                     out.append(line)
     return out

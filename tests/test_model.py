@@ -170,7 +170,8 @@ def test_load_refuses_changed_data(small_fit, tmp_path):
 @pytest.mark.fit
 def test_fit_cache_reuses_posterior(small_fit, fit_cache_dir):
     from conftest import SMALL_GATE, SMALL_SAMPLER
-    from nkdefections.model.defection import DefectionModel, model_code_hash
+    from nkdefections.model.defection import DefectionModel
+    from nkdefections.model.sampling import model_code_hash
 
     assert (Path(fit_cache_dir) / f"fit-{small_fit.fit_id()}-{model_code_hash()}.nc").is_file()
     again = DefectionModel().fit(SamplerConfig(**SMALL_SAMPLER), GateConfig(**SMALL_GATE), cache_dir=fit_cache_dir)
@@ -227,7 +228,7 @@ def test_same_config_and_seed_give_the_same_draws(small_fit):
 
 
 def test_quantile_labels():
-    from nkdefections.model.defection import quantile_label
+    from nkdefections.model.sampling import quantile_label
 
     assert [quantile_label(p) for p in (0.05, 0.95, 0.005, 0.995, 0.25)] == [
         "q05_pct",

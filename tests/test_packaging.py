@@ -14,7 +14,7 @@ from omegaconf import OmegaConf, open_dict
 from nkdefections.cli.app import configs_from_dict, user_config_dirs
 from nkdefections.errors import ScenarioError
 from nkdefections.evidence.runner import main_run_configs
-from nkdefections.provenance import _checkout, code_version
+from nkdefections.provenance import code_version, source_checkout
 from nkdefections.resources import config_dir
 from nkdefections.scenarios.scenario import DEFAULT_SCENARIOS, available_scenarios, load_scenario
 
@@ -140,10 +140,10 @@ def test_provenance_of_an_install_inside_another_repo_is_the_package_version(tmp
     (other / "pyproject.toml").write_text("[project]\nname = 'other'\n")
     _git(other, "init", "-q")
     _git(other, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x")
-    assert _checkout(pkg) is None
+    assert source_checkout(pkg) is None
     checkout = tmp_path / "clone"
     (checkout / "src" / "nkdefections").mkdir(parents=True)
     (checkout / "pyproject.toml").write_text("[project]\nname = 'nkdefections'\n")
     _git(checkout, "init", "-q")
-    assert _checkout(checkout / "src" / "nkdefections") == checkout.resolve()
+    assert source_checkout(checkout / "src" / "nkdefections") == checkout.resolve()
     assert code_version(other).startswith("git:")  # an explicit root is trusted

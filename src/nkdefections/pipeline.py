@@ -234,6 +234,45 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
     return blocks, meta
 
 
+#: The report's closing section.
+_PROVENANCE_BLOCKS: list[tuple[str, str]] = [
+    ("h2", "Provenance"),
+    ("p", f"Package versions, configs, data file hashes: `run.json`; the resolved config: `{C.CONFIG_FILE}`."),
+]
+
+
+def _run_meta(
+    model: Any,
+    model_config: ModelConfig,
+    sampler: SamplerConfig,
+    gate: GateConfig,
+    run_config: RunConfig,
+    years: np.ndarray,
+    fc_meta: dict[str, Any],
+    seconds: dict[str, float],
+) -> dict[str, Any]:
+    """``run.json``: what made this run (configs, data, versions, the fit's own provenance, timings)."""
+    prov = provenance()
+    return {
+        "fit_id": model.attrs["fit_id"],
+        "cache_hit": bool(model.attrs.get("cache_hit", False)),
+        "data_hash": model.data_hash,
+        "data_files": json.loads(model.data.attrs["files"]),
+        "window": [int(years[0]), int(years[-1])],
+        "model_config": model_config.to_dict(),
+        "sampler_config": sampler.to_dict(),
+        "gate_config": gate.to_dict(),
+        "convergence": model.convergence.summary_row(),
+        "package_versions": prov["packages"],
+        "code_version": prov["code_version"],
+        "fit_code_version": model.attrs.get("code_version"),
+        "fit_package_versions": json.loads(model.attrs.get("package_versions", "{}")),
+        **fc_meta,
+        **({"extra": run_config.extra} if run_config.extra else {}),
+        "seconds": seconds,
+    }
+
+
 def run(
     data_config: DataConfig,
     model_config: ModelConfig,
@@ -289,43 +328,14 @@ def run(
             _checkpoint()
         if resolved_config is not None:
             (tmp / C.CONFIG_FILE).write_text(resolved_config, encoding="utf-8")
-        prov = provenance()
-        meta = {
-            "fit_id": model.attrs["fit_id"],
-            "cache_hit": bool(model.attrs.get("cache_hit", False)),
-            "data_hash": model.data_hash,
-            "data_files": json.loads(model.data.attrs["files"]),
-            "window": [int(years[0]), int(years[-1])],
-            "model_config": model_config.to_dict(),
-            "sampler_config": sampler.to_dict(),
-            "gate_config": gate.to_dict(),
-            "convergence": model.convergence.summary_row(),
-            "package_versions": prov["packages"],
-            "code_version": prov["code_version"],
-            "fit_code_version": model.attrs.get("code_version"),
-            "fit_package_versions": json.loads(model.attrs.get("package_versions", "{}")),
-            **fc_meta,
-            **({"extra": run_config.extra} if run_config.extra else {}),
-            "seconds": {"fit_or_load": round(fit_seconds, 2), "total": round(time.perf_counter() - t0, 2)},
-        }
+        seconds = {"fit_or_load": round(fit_seconds, 2), "total": round(time.perf_counter() - t0, 2)}
+        meta = _run_meta(model, model_config, sampler, gate, run_config, years, fc_meta, seconds)
         (tmp / "run.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
         if run_config.plots and run_config.fit_checks:
-            blocks = (
-                header_blocks(meta, len(years))
-                + fit_blocks(
-                    effects=effects, summary=summary, convergence=model.convergence, window=meta["window"], **checks
-                )
-                + fc_blocks
-                + [
-                    ("h2", "Provenance"),
-                    (
-                        "p",
-                        "Package versions, configs, data file hashes: `run.json`; "
-                        f"the resolved config: `{C.CONFIG_FILE}`.",
-                    ),
-                ]
+            fit_part = fit_blocks(
+                effects=effects, summary=summary, convergence=model.convergence, window=meta["window"], **checks
             )
-            write_reports(tmp, blocks)
+            write_reports(tmp, header_blocks(meta, len(years)) + fit_part + fc_blocks + _PROVENANCE_BLOCKS)
         _checkpoint()  # the last moment a stop leaves nothing behind
         if out.exists():
             # only reachable with overwrite=True or an empty folder (checked above)

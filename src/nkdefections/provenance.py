@@ -45,7 +45,7 @@ def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
 CODE_PATHS = ("src", "configs", "data", "scripts", "experiments/*/*.py", "pyproject.toml", "requirements.lock")
 
 
-def _checkout(package_dir: Path | None = None) -> Path | None:
+def source_checkout(package_dir: Path | None = None) -> Path | None:
     """The git checkout this package runs from, or None (an installed wheel, or another project's repo).
 
     ``package_dir``: where the ``nkdefections`` package lives (default: the imported one).
@@ -72,7 +72,7 @@ def code_version(root: Path | None = None) -> str:
     never the commit of whatever repository the current folder belongs to.  ``root``: the
     checkout (default: the one this package runs from, if any).
     """
-    root = root or _checkout()
+    root = root or source_checkout()
     if root is None:
         return f"nkdefections=={package_versions()['nkdefections']}"
 

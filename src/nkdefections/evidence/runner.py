@@ -17,7 +17,7 @@ import pandas as pd
 
 from nkdefections.errors import OutputExistsError
 from nkdefections.evidence.steps import QUICK_SAMPLER, step_backtest, step_compare, step_meta, step_sensitivity
-from nkdefections.provenance import _checkout, provenance
+from nkdefections.provenance import provenance, source_checkout
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ STEPS: dict[str, Callable[..., dict[str, Any]]] = {
 def _prepare(out: Path, overwrite: bool) -> Path:
     out = Path(out).resolve()
     cwd = Path.cwd().resolve()
-    repo = _checkout()  # None for an installed wheel
+    repo = source_checkout()  # None for an installed wheel
     if out == cwd or out in cwd.parents or (repo is not None and (out == repo or out in repo.parents)):
         raise OutputExistsError(
             f"--out {out}: is the current folder, the repository or one of their parents; "

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from nkdefections.model.defection import (  # noqa: F401
-    FORMAT_VERSION,
-    DefectionModel,
-    model_code_hash,
-    quantile_label,
-    sample_kwargs,
-)
+from nkdefections.model.defection import FORMAT_VERSION, DefectionModel  # noqa: F401
 from nkdefections.model.diagnostics import (  # noqa: F401
     ConvergenceReport,
     check_convergence,
@@ -20,4 +14,11 @@ from nkdefections.model.graph import (  # noqa: F401
     build_model,
     design,
     parameter_names,
+)
+from nkdefections.model.sampling import (  # noqa: F401
+    FitProgress,
+    configure_jax,
+    model_code_hash,
+    quantile_label,
+    sample_kwargs,
 )

@@ -35,9 +35,9 @@ from nkdefections import constants as C
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, validate_prior
 from nkdefections.data.load import DataConfig, load_data
 from nkdefections.errors import ConfigError
-from nkdefections.model.defection import sample_kwargs
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
 from nkdefections.model.graph import EVAL_DATA, build_model, design, parameter_names
+from nkdefections.model.sampling import sample_kwargs
 
 log = logging.getLogger(__name__)
 
