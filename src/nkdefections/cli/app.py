@@ -29,10 +29,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, check_keys
-from nkdefections.data.load import DataConfig
+from nkdefections.config import DataConfig, ForecastConfig, GateConfig, ModelConfig, RunConfig, SamplerConfig
 from nkdefections.errors import ConfigError, NKDefectionsError, ScenarioError
 from nkdefections.resources import config_dir
+from nkdefections.validate import check_keys
 
 log = logging.getLogger("nkdefections")
 
@@ -126,96 +126,44 @@ def _scenarios(cfg: Mapping[str, Any], search_path: list[Path] | None = None) ->
     return out
 
 
-def _forecast_config(cfg: Mapping[str, Any], search_path: list[Path] | None = None) -> Any:
-    from nkdefections.forecast.compare import parse_thresholds
-    from nkdefections.pipeline import ForecastConfig
-    from nkdefections.scenarios.scenario import Horizon
-
+def _forecast_config(cfg: Mapping[str, Any], search_path: list[Path] | None = None) -> ForecastConfig | None:
     fc = dict(cfg.get("forecast") or {})
     check_keys(fc, {"enabled", "horizon", "seed"}, "forecast")
     if not fc.get("enabled", True):
         return None
-    hz = dict(fc.get("horizon") or {})
-    check_keys(hz, {"start", "end"}, "forecast.horizon")
-    for k in ("start", "end"):
-        v = hz.get(k, Horizon().start if k == "start" else Horizon().end)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"forecast.horizon.{k}: {v!r} is not a year.")
-        hz[k] = v
-    if hz["end"] < hz["start"]:
-        raise ConfigError(f"forecast.horizon: end {hz['end']} precedes start {hz['start']}.")
-    seed = fc.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"forecast.seed: {seed!r} must be a whole number >= 0.")
-    cmp = dict(cfg.get("compare") or {})
-    check_keys(cmp, {"baseline", "pairs", "thresholds", "cumulative_window"}, "compare")
-    pairs = cmp.get("pairs")
-    if pairs is not None:
-        if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
-            raise ConfigError(f"compare.pairs: {pairs!r} must be a list of [scenario, baseline] pairs.")
-        pairs = [(str(a), str(b)) for a, b in pairs]
-    window = cmp.get("cumulative_window")
-    if window is not None:
-        if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(isinstance(w, int) for w in window)):
-            raise ConfigError(f"compare.cumulative_window: {window!r} must be [first_year, last_year].")
-        window = (int(window[0]), int(window[1]))  # ForecastConfig checks it against the horizon
-    return ForecastConfig(
-        scenarios=_scenarios(cfg, search_path),
-        horizon=Horizon(hz["start"], hz["end"]),
-        seed=seed,
-        baseline=str(cmp.get("baseline", "status_quo")),
-        pairs=pairs,
-        thresholds=parse_thresholds(cmp.get("thresholds")),
-        cumulative_window=window,
-    )
-
-
-def _seed(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{key}: {value!r} must be a whole number >= 0.")
-    return int(value)
+    return ForecastConfig.from_dict(_scenarios(cfg, search_path), fc, dict(cfg.get("compare") or {}))
 
 
 def configs_from_dict(
     cfg: dict[str, Any], search_path: list[Path] | None = None
-) -> tuple[DataConfig, ModelConfig, SamplerConfig, GateConfig, Any]:
+) -> tuple[DataConfig, ModelConfig, SamplerConfig, GateConfig, RunConfig]:
     """Plain config objects from a resolved config dict (validates every value).
 
-    ``search_path``: the user's config folders searched for scenario files before the
-    shipped ones (default: :func:`user_config_dirs` of the running Hydra app, if any).
+    Each section goes through its type's ``from_dict`` (``nkdefections.config``), where the
+    defaults are written once.  ``search_path``: the user's config folders searched for
+    scenario files before the shipped ones (default: :func:`user_config_dirs` of the
+    running Hydra app, if any).
     """
-    from nkdefections.pipeline import RunConfig
-
     check_keys(cfg, _TOP_KEYS, "config")
     d = dict(cfg["data"])
-    check_keys(d, {"dir", "first_year", "last_year", "files"}, "data")
-    data = DataConfig(
-        dir=Path(d["dir"]) if d.get("dir") else None,
-        first_year=d.get("first_year", 1999),
-        last_year=d.get("last_year", 2016),
-        files={k: v for k, v in dict(d.get("files") or {}).items() if v is not None},  # null: the shipped file
-    )
+    d["files"] = {k: v for k, v in dict(d.get("files") or {}).items() if v is not None}  # null: the shipped file
+    data = DataConfig.from_dict(d)
     model = ModelConfig.from_dict(cfg["model"])
     sampler = SamplerConfig.from_dict(cfg["sampler"])
     gate = GateConfig.from_dict(cfg["gate"])
-    draws = cfg.get("prior_predictive_draws", 500)
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws <= 0:
-        raise ConfigError(f"prior_predictive_draws: {draws!r} must be a whole number > 0.")
-    if not cfg.get("output_dir"):
-        raise ConfigError("output_dir: must name a folder for this run's outputs.")
     outputs = dict(cfg.get("outputs") or {})
     check_keys(outputs, {"fit_checks", "plots"}, "outputs")
-    run = RunConfig(
-        output_dir=Path(cfg["output_dir"]),
-        cache_dir=Path(cfg["cache_dir"]) if cfg.get("cache_dir") else None,
-        overwrite=bool(cfg.get("overwrite", False)),
-        prior_predictive_draws=draws,
-        seed=_seed(cfg.get("seed", 2), "seed"),
-        fit_checks=bool(outputs.get("fit_checks", True)),
-        plots=bool(outputs.get("plots", True)),
-        forecast=_forecast_config(cfg, search_path),
-        extra={"sweep": dict(cfg["sweep"])} if cfg.get("sweep") else {},
-    )
+    values = {
+        "output_dir": cfg.get("output_dir"),
+        "cache_dir": cfg.get("cache_dir"),
+        "overwrite": cfg.get("overwrite"),
+        "prior_predictive_draws": cfg.get("prior_predictive_draws"),
+        "seed": cfg.get("seed"),
+        "fit_checks": outputs.get("fit_checks"),
+        "plots": outputs.get("plots"),
+        "extra": {"sweep": dict(cfg["sweep"])} if cfg.get("sweep") else None,
+    }
+    run = RunConfig.from_dict(values, forecast=_forecast_config(cfg, search_path))
     return data, model, sampler, gate, run
 
 
