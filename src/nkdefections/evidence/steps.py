@@ -260,7 +260,7 @@ def compare_fragment(table: pd.DataFrame) -> str:
 
 
 def step_sensitivity(out: Path, quick: bool = False) -> dict[str, Any]:
-    """Each driver's effect prior s.d. halved and doubled, exact refits on 1999-2016."""
+    """Each driver's effect prior s.d. halved and doubled, exact refits on the fit window."""
     from nkdefections.evaluate.sensitivity import prior_sensitivity
 
     t0 = time.perf_counter()

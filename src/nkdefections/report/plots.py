@@ -79,7 +79,8 @@ def forecast_fan(
     """Observed series and a forecast fan (median, 50/80/95% bands); extrapolated years marked."""
     fig = new_figure(figsize=(8.5, 5.2), dpi=110)
     ax = fig.subplots()
-    ax.plot(years_obs, observed, "o-", color="black", ms=3.5, lw=1, label="observed 1999-2016")
+    window = f"{int(years_obs[0])}-{int(years_obs[-1])}"
+    ax.plot(years_obs, observed, "o-", color="black", ms=3.5, lw=1, label=f"observed {window}")
     q = np.quantile(draws, [0.025, 0.10, 0.25, 0.5, 0.75, 0.90, 0.975], axis=0)
     for (lo, hi), a, lab in (((0, 6), 0.15, "95%"), ((1, 5), 0.25, "80%"), ((2, 4), 0.4, "50%")):
         ax.fill_between(years, q[lo], q[hi], color="C1", alpha=a, lw=0, label=f"{lab} interval")
@@ -94,7 +95,7 @@ def forecast_fan(
             color="crimson",
             s=18,
             zorder=5,
-            label=f"extrapolation: {extrapolated_label} outside 1999-2016 range",
+            label=f"extrapolation: {extrapolated_label} outside {window} range",
         )
     ax.axvline(years_obs[-1] + 0.5, color="grey", lw=0.8, ls=":")
     ax.set_ylim(bottom=0)
