@@ -41,7 +41,15 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-VARIANTS = ("baseline-pymc", "project-numpyro", "project-nutpie", "project-pymc")  # as in run.py
+VARIANTS = (  # as in run.py
+    "baseline-default",
+    "baseline-default-logmu",
+    "project-numpyro-noncentered",
+    "project-numpyro",
+    "baseline-pymc",
+    "project-nutpie",
+    "project-pymc",
+)
 
 
 def _union_length(spans: list[tuple[float, float]]) -> float:
@@ -140,15 +148,21 @@ def measure(variant: str, *, draws: int, tune: int, chains: int, cores: int, see
     probe = SampleProbe(pm.sample)
     pm.sample = probe  # the project's model module calls pm.sample at call time
 
-    from nkdefections import DefectionModel, GateConfig, SamplerConfig
+    from nkdefections import DefectionModel, GateConfig, ModelConfig, SamplerConfig
     from nkdefections.model.diagnostics import check_convergence
     from nkdefections.model.graph import parameter_names
 
     t_imported = time.perf_counter()
-    m = DefectionModel()
+    # the model as a user would first write it (latent as innovations) or the project's log_mu form
+    innovation_form = variant in ("baseline-default", "baseline-pymc") or variant.endswith("-noncentered")
+    m = DefectionModel(config=ModelConfig(parameterization="noncentered" if innovation_form else "log_mu"))
     model = m.model
     t_built = time.perf_counter()
-    if variant == "baseline-pymc":
+    if variant.startswith("baseline-default"):
+        with model:  # PyMC's defaults: whatever pm.sample() chooses (nutpie when installed), its chains
+            idata = pm.sample(random_seed=seed, progressbar=False)
+        report = check_convergence(idata, parameter_names(model), GateConfig(enforce=False))
+    elif variant == "baseline-pymc":
         with model:
             idata = pm.sample(
                 draws=draws,
@@ -162,7 +176,7 @@ def measure(variant: str, *, draws: int, tune: int, chains: int, cores: int, see
         report = check_convergence(idata, parameter_names(model), GateConfig(enforce=False))
     else:
         sampler = SamplerConfig(
-            name=variant.removeprefix("project-"),
+            name=variant.removeprefix("project-").removesuffix("-noncentered"),
             draws=draws,
             tune=tune,
             chains=chains,
@@ -197,6 +211,7 @@ def measure(variant: str, *, draws: int, tune: int, chains: int, cores: int, see
         "min_ess_tail": row["min_ess_tail"],
         "max_rhat": row["max_rhat"],
         "divergences": row["divergences"],
+        "mean_leapfrog_steps": float(idata.sample_stats["n_steps"].mean()) if "n_steps" in idata.sample_stats else None,
         "gate_passed": row["passed"],  # the project's default gate, not enforced here
         "n_parameters": len(report.table),
     }

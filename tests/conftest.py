@@ -22,12 +22,14 @@ os.environ.setdefault("NKDEFECTIONS_CACHE_DIR", str(_SESSION_CACHE))
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: The small real fit shared by the session (fast, still 2 chains for R-hat).
+#: The real fit shared by the session: the production size, 4 chains x 1000 draws. With the log_mu
+#: parameterisation a draw costs ~15 leapfrog steps, so it takes a few seconds once compiled; at
+#: 4 x 500 draws the max R-hat over 20 seeds reached 1.015, too close to a 1.02 gate.
 SMALL_SAMPLER = dict(
-    name="numpyro", draws=400, tune=400, chains=2, cores=2, target_accept=0.95, seed=1234, progressbar=False
+    name="numpyro", draws=1000, tune=1000, chains=4, cores=2, target_accept=0.95, seed=1234, progressbar=False
 )
-#: Its gate: the full thresholds scaled to 800 draws instead of 4000.
-SMALL_GATE = dict(rhat_max=1.02, ess_bulk_min=100, ess_tail_min=100, max_divergences=0, enforce=True)
+#: Its gate, with margin: over 20 seeds this fit gave max R-hat <= 1.011 and min ESS >= 700 (README "Tests").
+SMALL_GATE = dict(rhat_max=1.02, ess_bulk_min=400, ess_tail_min=400, max_divergences=0, enforce=True)
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,7 @@ def test_model_defaults_valid():
         "default",
         "poisson",
         "ar1",
-        "noncentered",
+        "log_mu",
     )
     assert m.drivers == C.DRIVERS
     assert m.lags == {C.BORDER: 0, C.ECONOMY: 1, C.SANCTIONS: 0}

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from conftest import SMALL_SAMPLER
 from nkdefections import constants as C
 from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
 from nkdefections.data.load import load_data
@@ -118,7 +119,7 @@ def test_posterior_dims(small_fit):
     post = small_fit.idata.posterior
     assert post["mu"].dims == ("chain", "draw", "year")
     assert post["beta"].dims == ("chain", "draw", "driver")
-    assert post.sizes["chain"] == 2 and post.sizes["draw"] == 400
+    assert post.sizes["chain"] == SMALL_SAMPLER["chains"] and post.sizes["draw"] == SMALL_SAMPLER["draws"]
 
 
 @pytest.mark.fit

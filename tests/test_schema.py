@@ -47,7 +47,22 @@ def test_model_variables_and_dims_locked():
 
     m = DefectionModel(config=ModelConfig()).model
     free = {rv.name for rv in m.free_RVs}
-    assert free == {
+    assert free == {  # the default parameterization, log_mu
+        "level",
+        "beta",
+        "gdp_mean",
+        "gdp_sd",
+        "gdp_pinned_offset",
+        "gdp_innovation",
+        "sigma_latent",
+        "rho",
+        "log_mu_offset",
+    }
+    assert {rv.name for rv in m.observed_RVs} == {"arrivals", "gdp_observed"}
+    dets = {d.name for d in m.deterministics}
+    assert {"mu", "log_mu", "latent", "effect_pct", "driver_values", "intercept", "gdp_true"} <= dets
+    innovation = DefectionModel(config=ModelConfig(parameterization="noncentered")).model
+    assert {rv.name for rv in innovation.free_RVs} == {
         "level",
         "beta",
         "gdp_mean",
@@ -57,9 +72,6 @@ def test_model_variables_and_dims_locked():
         "rho",
         "latent_innovation",
     }
-    assert {rv.name for rv in m.observed_RVs} == {"arrivals", "gdp_observed"}
-    dets = {d.name for d in m.deterministics}
-    assert {"mu", "log_mu", "latent", "effect_pct", "driver_values", "intercept"} <= dets
     dims = m.named_vars_to_dims
     assert dims["beta"] == ("driver",)
     assert dims["mu"] == ("year",)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 LIKELIHOODS = ("negative_binomial", "poisson")
 LATENTS = ("ar1", "random_walk", "none")
-PARAMETERIZATIONS = ("centered", "noncentered")
+PARAMETERIZATIONS = ("centered", "noncentered", "log_mu")
 SAMPLERS = ("numpyro", "nutpie", "pymc")
 MAX_LAG = 3
 
@@ -123,7 +123,10 @@ class ModelConfig:
     latent
         Latent log-rate dynamics: ``ar1`` (default), ``random_walk`` or ``none``.
     parameterization
-        ``noncentered`` (default) or ``centered`` latent states.
+        How the sampler sees the same model: ``log_mu`` (default: each year's log rate is the
+        free variable and the latent its residual; GDP years pinned by the latest vintage are
+        offsets from their figure, the others non-centred), ``noncentered`` (the latent as
+        standardised innovations) or ``centered`` (the latent states themselves).
     drivers
         Which of ``border``, ``economy``, ``sanctions`` enter the model.
     lags
@@ -140,7 +143,7 @@ class ModelConfig:
     name: str = "default"
     likelihood: str = "poisson"
     latent: str = "ar1"
-    parameterization: str = "noncentered"
+    parameterization: str = "log_mu"
     drivers: tuple[str, ...] = C.DRIVERS
     lags: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_LAGS))
     priors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -45,6 +45,10 @@ LATENT = "latent"  # latent log-rate deviation, dim YEAR
 RHO = "rho"
 SIGMA_LATENT = "sigma_latent"
 LATENT_INIT = "latent_init"
+LATENT_INNOVATION = "latent_innovation"  # standardised latent innovations (innovation form, masked years)
+LOG_MU_OFFSET = "log_mu_offset"  # free variable of parameterization="log_mu": log mu in units of its count's s.e.
+GDP_PINNED_OFFSET = "gdp_pinned_offset"  # log_mu form: a pinned GDP year in units of its measurement s.d.
+GDP_INNOVATION = "gdp_innovation"  # log_mu form: the other GDP years, non-centred
 OVERDISPERSION = "overdispersion"  # 1 / sqrt(phi) of the negative binomial
 GDP_TRUE = "gdp_true"  # latent true GDP growth, dim GDP_YEAR
 GDP_MEAN = "gdp_mean"

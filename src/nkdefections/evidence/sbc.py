@@ -96,11 +96,11 @@ def fmt(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def main_quantities(columns: list[str]) -> list[str]:
-    return [q for q in columns if sbc.group_of(q) not in (C.GDP_TRUE, "latent_innovation")]
+    return [q for q in columns if sbc.group_of(q) not in (C.GDP_TRUE, C.LATENT, C.LATENT_INNOVATION)]
 
 
 def vector_quantities(columns: list[str]) -> list[str]:
-    return [q for q in columns if sbc.group_of(q) in (C.GDP_TRUE, "latent_innovation")]
+    return [q for q in columns if sbc.group_of(q) in (C.GDP_TRUE, C.LATENT, C.LATENT_INNOVATION)]
 
 
 def fits_overview(fits: pd.DataFrame) -> pd.DataFrame:

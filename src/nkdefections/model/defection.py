@@ -23,7 +23,14 @@ from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, stable_h
 from nkdefections.data.load import DataConfig, load_data
 from nkdefections.errors import ConfigError, ConvergenceError, PosteriorFileError
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
-from nkdefections.model.graph import build_model, design, parameter_names
+from nkdefections.model.graph import (
+    build_model,
+    constrained,
+    design,
+    generative_model,
+    parameter_names,
+    start_points,
+)
 from nkdefections.model.sampling import FitProgress, model_code_hash, quantile_label, sample_kwargs
 from nkdefections.provenance import provenance
 
@@ -156,7 +163,7 @@ class DefectionModel:
         """Draws from the prior and the prior predictive distribution."""
         if draws <= 0:
             raise ConfigError(f"prior predictive draws: {draws} must be > 0.")
-        with self.model, warnings.catch_warnings():
+        with generative_model(self.data, self.config), warnings.catch_warnings():
             # the only Potential is the soft known sign of 2005 GDP growth; prior draws
             # of arrivals ignore it (documented in the README's prior predictive section)
             warnings.filterwarnings("ignore", message=".*effect of Potentials.*")
@@ -214,6 +221,15 @@ class DefectionModel:
                 loaded_from_cache = True
         if not loaded_from_cache:
             kwargs = sample_kwargs(sampler)
+            if self.config.parameterization == "log_mu" and sampler.name in ("numpyro", "pymc"):
+                # dispersed starts on the posterior's own scale instead of PyMC's U(-1, 1) jitter
+                rng = np.random.default_rng([sampler.seed, 1])
+                starts = start_points(self.model, self.design.y, sampler.chains, rng)
+                kwargs["initvals"] = constrained(self.model, starts)
+                if sampler.name == "numpyro":
+                    kwargs["nuts"]["jitter"] = False
+                else:
+                    kwargs["init"] = "adapt_diag"
             if sampler.progressbar and sampler.name == "numpyro":
                 display: Any = FitProgress(f"sampling ({sampler.name}, {sampler.tune} tune + {sampler.draws} draws)")
             else:

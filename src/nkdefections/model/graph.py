@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ def _latent(config: ModelConfig, T: int) -> pt.TensorVariable:
                 steps=T - 1,
                 dims=C.YEAR,
             )
-        eps = pm.Normal("latent_innovation", 0.0, 1.0, dims=C.YEAR)
+        eps = pm.Normal(C.LATENT_INNOVATION, 0.0, 1.0, dims=C.YEAR)
         t = np.arange(T)
         power = t[:, None] - t[None, :]
         scale = pt.concatenate([pt.stack([pt.as_tensor(s0)]), pt.repeat(sigma, T - 1)])
@@ -153,9 +154,93 @@ def _latent(config: ModelConfig, T: int) -> pt.TensorVariable:
     if config.parameterization == "centered":
         walk = pm.GaussianRandomWalk("latent_walk", sigma=sigma, init_dist=pm.Normal.dist(0.0, sigma), steps=T - 2)
     else:
-        eps = pm.Normal("latent_innovation", 0.0, 1.0, shape=T - 1)
+        eps = pm.Normal(C.LATENT_INNOVATION, 0.0, 1.0, shape=T - 1)
         walk = pt.cumsum(sigma * eps)
     return pm.Deterministic(C.LATENT, pt.concatenate([pt.zeros(1), walk]), dims=C.YEAR)
+
+
+#: A GDP figure with a measurement s.d. below this (the latest vintage, 0.05 pp) pins its year.
+PINNED_GDP_SD = 0.5
+
+
+def _gdp_true(d: Design, evaluation: bool, g_obs: Any, g_sd: Any, gdp_mean: Any, gdp_sd: Any, log_mu: bool) -> Any:
+    """True GDP growth per gdp year: centred (the original form) or, with ``log_mu``, split by what pins it.
+
+    With ``parameterization="log_mu"`` a year whose latest-vintage figure pins it (s.d. 0.05) is
+    an offset from that figure in units of its measurement s.d. (centred at the data), and every
+    other year (first releases, missing years) is non-centred, ``gdp_mean + gdp_sd * e``: the
+    prior-dominated years no longer form a funnel with ``gdp_sd``.  Both are affine maps of the
+    same ``N(gdp_mean, gdp_sd)`` prior: the same model.
+    """
+    if not log_mu:
+        return pm.Normal(C.GDP_TRUE, mu=gdp_mean, sigma=gdp_sd, dims=C.GDP_YEAR)
+    pinned = ~np.isnan(d.gdp_all) & (d.gdp_sd_all < PINNED_GDP_SD)
+    c_idx, nc_idx = np.flatnonzero(pinned), np.flatnonzero(~pinned)
+    g = pt.zeros(len(d.gdp_years))
+    if len(c_idx):
+        u = pm.Flat(C.GDP_PINNED_OFFSET, shape=len(c_idx))
+        anchor = g_obs[c_idx] if evaluation else d.gdp_all[c_idx]
+        scale = g_sd[c_idx] if evaluation else d.gdp_sd_all[c_idx]
+        g_c = anchor + scale * u
+        pm.Potential("gdp_true_prior", pm.logp(pm.Normal.dist(gdp_mean, gdp_sd), g_c).sum())
+        g = pt.set_subtensor(g[c_idx], g_c)
+    if len(nc_idx):
+        e = pm.Normal(C.GDP_INNOVATION, 0.0, 1.0, shape=len(nc_idx))
+        g = pt.set_subtensor(g[nc_idx], gdp_mean + gdp_sd * e)
+    return pm.Deterministic(C.GDP_TRUE, g, dims=C.GDP_YEAR)
+
+
+def _log_mu_latent(config: ModelConfig, T: int, fixed: Any, y: Any, weight: Any) -> Any:
+    r"""``parameterization="log_mu"``: log mu_t is the free variable, the latent its residual.
+
+    ``eta_t = log(y_t + 1/2) + xi_t / sqrt(y_t + 1/2)`` (``xi`` = ``log_mu_offset``, flat: a fixed
+    affine map that puts each eta_t on the scale its own count pins it to), and the latent is
+    the deterministic residual ``z_t = eta_t - fixed_t`` with the AR(1) (or random-walk) density
+    on it: exactly the model of the innovation form, whose change of variables eps -> z has the
+    constant-in-z Jacobian ``1 / (s0 sigma^(T-1))`` (tested).  Each eta_t is fixed by its own
+    count, and (level, beta, rho, sigma) see an AR(1) regression on 18 points at scale sigma.
+
+    ``weight`` (evaluation graph only, else None): a masked year (weight 0) has no count to pin
+    it, so there the latent takes the innovation form ``z_t = rho z_{t-1} + sigma eps_t``
+    (``eps`` = ``latent_innovation``) and ``xi_t`` is a standard-normal filler.
+    """
+    p = config.priors
+    yy = pt.as_tensor(y).astype("float64") + 0.5
+    xi = pm.Flat(C.LOG_MU_OFFSET, dims=C.YEAR)
+    eta = pt.log(yy) + xi / pt.sqrt(yy)
+    sigma = _prior(C.SIGMA_LATENT, p["sigma_latent"])
+    ar = config.latent == "ar1"
+    rho = _prior(C.RHO, p["rho"]) if ar else 1.0
+    m0, s0 = p["latent_init"]["mu"], p["latent_init"]["sigma"]
+    free = eta - fixed
+    std = pm.Normal.dist(0.0, 1.0)
+    if weight is None:
+        if ar:
+            z = free
+            lp0 = pm.logp(pm.Normal.dist(m0, s0), z[0])
+        else:  # random walk anchored at 0 in the first year: eta_0 is not free there
+            z = pt.concatenate([pt.zeros(1), free[1:]])
+            lp0 = pm.logp(std, xi[0])
+        lp = lp0 + pm.logp(pm.Normal.dist(rho * z[:-1], sigma), z[1:]).sum()
+        pm.Potential("latent_density", lp)
+    else:
+        eps = pm.Normal(C.LATENT_INNOVATION, 0.0, 1.0, dims=C.YEAR)
+        zs = []
+        for t in range(T):
+            if t == 0:
+                innov = m0 + s0 * eps[0] if ar else pt.zeros(())
+                z_t = weight[0] * free[0] + (1.0 - weight[0]) * innov if ar else innov
+            else:
+                innov = rho * zs[-1] + sigma * eps[t]
+                z_t = weight[t] * free[t] + (1.0 - weight[t]) * innov
+            zs.append(z_t)
+        z = pt.stack(zs)
+        w0 = weight[0] if ar else 0.0
+        lp0 = w0 * pm.logp(pm.Normal.dist(m0, s0), z[0]) + (1.0 - w0) * pm.logp(std, xi[0])
+        lp_ar = weight[1:] * pm.logp(pm.Normal.dist(rho * z[:-1], sigma), z[1:])
+        lp_fill = (1.0 - weight[1:]) * pm.logp(std, xi[1:])
+        pm.Potential("latent_density", lp0 + lp_ar.sum() + lp_fill.sum())
+    return pm.Deterministic(C.LATENT, z, dims=C.YEAR)
 
 
 #: Data containers of the evaluation-mode graph (``build_model(..., evaluation=True)``):
@@ -194,6 +279,7 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
     config = config or ModelConfig()
     d = design(data, config)
     p = config.priors
+    log_mu = config.parameterization == "log_mu" and config.latent != "none"
     coords = {C.YEAR: d.years, C.DRIVER: list(d.drivers), C.GDP_YEAR: d.gdp_years}
     with pm.Model(coords=coords) as model:
         x_fixed = pm.Data("driver_data", d.X_fixed, dims=(C.YEAR, C.DRIVER))
@@ -221,10 +307,12 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
         if d.economy_col is not None:
             gdp_mean = _prior(C.GDP_MEAN, p["gdp_mean"])
             gdp_sd = _prior(C.GDP_SD, p["gdp_sd"])
-            gdp_true = pm.Normal(C.GDP_TRUE, mu=gdp_mean, sigma=gdp_sd, dims=C.GDP_YEAR)
+            g_obs = g_sd = None
             if evaluation:
                 g_obs = pm.Data("gdp_obs_all", np.nan_to_num(d.gdp_all), dims=C.GDP_YEAR)
                 g_sd = pm.Data("gdp_obs_sd_all", d.gdp_sd_all, dims=C.GDP_YEAR)
+            gdp_true = _gdp_true(d, evaluation, g_obs, g_sd, gdp_mean, gdp_sd, log_mu)
+            if evaluation:
                 g_w = pm.Data("gdp_obs_weight", (~np.isnan(d.gdp_all)).astype(float), dims=C.GDP_YEAR)
                 g_lp = pm.logp(pm.Normal.dist(mu=gdp_true, sigma=g_sd), g_obs)
                 pm.Potential("gdp_observed", (g_w * g_lp).sum())
@@ -242,20 +330,25 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
                 pm.Potential("gdp_known_sign", sign_w * pm.logcdf(pm.Normal.dist(0.0, 1.0), z).sum())
             X = pt.set_subtensor(X[:, d.economy_col], gdp_true[d.economy_idx])
         X = pm.Deterministic(C.DRIVER_VALUES, X, dims=(C.YEAR, C.DRIVER))
-        latent = _latent(config, len(d.years))
-        log_mu = intercept + latent
-        if d.drivers:
-            log_mu = log_mu + X @ beta
-        log_mu = pm.Deterministic(C.LOG_MU, log_mu, dims=C.YEAR)
-        mu = pm.Deterministic(C.MU, pt.exp(log_mu), dims=C.YEAR)
         y = pm.Data("arrivals_data", d.y, dims=C.YEAR)
+        weight = pm.Data("obs_weight", np.ones(len(d.years)), dims=C.YEAR) if evaluation else None
+        if log_mu:
+            fixed = intercept + X @ beta if d.drivers else intercept + pt.zeros(len(d.years))
+            latent = _log_mu_latent(config, len(d.years), fixed, y, weight)
+            log_mu_t = fixed + latent
+        else:
+            latent = _latent(config, len(d.years))
+            log_mu_t = intercept + latent
+            if d.drivers:
+                log_mu_t = log_mu_t + X @ beta
+        log_mu_t = pm.Deterministic(C.LOG_MU, log_mu_t, dims=C.YEAR)
+        mu = pm.Deterministic(C.MU, pt.exp(log_mu_t), dims=C.YEAR)
         if config.likelihood == "negative_binomial":
             od = _prior(C.OVERDISPERSION, p["overdispersion"])
             lik = pm.NegativeBinomial.dist(mu=mu, alpha=nb_shape(od))
         else:
             lik = pm.Poisson.dist(mu=mu)
         if evaluation:
-            weight = pm.Data("obs_weight", np.ones(len(d.years)), dims=C.YEAR)
             pm.Potential("arrivals_loglik", (weight * pm.logp(lik, y)).sum())
         elif config.likelihood == "negative_binomial":
             pm.NegativeBinomial(C.OBSERVED, mu=mu, alpha=nb_shape(od), observed=y, dims=C.YEAR)
@@ -267,3 +360,79 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
 def parameter_names(model: pm.Model) -> list[str]:
     """Names of the free parameters as stored in the posterior (constrained space)."""
     return [rv.name for rv in model.free_RVs]
+
+
+#: Half-widths of the uniform jitter of a ``log_mu`` fit's start per free variable, in its
+#: unconstrained space: about one posterior s.d. each (PyMC's default, U(-1, 1) everywhere, puts
+#: the level some ten posterior s.d. off, where a chain can stall with a collapsed step size).
+START_JITTER: dict[str, float] = {
+    C.LEVEL: 0.1,
+    C.BETA: 0.05,
+    C.LOG_MU_OFFSET: 1.0,
+    C.GDP_PINNED_OFFSET: 1.0,
+    C.GDP_INNOVATION: 1.0,
+    C.LATENT_INNOVATION: 1.0,
+}
+START_JITTER_DEFAULT = 0.5
+
+
+def start_points(model: pm.Model, y: np.ndarray, chains: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
+    """Dispersed start points for a ``log_mu`` fit, one per chain, in unconstrained space.
+
+    Keys are value-variable names (``rho_logodds__``, ...).  The centre is the model's initial
+    point with the level at the mean log count (so the latent residuals start near zero); each
+    variable is jittered by ``U(-s, s)`` with ``s`` from :data:`START_JITTER`.
+    """
+    centre = model.initial_point()
+    level = float(np.mean(np.log(np.asarray(y, dtype=float) + 0.5)))
+    out = []
+    for _ in range(chains):
+        point = {}
+        for v in model.value_vars:
+            name = model.values_to_rvs[v].name
+            base = np.asarray(centre[v.name], dtype=float)
+            if name == C.LEVEL:
+                base = np.full_like(base, level)
+            s = START_JITTER.get(name, START_JITTER_DEFAULT)
+            point[v.name] = base + rng.uniform(-s, s, size=base.shape)
+        out.append(point)
+    return out
+
+
+def constrained(model: pm.Model, points: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """Unconstrained points (value-variable names) as constrained values keyed by variable name."""
+    import pytensor
+
+    outs = model.replace_rvs_by_values(list(model.free_RVs))
+    fn = pytensor.function(model.value_vars, outs, on_unused_input="ignore")
+    names = [rv.name for rv in model.free_RVs]
+    return [
+        {n: np.asarray(x) for n, x in zip(names, fn(*[pt_[v.name] for v in model.value_vars]), strict=True)}
+        for pt_ in points
+    ]
+
+
+def generative_model(data: xr.Dataset, config: ModelConfig) -> pm.Model:
+    """The same model in a form PyMC can draw from its prior (``log_mu`` has flat free variables).
+
+    ``parameterization="log_mu"`` is an exact change of variables of the innovation form, so
+    the prior and prior predictive are drawn from the ``noncentered`` graph.
+    """
+    if config.parameterization == "log_mu":
+        config = dataclasses.replace(config, parameterization="noncentered")
+    return build_model(data, config)
+
+
+def ranked_parameters(model: pm.Model, config: ModelConfig) -> list[str]:
+    """The named quantities whose posterior SBC ranks and the gate reads, in graph order.
+
+    The free parameters, except that under ``log_mu`` the offsets (defined only relative to
+    the data) are replaced by what they stand for: ``gdp_true`` and the ``latent`` states.
+    """
+    names = parameter_names(model)
+    if config.parameterization != "log_mu":
+        return names
+    offsets = {C.LOG_MU_OFFSET, C.GDP_PINNED_OFFSET, C.GDP_INNOVATION, C.LATENT_INNOVATION}
+    out = [n for n in names if n not in offsets]
+    out += [n for n in (C.GDP_TRUE, C.LATENT) if n in model.named_vars]
+    return out

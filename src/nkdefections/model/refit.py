@@ -36,7 +36,14 @@ from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, validate
 from nkdefections.data.load import DataConfig, load_data
 from nkdefections.errors import ConfigError
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
-from nkdefections.model.graph import EVAL_DATA, build_model, design, parameter_names
+from nkdefections.model.graph import (
+    EVAL_DATA,
+    build_model,
+    design,
+    parameter_names,
+    ranked_parameters,
+    start_points,
+)
 from nkdefections.model.sampling import sample_kwargs
 
 log = logging.getLogger(__name__)
@@ -106,6 +113,8 @@ class Refitter:
         self.design = design(data, self.config)
         self.model = build_model(data, self.config, evaluation=True)
         self.free_parameters = parameter_names(self.model)
+        #: what SBC ranks: the free parameters, with log_mu's offsets replaced by gdp_true and latent
+        self.ranked_parameters = ranked_parameters(self.model, self.config)
         self._compiled: tuple[Any, Any, list[str], list[tuple[str, ...]]] | None = None
         #: seconds to build the JAX functions (graph rewriting); XLA compiles them on the
         #: first fit, so that fit's ``seconds`` includes the compilation
@@ -291,11 +300,20 @@ class Refitter:
         self.compile_seconds = time.perf_counter() - t0
         return self._compiled
 
-    def _initial_points(self, rng: np.random.Generator) -> list[np.ndarray]:
-        """PyMC's initial point in unconstrained space, jittered by U(-1, 1) per chain (as pm.sample does)."""
-        ip = self.model.initial_point()
-        values = [np.asarray(ip[v.name], dtype=float) for v in self.model.value_vars]
+    def _initial_points(self, rng: np.random.Generator, arrivals: np.ndarray) -> list[np.ndarray]:
+        """Start points in unconstrained space, one per chain, stacked per value variable.
+
+        The innovation forms use PyMC's initial point jittered by U(-1, 1) (as ``pm.sample``
+        does); ``log_mu`` uses :func:`~nkdefections.model.graph.start_points` (the same
+        dispersed starts as :meth:`DefectionModel.fit`, centred on this refit's counts).
+        """
         chains = self.sampler.chains
+        names = [v.name for v in self.model.value_vars]
+        if self.config.parameterization == "log_mu":
+            starts = start_points(self.model, arrivals, chains, rng)
+            return [np.stack([s[n] for s in starts]) for n in names]
+        ip = self.model.initial_point()
+        values = [np.asarray(ip[n], dtype=float) for n in names]
         return [np.stack([v + rng.uniform(-1, 1, size=v.shape) for _ in range(chains)]) for v in values]
 
     # -- fitting ----------------------------------------------------------------------
@@ -316,7 +334,7 @@ class Refitter:
             raise ConfigError(f"refit inputs: missing {sorted(missing)}; build them with Refitter.inputs().")
         seed = self.sampler.seed if seed is None else int(seed)
         rng = np.random.default_rng(seed)
-        z0 = self._initial_points(rng)
+        z0 = self._initial_points(rng, np.asarray(x["arrivals_data"], dtype=float))
         keys = jax.random.split(jax.random.PRNGKey(seed), self.sampler.chains)
         data = tuple(np.asarray(x[n], dtype=self.model[n].dtype) for n in self._data_names())
         t0 = time.perf_counter()

@@ -163,7 +163,7 @@ def run_sbc(
     thin_indices(s.chains * s.draws, thin_to)  # validates before anything runs
     sims = simulate_prior(n_sims, seed, config=config, data=refitter.data)
     d = refitter.design
-    free = list(refitter.free_parameters)
+    free = list(refitter.ranked_parameters)
     rank_rows, fit_rows, post_rows = [], [], []
     for i in range(n_sims):
         sim = sims.isel({SIMULATION: i})

@@ -75,13 +75,13 @@ def simulate_prior(
     """
     import pymc as pm
 
-    from nkdefections.model.graph import build_model, design
+    from nkdefections.model.graph import design, generative_model
 
     if n < 1:
         raise ConfigError(f"simulations: {n} must be >= 1.")
     config, data = _load(config, data)
     d = design(data, config)
-    model = build_model(data, config)
+    model = generative_model(data, config)  # log_mu: the same model in innovation form
     with model, warnings.catch_warnings():
         # the only Potential is the soft known sign of 2005 GDP: the refit switches it off too
         warnings.filterwarnings("ignore", message=".*effect of Potentials.*")
@@ -98,7 +98,8 @@ def simulate_prior(
         }
     )
     out = out.assign_coords({SIMULATION: np.arange(n), C.YEAR: d.years, C.GDP_YEAR: d.gdp_years})
-    out.attrs = {"seed": int(seed), "n": int(n), "simulator": "pymc.sample_prior_predictive(build_model(data, config))"}
+    simulator = "pymc.sample_prior_predictive(generative_model(data, config))"
+    out.attrs = {"seed": int(seed), "n": int(n), "simulator": simulator}
     return out
 
 
