@@ -238,3 +238,20 @@ def test_quantile_labels():
         "q99.5_pct",
         "q25_pct",
     ]
+
+
+@pytest.mark.slow
+def test_shared_fit_passes_its_gate_across_seeds():
+    """The shared test fit must not pass by seed luck: 20 seeds, every one passes the gate with margin."""
+    from conftest import SMALL_GATE
+    from nkdefections.model.defection import DefectionModel
+
+    rows = []
+    for seed in range(1001, 1021):
+        m = DefectionModel()
+        m.fit(SamplerConfig(**dict(SMALL_SAMPLER, seed=seed)), GateConfig(**dict(SMALL_GATE, enforce=False)))
+        rows.append(m.convergence.summary_row())
+    assert all(r["passed"] for r in rows), rows
+    # margin: half the distance to the R-hat limit, twice the ESS limit
+    assert max(r["max_rhat"] for r in rows) < 1 + (SMALL_GATE["rhat_max"] - 1) / 2
+    assert min(min(r["min_ess_bulk"], r["min_ess_tail"]) for r in rows) > 2 * SMALL_GATE["ess_bulk_min"]

@@ -96,6 +96,11 @@ class DefectionModel:
     reported as
     :math:`100(e^{\beta}-1)` % change in expected arrivals per unit.
 
+    The sampler sees this model in the coordinates ``config.parameterization`` names:
+    ``log_mu`` (default) samples each :math:`\log \mu_t` directly and writes the AR(1)
+    density on the residual :math:`z_t` (an exact change of variables of the innovation
+    form ``noncentered``; see :func:`nkdefections.model.graph.build_model`).
+
     Parameters
     ----------
     data
