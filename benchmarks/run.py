@@ -13,11 +13,17 @@ starts with empty compile caches (a new ``PYTENSOR_FLAGS=base_compiledir``, a ne
 the *warm* run right after it reuses the same directories, like a user's second
 run.  The variants (see ``worker.py``):
 
-* ``baseline-pymc``: the same model, plain ``pm.sample(..., nuts_sampler="pymc")``;
+* ``baseline-default``: the model as a user would first write it (the latent as
+  innovations, ``noncentered``) sampled with ``pm.sample()`` at PyMC's defaults (nutpie when
+  installed, its default chains): the baseline of the ratios;
+* ``baseline-default-logmu``: ``pm.sample()`` defaults on the ``log_mu`` form (the geometry's share);
+* ``project-numpyro-noncentered``: the project's sampler settings on the innovation form (the sampler's share);
+* ``baseline-pymc``: the innovation form, plain ``pm.sample(..., nuts_sampler="pymc")``, 4 chains;
 * ``project-numpyro``: the project's default ``DefectionModel().fit(...)``;
 * ``project-nutpie``, ``project-pymc``: the project's fit with the other samplers.
 
-Results (JSON and a markdown table, with date, machine and package versions) go to
+A full run also writes ``fit-latest.json`` (warm/cold ratios, times, ESS ratio, leapfrog
+steps, divergences).  Results (JSON and a markdown table, with date, machine and package versions) go to
 ``benchmarks/results/`` (git-ignored); the workers' logs to a ``logs-*`` folder
 next to them.  The exit status is 0 when every measurement ran, 1 otherwise; it
 does not depend on the speed-up target, which is reported, not enforced.
@@ -373,7 +379,7 @@ def columns_table(rows: list[dict[str, Any]], columns: Sequence[Column]) -> str:
 def ratios_table(rat: dict[str, Any]) -> str:
     """Ratios against the baseline as a markdown table."""
     header = [
-        "variant vs baseline-pymc",
+        f"variant vs {BASELINE}",
         "wall speed-up warm",
         "wall speed-up cold",
         "min ESS ratio warm",
