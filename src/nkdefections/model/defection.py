@@ -289,9 +289,9 @@ class DefectionModel:
     def effects(self, prob: float = 0.90) -> pd.DataFrame:
         """Driver effects as % change in expected arrivals per unit, with an interval.
 
-        Returns a table with one row per driver: the unit, the posterior median and
-        mean of the % change, the equal-tailed ``prob`` interval, and
-        P(effect > 0).
+        Returns a table with one row per driver: the unit, the posterior median (and its
+        Monte Carlo standard error) and mean of the % change, the equal-tailed ``prob``
+        interval, and P(effect > 0).
         """
         post = self.require_fit().posterior
         if C.BETA not in post:
@@ -304,8 +304,12 @@ class DefectionModel:
             C.ECONOMY: "+1 pp real GDP growth",
             C.SANCTIONS: "+1 sanctions index (one binding UNSC resolution)",
         }
+        import arviz as az
+
         for drv in pct[C.DRIVER].values:
             v = pct.sel({C.DRIVER: drv}).values
+            # Monte Carlo s.e. of the median: how far another run (another seed or CPU) may move it
+            mcse = float(az.mcse(post[C.EFFECT_PCT].sel({C.DRIVER: drv}), method="median"))
             lag = self.config.lags[str(drv)]
             rows.append(
                 {
@@ -313,6 +317,7 @@ class DefectionModel:
                     "unit": units[str(drv)],
                     "lag_years": lag,
                     "median_pct": float(np.median(v)),
+                    "mcse_median_pct": mcse,
                     "mean_pct": float(v.mean()),
                     quantile_label(lo): float(np.quantile(v, lo)),
                     quantile_label(hi): float(np.quantile(v, hi)),

@@ -132,6 +132,11 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
             "unit": effects["unit"],
             "lag (years)": effects["lag_years"],
             "median % change": [f"{v:+.1f}%" for v in effects["median_pct"]],
+            **(
+                {"MC s.e.": [f"{v:.1f}" for v in effects["mcse_median_pct"]]}
+                if "mcse_median_pct" in effects
+                else {}
+            ),
             "90% interval": [
                 f"{a:+.1f}% to {b:+.1f}%" for a, b in zip(effects["q05_pct"], effects["q95_pct"], strict=True)
             ],
