@@ -54,19 +54,13 @@ from typing import Any
 
 import numpy as np
 
+from nkdefections.scenarios.scenario import DEFAULT_SCENARIOS
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DEFAULT_OUT = HERE / "results"
 DEFAULT_SEED = 20161231
-SHIPPED = (
-    "status_quo",
-    "border_crackdown",
-    "border_reopening",
-    "sanctions_tightened",
-    "sanctions_relief",
-    "economic_crisis",
-    "combined_stress",
-)
+SHIPPED = DEFAULT_SCENARIOS  # the seven shipped scenarios of the default run
 #: Three more scenarios (deterministic) to make ten.
 EXTRA: tuple[dict[str, Any], ...] = (
     {"name": "border_half", "drivers": {"border": {"type": "step", "value": 0.5}}},
