@@ -215,8 +215,9 @@ def run_summary(run_dir: str | Path) -> str:
             flag = f"   extrapolated: {r['extrapolated_drivers']}" if bool(r.get("extrapolated")) else ""
             out.append(f"  {name.ljust(w)}  {_count(r['median']):>8}  {iv.ljust(wi)}  {p.ljust(8)}{flag}".rstrip())
         if meta.get("extrapolated"):
-            w = meta.get("window") or ["the fitted", "window"]
-            out.append(f"  (extrapolated: a driver leaves its {w[0]}-{w[-1]} range; the model has no data there)")
+            w = meta.get("window")
+            where = f"its {w[0]}-{w[-1]} range" if w else "the range it had in the fitted window"
+            out.append(f"  (extrapolated: a driver leaves {where}; the model has no data there)")
     report = run_dir / "report.html"
     if report.is_file():
         out.append(f"report: {report}")
