@@ -239,7 +239,8 @@ def bench_forecast(model: Any, scenarios: list[Any], seed: int) -> dict[str, Any
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the PyMC twin lives with the tests
     from nkdefections.forecast.kernel import forecast
-    from nkdefections.scenarios.scenario import Horizon, last_observed
+    from nkdefections.scenarios.paths import last_observed
+    from nkdefections.scenarios.scenario import Horizon
     from pymc_twin import build_forecast_model
 
     horizon = Horizon()

@@ -42,31 +42,76 @@ def _fake_fit(refitter, *, beta=(-0.5, 0.02, 0.05), S=40):
     return RefitResult(idata=xr.DataTree.from_dict({"posterior": post}), convergence=None, seconds=0.0, inputs={})
 
 
-def test_status_quo_holds_the_drivers_at_the_origin_and_conditional_uses_the_realised_values(refitter):
+def test_status_quo_holds_what_is_in_force_at_the_origin_and_conditional_uses_the_realised_values(refitter):
     from nkdefections.evaluate.backtest import forecast_log_mu
 
     fit = _fake_fit(refitter, beta=(-0.5, 0.0, 0.0))  # border only
     data = refitter.data
     border = data[C.BORDER_INDEX]
-    cond = forecast_log_mu(fit, refitter, 2010, [2011, 2012, 2013], "conditional")
-    sq = forecast_log_mu(fit, refitter, 2010, [2011, 2012, 2013], "status_quo")
-    np.testing.assert_allclose(cond[0], 7.0 - 0.5 * border.sel(year=[2011, 2012, 2013]).values)
-    np.testing.assert_allclose(sq[0], 7.0 - 0.5 * float(border.sel(year=2010)))
-    assert (cond[0] < sq[0]).all()  # the 2011-12 tightening lowers the conditional forecast
+    cond = forecast_log_mu(fit, refitter, 2011, [2012, 2013, 2014], "conditional")
+    sq = forecast_log_mu(fit, refitter, 2011, [2012, 2013, 2014], "status_quo")
+    np.testing.assert_allclose(cond[0], 7.0 - 0.5 * border.sel(year=[2012, 2013, 2014]).values)
+    # in force at the end of 2011: 0.75 (the 2011 CCTV/wire build-up and the December crackdown at full
+    # weight), not the 2011 yearly index 0.125 that pro-rates them
+    assert float(data[C.BORDER_IN_FORCE].sel(year=2011)) == 0.75
+    np.testing.assert_allclose(sq[0], 7.0 - 0.5 * 0.75)
+    assert (cond[0] < sq[0]).all()  # the 2012 tightening lowers the conditional forecast further
 
 
-def test_economy_uses_published_gdp_after_the_origin_only_in_conditional_mode(refitter):
+def test_origin_year_gdp_is_unknown_at_the_origin(refitter):
     from nkdefections.evaluate.backtest import forecast_log_mu
 
     fit = _fake_fit(refitter, beta=(0.0, 0.1, 0.0))
     gdp = refitter.data[C.GDP_GROWTH]
-    cond = forecast_log_mu(fit, refitter, 2010, [2012], "conditional")  # lag 1: GDP 2011, published
+    g = fit.posterior[C.GDP_TRUE]
+    cond = forecast_log_mu(fit, refitter, 2010, [2012], "conditional")  # lag 1: GDP 2011, realised
     np.testing.assert_allclose(cond[:, 0], 7.0 + 0.1 * float(gdp.sel(year=2011)))
-    sq = forecast_log_mu(fit, refitter, 2010, [2012], "status_quo")  # held at the fitted 2010 value
-    g2010 = fit.posterior[C.GDP_TRUE].sel({C.GDP_YEAR: 2010}).values.ravel()
-    np.testing.assert_allclose(sq[:, 0], 7.0 + 0.1 * g2010)
+    cond1 = forecast_log_mu(fit, refitter, 2010, [2011], "conditional")  # GDP 2010: realised too
+    np.testing.assert_allclose(cond1[:, 0], 7.0 + 0.1 * float(gdp.sel(year=2010)))
+    sq = forecast_log_mu(fit, refitter, 2010, [2011, 2012], "status_quo")  # held at the last published: 2009
+    g2009 = g.sel({C.GDP_YEAR: 2009}).values.ravel()
+    np.testing.assert_allclose(sq, 7.0 + 0.1 * np.column_stack([g2009, g2009]))
     with pytest.raises(ConfigError, match="mode"):
         forecast_log_mu(fit, refitter, 2010, [2012], "optimistic")
+
+
+def test_refit_inputs_hide_gdp_not_yet_published(refitter):
+    d = refitter.design
+    x = refitter.inputs(origin=2010, gdp_publication_lag=1)
+    seen = dict(zip(d.gdp_years.tolist(), x["gdp_obs_weight"].tolist(), strict=True))
+    assert seen[2009] == 1.0 and seen[2010] == 0.0 and seen[2011] == 0.0
+    sd = dict(zip(d.gdp_years.tolist(), x["gdp_obs_sd_all"].tolist(), strict=True))
+    assert sd[2009] == refitter.config.gdp_first_release_sd  # the newest figure is a first release
+    assert sd[2008] == pytest.approx(refitter.config.gdp_latest_sd)
+    assert refitter.inputs(origin=2010)["gdp_obs_weight"][list(d.gdp_years).index(2010)] == 1.0
+    with pytest.raises(ConfigError, match="gdp_publication_lag"):
+        refitter.inputs(origin=2010, gdp_publication_lag=-1)
+
+
+def test_backtest_targets_read_the_issue_thresholds():
+    from nkdefections.evaluate.backtest import backtest_targets
+
+    rows = []
+    for origin in range(2008, 2016):
+        for h in (1, 2, 3):
+            if origin + h > 2016:
+                continue
+            k = dict(origin=origin, target_year=origin + h, horizon=h)
+            rows += [
+                dict(method="no_change", mode="-", crps=100.0 * h, covered_80=True, **k),
+                dict(method="default", mode="conditional", crps=80.0 * h, covered_80=origin % 5 != 0, **k),
+                dict(method="default", mode="status_quo", crps=95.0 * h, covered_80=origin % 2 == 0, **k),
+            ]
+    t = backtest_targets(pd.DataFrame(rows)).set_index(["target", "mode", "horizon"])
+    assert t.loc[("conditional no worse than status quo", "conditional", 1), "value"] == pytest.approx(80 / 95)
+    assert t.loc[("CRPS ratio against no_change", "conditional", 2), "met"]  # 0.80 < 1.0
+    assert not t.loc[("CRPS ratio against no_change", "status_quo", 3), "met"]  # 0.95, not < 0.9
+    cov = t.loc[("pooled 80% coverage", "conditional", 0)]
+    assert cov["value"] == pytest.approx(17 / 21) and cov["met"]
+    sq_cov = np.mean([(o % 2 == 0) for o in range(2008, 2016) for h in (1, 2, 3) if o + h <= 2016])
+    assert t.loc[("pooled 80% coverage", "status_quo", 0), "value"] == pytest.approx(sq_cov)
+    with pytest.raises(ConfigError, match="both modes"):
+        backtest_targets(pd.DataFrame(rows).query("mode != 'status_quo'"))
 
 
 def test_backtest_rejects_bad_settings_before_fitting(refitter):
@@ -307,7 +352,7 @@ def test_bad_backtest_plans_are_refused_before_fitting(refitter, kwargs, match, 
 
 
 def test_compare_models_refuses_an_empty_variant_set_and_one_step_less_horizons():
-    from nkdefections.evaluate.backtest import compare_models
+    from nkdefections.evaluate.comparison import compare_models
 
     with pytest.raises(ConfigError, match="no variants"):
         compare_models({})

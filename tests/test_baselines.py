@@ -28,22 +28,35 @@ def test_rw_drift_recovers_drift_and_textbook_variance():
     n, a, b, eps = 11, 5.0, 0.12, 0.01
     t = np.arange(n)
     z = a + b * t + eps * (-1.0) ** t  # log changes b -+ 2 eps alternate; 10 of them average to b exactly
-    f = B.fit_baseline("rw_drift", 2000 + t, np.exp(z), 3)
+    f = B.fit_baseline("rw_drift", 2003 + t, np.exp(z), 3)  # after the start-up: every change counts
     h = np.arange(1, 4)
     np.testing.assert_allclose(f.loc, z[-1] + h * b, rtol=0, atol=1e-12)
     s = np.sqrt(10 * (2 * eps) ** 2 / 9)  # sample sd of the 10 log changes
     np.testing.assert_allclose(f.scale, s * np.sqrt(h + h**2 / 10), rtol=1e-10)
-    assert f.df == 9  # n - 2
-    np.testing.assert_array_equal(f.target_years, [2011, 2012, 2013])
+    assert np.isinf(f.df)  # Normal on the log scale: finite CRPS
+    np.testing.assert_array_equal(f.target_years, [2014, 2015, 2016])
 
 
 def test_no_change_median_is_last_value_and_spread_grows_like_sqrt_h():
     f = _fit("no_change")
     assert [f.median(h) for h in (1, 2, 3)] == [2803] * 3
     np.testing.assert_allclose(f.scale / f.scale[0], np.sqrt([1, 2, 3]))
-    d = np.diff(np.log(ARRIVALS[:10]))
+    d = np.diff(np.log(ARRIVALS[:10]))[3:]  # the changes into 2003..2008: the start-up (to 2002) is left out
     assert f.scale[0] == pytest.approx(np.sqrt(np.mean(d**2)))  # spread of the one-year log changes, mean 0
-    assert f.df == 9  # n - 1
+    assert np.isinf(f.df)
+
+
+def test_random_walks_take_their_spread_after_the_start_up():
+    # the figures: s from all changes ~0.40-0.46, from 2003 on ~0.24-0.30 on the backtest windows
+    for n in range(10, 18):  # origins 2008..2015
+        s_fair = _fit("no_change", n=n).scale[0]
+        d = np.diff(np.log(ARRIVALS[:n]))
+        assert s_fair == pytest.approx(np.sqrt(np.mean(d[3:] ** 2)))
+        assert 0.2 < s_fair < 0.32 < np.sqrt(np.mean(d**2))
+    # too few post-start-up changes: all are used, and the forecast says so
+    f = _fit("no_change", n=5)  # 1999..2003: one change after 2002
+    assert f.scale[0] == pytest.approx(np.sqrt(np.mean(np.diff(np.log(ARRIVALS[:5])) ** 2)))
+    assert any("start-up" in w for w in f.warnings)
 
 
 @pytest.mark.parametrize("name", ["no_change", "rw_drift", "ets", "arima"])
@@ -56,7 +69,7 @@ def test_pmf_sums_to_one(name):
         # the masses telescope to F(log(N + 0.5)) exactly, and that is ~1
         expected = dist.cdf((np.log(ys[-1] + 0.5) - f.loc[h - 1]) / f.scale[h - 1])
         assert p.sum() == pytest.approx(expected, abs=1e-9)
-        assert p.sum() == pytest.approx(1.0, abs=1e-3)  # t tails: F(log 2e5) >= 0.999 here
+        assert p.sum() == pytest.approx(1.0, abs=1e-3)  # F(log 2e5) >= 0.999 here
 
 
 def test_count_log_pmf_edges_and_far_tail():

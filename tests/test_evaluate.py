@@ -193,10 +193,16 @@ def _fake_scores(ratio: float = 0.5, noise: float = 0.0, seed: int = 0) -> pd.Da
                 continue
             base = 100.0 * h + rng.gamma(5, 20)
             model = ratio * base * np.exp(noise * rng.normal())
-            common = dict(origin=origin, target_year=t, horizon=h, observed=1000.0, median=1000.0)
+            common = dict(origin=origin, target_year=t, horizon=h, observed=1000.0, median=1000.0, pit=0.5)
             cov = dict(covered_50=h == 1, covered_80=True, covered_95=True, width_50=1.0, width_80=2.0, width_95=3.0)
-            rows.append(dict(method="model", mode="conditional", crps=model, log_score=7.0, **common, **cov))
-            rows.append(dict(method="rw_drift", mode=E.NO_MODE, crps=base, log_score=7.4, **common, **cov))
+            rows.append(
+                dict(
+                    method="model", mode="conditional", crps=model, crps_log=model / 1e3, log_score=7.0, **common, **cov
+                )
+            )
+            rows.append(
+                dict(method="rw_drift", mode=E.NO_MODE, crps=base, crps_log=base / 1e3, log_score=7.4, **common, **cov)
+            )
     return E.scores_frame(rows)
 
 
@@ -205,6 +211,27 @@ def test_scores_frame_orders_columns_and_rejects_duplicates():
     assert tuple(df.columns) == E.SCORE_COLUMNS
     with pytest.raises(DataValidationError, match="duplicated"):
         E.scores_frame(pd.concat([df, df.iloc[:1]]).to_dict("records"))
+
+
+def test_score_forecast_adds_log_scale_crps_and_mid_pit():
+    rng = np.random.default_rng(3)
+    draws = rng.poisson(1000, 4000)
+    row = E.score_forecast("m", "-", 2010, 2011, 1000, draws, -7.0)
+    assert row["crps_log"] == pytest.approx(float(E.crps_samples(np.log1p(draws), np.log1p(1000))))
+    assert row["pit"] == pytest.approx(np.mean(draws < 1000) + 0.5 * np.mean(draws == 1000))
+    # far above every draw: PIT 1; far below: PIT 0
+    assert E.score_forecast("m", "-", 2010, 2011, 5000, draws, -50.0)["pit"] == 1.0
+    assert E.score_forecast("m", "-", 2010, 2011, 10, draws, -50.0)["pit"] == 0.0
+
+
+def test_mid_pit_is_uniform_for_a_calibrated_count_forecast():
+    # the observation drawn from the forecast itself: mid-PIT mean 1/2, about uniform (Czado et al. 2009)
+    rng = np.random.default_rng(11)
+    draws = rng.poisson(2000, 20_000)  # counts in the thousands, as here: atoms ~1% each
+    pits = np.array([E.mid_pit(draws, y) for y in rng.poisson(2000, 2000)])
+    assert abs(pits.mean() - 0.5) < 0.02
+    hist = np.histogram(pits, bins=5, range=(0, 1))[0] / len(pits)
+    assert np.all(np.abs(hist - 0.2) < 0.04)
 
 
 def test_summary_by_horizon():

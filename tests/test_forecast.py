@@ -83,7 +83,7 @@ def test_kernel_matches_sample_posterior_predictive(small_fit, scenario):
     import pymc as pm
 
     from nkdefections.forecast.kernel import forecast
-    from nkdefections.scenarios.scenario import last_observed
+    from nkdefections.scenarios.paths import last_observed
     from pymc_twin import build_forecast_model
 
     horizon = Horizon()

@@ -10,7 +10,7 @@ import pytest
 from nkdefections import constants as C
 from nkdefections.data.load import load_data
 from nkdefections.errors import ScenarioError
-from nkdefections.scenarios.scenario import (
+from nkdefections.scenarios import (
     Horizon,
     Scenario,
     available_scenarios,
@@ -143,8 +143,12 @@ def test_shipped_scenarios_load_and_have_reasoning():
     assert np.allclose(paths["path_mean"].sel(scenario="border_reopening", driver="border"), 0.0)
     ext = paths["extrapolated"]
     assert bool(ext.sel(scenario="border_crackdown", driver="border").all())
-    assert not bool(ext.sel(scenario="status_quo").any())
-    assert not bool(ext.sel(scenario="border_reopening").any())
+    # status quo holds what is in force at the end of 2016: sanctions 9.5, above every yearly index
+    # 1999-2016 (max 8.14, which pro-rates the March and November 2016 measures): an extrapolation
+    sq = paths["path_mean"].sel(scenario="status_quo")
+    assert np.allclose(sq.sel(driver="sanctions"), 9.5) and np.allclose(sq.sel(driver="border"), 1.25)
+    assert bool(ext.sel(scenario="status_quo", driver="sanctions").all())
+    assert not bool(ext.sel(scenario=["status_quo", "border_reopening"], driver=["border", "economy"]).any())
 
 
 def test_unknown_scenario_lists_the_known_ones():
@@ -176,7 +180,22 @@ def test_round_trip_and_reference_values():
     assert again.to_dict() == s.to_dict()
     ds = load_data(history=1)
     last = last_observed(ds)
-    assert last == {"border": 1.25, "sanctions": pytest.approx(8.1448, abs=1e-3), "economy": 3.9}
+    # in force at the end of 2016 (hold), and the pro-rated 2016 index (hold with reading: prorated)
+    assert last == {
+        "border": 1.25,
+        "sanctions": 9.5,
+        "economy": 3.9,
+        "border_prorated": 1.25,
+        "sanctions_prorated": pytest.approx(8.1448, abs=1e-3),
+        "economy_prorated": 3.9,
+    }
+    h = Horizon(2017, 2019)
+    held = Scenario("h", drivers={"sanctions": {"type": "hold"}}).path(last, h)[0][:, 2]
+    prorated = Scenario("p", drivers={"sanctions": {"type": "hold", "reading": "prorated"}}).path(last, h)[0][:, 2]
+    relative = Scenario("r", drivers={"sanctions": {"type": "relative", "change": 1.0}}).path(last, h)[0][:, 2]
+    assert np.allclose(held, 9.5) and np.allclose(prorated, 8.1448, atol=1e-3) and np.allclose(relative, 10.5)
+    with pytest.raises(ScenarioError, match=r"key 'reading': 'latest' is not one of \['in_force', 'prorated'\]"):
+        Scenario("bad", drivers={"sanctions": {"type": "hold", "reading": "latest"}})
     rng = observed_range(ds)
     assert rng["economy"] == (-2.3, 6.1) and rng["border"] == (0.0, 1.25)
 

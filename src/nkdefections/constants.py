@@ -23,10 +23,24 @@ ECONOMY = "economy"
 SANCTIONS = "sanctions"
 DRIVERS: tuple[str, ...] = (BORDER, ECONOMY, SANCTIONS)
 
+#: Last year of the start-up of the series: arrivals grew from 148 (1999) to 1,138 (2002) as the
+#: post-famine routes through China formed.  The random-walk baselines take their spread from
+#: later changes; the local-level model gives these years their own drift.
+STARTUP_END = 2002
+
 # Variables of the loaded data set (nkdefections.data.load_data)
 ARRIVALS = "arrivals"
 BORDER_INDEX = "border_index"
 SANCTIONS_INDEX = "sanctions_index"
+#: What is in force at the end of each year (every event dated in or before it at full weight):
+#: the value a year with no new events would take, and what ``hold`` holds.
+BORDER_IN_FORCE = "border_in_force"
+SANCTIONS_IN_FORCE = "sanctions_in_force"
+#: Driver -> (its pro-rated yearly index, its year-end in-force value) in the data set.
+EVENT_INDICES: dict[str, tuple[str, str]] = {
+    "border": (BORDER_INDEX, BORDER_IN_FORCE),
+    "sanctions": (SANCTIONS_INDEX, SANCTIONS_IN_FORCE),
+}
 GDP_GROWTH = "gdp_growth"
 GDP_VINTAGE = "gdp_vintage"
 GDP_KNOWN_SIGN = "gdp_known_sign"

@@ -35,7 +35,7 @@ from nkdefections.evaluate.checks import coverage, interval_table, one_step_repl
 from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table
 from nkdefections.provenance import provenance
 from nkdefections.report.blocks import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
-from nkdefections.scenarios.scenario import scenario_paths
+from nkdefections.scenarios.paths import scenario_paths
 
 log = logging.getLogger(__name__)
 

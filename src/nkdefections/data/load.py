@@ -57,6 +57,18 @@ def cumulative_event_index(dates: list[_dt.date], weights: list[float], years: n
     return out
 
 
+def in_force_index(dates: list[_dt.date], weights: list[float], years: np.ndarray) -> np.ndarray:
+    """What is in force at the end of each year: ``sum_e w_e`` over events dated in or before it.
+
+    Equals :func:`cumulative_event_index` of the next year when that year has no new events.
+    """
+    years = np.asarray(years, dtype=int)
+    out = np.zeros(len(years), dtype=float)
+    for d, w in zip(dates, weights, strict=True):
+        out += float(w) * (d.year <= years)
+    return out
+
+
 # ----------------------------------------------------------------------------
 # The loader
 # ----------------------------------------------------------------------------
@@ -110,7 +122,7 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
     years = np.arange(config.first_year - config.history, config.last_year + 1)
     arrivals = _arrivals(config, tables["arrivals"], paths["arrivals"][0], years)
     growth, vintage, sign = _gdp(config, tables["gdp"], paths["gdp"][0], years)
-    border_idx, sanc_idx = _event_indices(tables, paths, years)
+    border_idx, sanc_idx, border_force, sanc_force = _event_indices(tables, paths, years)
 
     def optional(table: pd.DataFrame, column: str) -> np.ndarray:
         t = table.set_index(table["year"].astype(int))
@@ -130,6 +142,8 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
             C.ARRIVALS: (C.YEAR, arrivals),
             C.BORDER_INDEX: (C.YEAR, border_idx),
             C.SANCTIONS_INDEX: (C.YEAR, sanc_idx),
+            C.BORDER_IN_FORCE: (C.YEAR, border_force),
+            C.SANCTIONS_IN_FORCE: (C.YEAR, sanc_force),
             C.GDP_GROWTH: (C.YEAR, growth),
             C.GDP_VINTAGE: (C.YEAR, vintage.astype(str)),
             C.GDP_KNOWN_SIGN: (C.YEAR, sign),
@@ -235,8 +249,8 @@ def _gdp(
 
 def _event_indices(
     tables: Mapping[str, pd.DataFrame], paths: Mapping[str, tuple[Path, bool]], years: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The border and sanctions indices per year from their dated events."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The border and sanctions indices per year from their dated events, then their year-end in-force values."""
     border = tables["border_events"]
     border_idx = cumulative_event_index(list(border["effective_date"]), list(border["increment"]), years)
     sanc = tables["sanctions_events"]
@@ -248,7 +262,9 @@ def _event_indices(
             "found in the historical coding; future measures belong in a scenario, not in data/."
         )
     sanc_idx = cumulative_event_index(list(sanc["effective_date"]), list(sanc["weight"]), years)
-    return border_idx, sanc_idx
+    border_force = in_force_index(list(border["effective_date"]), list(border["increment"]), years)
+    sanc_force = in_force_index(list(sanc["effective_date"]), list(sanc["weight"]), years)
+    return border_idx, sanc_idx, border_force, sanc_force
 
 
 def _describe(ds: xr.Dataset) -> None:
@@ -262,6 +278,11 @@ def _describe(ds: xr.Dataset) -> None:
         "units": "index (1 = one binding UNSC sanctions resolution)",
         "rule": "sum of measure weights x fraction of the year after the effective date",
     }
+    for var, like in ((C.BORDER_IN_FORCE, C.BORDER_INDEX), (C.SANCTIONS_IN_FORCE, C.SANCTIONS_INDEX)):
+        ds[var].attrs = {
+            "units": ds[like].attrs["units"],
+            "rule": "sum of the increments of every event dated in or before the year (in force at its end)",
+        }
     ds[C.GDP_GROWTH].attrs = {"units": "percent", "source": "Bank of Korea estimates"}
 
 

@@ -18,31 +18,29 @@ term, and counts are drawn from the likelihood.  Scores come from
 :mod:`nkdefections.evaluate`; the baselines from :mod:`nkdefections.baselines` are
 fitted on the same training series.
 
-What is "known at the origin": the origin year's count and drivers.  In reality the
-year's final count is published in January and the Bank of Korea GDP estimate in
-July of the next year; the backtest ignores that publication lag (README "Rolling-origin
-backtest against baselines").
+What is "known at the origin" (the end of the origin year): its count (the final
+table comes out in January) and the border and sanctions events in force; GDP growth
+only up to the year before (:data:`GDP_PUBLICATION_LAG`: the Bank of Korea publishes a
+year's estimate in July of the next), and that newest figure as a first release.  The
+origin year's growth is then drawn from the GDP hierarchy.  ``status_quo`` holds what
+is in force at the end of the origin year (the data's ``*_in_force``, not the origin
+year's pro-rated index) and the last published growth.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
-from scipy.special import logsumexp
 
 from nkdefections import constants as C
 from nkdefections import validate
-from nkdefections.arithmetic import draw_counts, lag_year, mixture_log_pmf, nb_prob, nb_shape
+from nkdefections.arithmetic import draw_counts, mixture_log_pmf, nb_shape
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate import baselines as B
@@ -55,6 +53,8 @@ DEFAULT_ORIGINS: tuple[int, ...] = tuple(range(2008, 2016))
 DEFAULT_HORIZONS: tuple[int, ...] = (1, 2, 3)
 MODES: tuple[str, ...] = ("conditional", "status_quo")
 DEFAULT_BASELINES: tuple[str, ...] = ("no_change", "rw_drift", "ets", "arima")
+#: Years until a GDP figure is published (the Bank of Korea's estimate for year t: July of t + 1).
+GDP_PUBLICATION_LAG = 1
 
 
 # ----------------------------------------------------------------------------
@@ -71,14 +71,15 @@ def _draws(post: xr.Dataset, name: str) -> np.ndarray:
 def forecast_log_mu(fit: RefitResult, refitter: Refitter, origin: int, targets: Sequence[int], mode: str) -> np.ndarray:
     """Draws of ``log mu`` for the ``targets`` years from a fit on ..``origin``; shape (S, H).
 
-    ``mode`` is ``conditional`` (realised drivers) or ``status_quo`` (drivers held at
-    the values known at the origin).  The economy enters through GDP growth lagged
-    by its lag: a GDP year up to the origin takes the fitted ``gdp_true`` draws, a
-    later one the published figure (conditional) or the origin's value (status quo).
+    ``mode`` is ``conditional`` (realised drivers) or ``status_quo`` (what is in force
+    at the origin held).  The economy enters through GDP growth lagged by its lag: a GDP
+    year published at the origin (up to ``origin - GDP_PUBLICATION_LAG``) takes the
+    fitted ``gdp_true`` draws, a later one the published figure (conditional) or the
+    last published year's draws (status quo).
     """
     if mode not in MODES:
         raise ConfigError(f"backtest mode: unknown {mode!r}; choose one of {list(MODES)}.")
-    d, data, cfg = refitter.design, refitter.data, refitter.config
+    d = refitter.design
     post = fit.posterior
     years = list(d.years)
     idx = [years.index(t) for t in targets]
@@ -86,25 +87,39 @@ def forecast_log_mu(fit: RefitResult, refitter: Refitter, origin: int, targets: 
     if not d.drivers:
         return log_mu
     beta = _draws(post, C.BETA)
-    source = {C.BORDER: C.BORDER_INDEX, C.SANCTIONS: C.SANCTIONS_INDEX}
     for k, drv in enumerate(d.drivers):
-        lag = cfg.lags[drv]
-        known = [lag_year(t, lag, origin if mode == "status_quo" else None) for t in targets]
-        if drv == C.ECONOMY:
-            gdp_true = _draws(post, C.GDP_TRUE)
-            gdp_years = list(d.gdp_years)
-            cols = []
-            for g in known:
-                figure = float(data[C.GDP_GROWTH].sel({C.YEAR: g}).values)
-                if g <= origin or np.isnan(figure):
-                    cols.append(gdp_true[:, gdp_years.index(g)])
-                else:
-                    cols.append(np.full(beta.shape[0], figure))
-            x = np.column_stack(cols)
-        else:
-            x = np.broadcast_to(data[source[drv]].sel({C.YEAR: known}).values, log_mu.shape)
+        x = _driver_columns(post, refitter, drv, origin, targets, mode, beta.shape[0])
         log_mu = log_mu + beta[:, k : k + 1] * x
     return log_mu
+
+
+def _driver_columns(
+    post: xr.Dataset, refitter: Refitter, drv: str, origin: int, targets: Sequence[int], mode: str, n: int
+) -> np.ndarray:
+    """(S, H) values of one driver in the target years as a forecast made at ``origin`` sees them."""
+    d, data, cfg = refitter.design, refitter.data, refitter.config
+    lag = cfg.lags[drv]
+    if drv == C.ECONOMY:
+        newest = origin - GDP_PUBLICATION_LAG  # the last GDP year published at the origin
+        gdp_true, gdp_years = _draws(post, C.GDP_TRUE), list(d.gdp_years)
+        cols = []
+        for t in targets:
+            g = t - lag if mode == "conditional" else min(t - lag, newest)
+            figure = float(data[C.GDP_GROWTH].sel({C.YEAR: g}).values)
+            if g <= newest or np.isnan(figure):
+                cols.append(gdp_true[:, gdp_years.index(g)])
+            else:  # conditional: the realised (published) figure
+                cols.append(np.full(n, figure))
+        return np.column_stack(cols)
+    index, in_force = C.EVENT_INDICES[drv]
+    vals = []
+    for t in targets:
+        g = t - lag
+        if mode == "status_quo" and g > origin:
+            vals.append(float(data[in_force].sel({C.YEAR: origin})))  # no new events after the origin
+        else:
+            vals.append(float(data[index].sel({C.YEAR: g})))
+    return np.broadcast_to(np.array(vals), (n, len(targets)))
 
 
 def predictive(
@@ -149,7 +164,7 @@ def _row(method: str, mode: str, origin: int, target: int, y: int, draws: np.nda
     return row
 
 
-def _check_plan(
+def check_plan(
     origins: Sequence[int], horizons: Sequence[int], modes: Sequence[str], baselines: Sequence[str], seed: int
 ) -> tuple[list[int], list[int]]:
     """Validate a backtest plan before anything is fitted; return origins and horizons as ints."""
@@ -217,7 +232,7 @@ def run_backtest(
         For bad origins, horizons, modes, baselines or seed, before anything is fitted.
     """
     t_start = time.perf_counter()
-    origins, horizons = _check_plan(origins, horizons, modes, baselines, seed)
+    origins, horizons = check_plan(origins, horizons, modes, baselines, seed)
     if refitter is not None and config is not None and refitter.config != config:
         raise ConfigError("run_backtest: `config` differs from the refitter's model; pass one or the other.")
     refitter = refitter or Refitter(config, sampler=sampler or SamplerConfig(progressbar=False))
@@ -235,7 +250,7 @@ def run_backtest(
         # one generator per origin: an origin's scores do not depend on which origins ran before it
         rng = np.random.default_rng([seed, origin])
         targets = _targets(origin, horizons, last)
-        fit = refitter.fit(refitter.inputs(origin=origin), seed=seed + origin)
+        fit = refitter.fit(refitter.inputs(origin=origin, gdp_publication_lag=GDP_PUBLICATION_LAG), seed=seed + origin)
         fit_rows.append({"method": method, "origin": origin, "seconds": fit.seconds, **fit.convergence.summary_row()})
         for mode in modes:
             log_mu = forecast_log_mu(fit, refitter, origin, targets, mode)
@@ -267,214 +282,39 @@ def run_backtest(
     )
 
 
-# ----------------------------------------------------------------------------
-# Model comparison: LFO-CV (exact refits) and PSIS-LOO
-# ----------------------------------------------------------------------------
+#: The backtest's targets (issue 10): conditional no worse than status quo; CRPS ratio against
+#: the fair no-change below these per mode at every horizon; pooled 80% coverage in this band.
+TARGET_RATIO: dict[str, float] = {"status_quo": 0.9, "conditional": 1.0}
+TARGET_COVERAGE_80: tuple[float, float] = (0.70, 0.90)
 
 
-def pointwise_log_lik(fit: RefitResult, y: np.ndarray, likelihood: str) -> xr.DataArray:
-    """log p(y_t | draw) for every year, dims (chain, draw, year), from the ``mu`` draws."""
-    mu = fit.posterior[C.MU]
-    if likelihood == "negative_binomial":
-        od = fit.posterior[C.OVERDISPERSION]
-        n = nb_shape(od)
-        vals = stats.nbinom.logpmf(y, n.values[..., None], nb_prob(n, mu).values)
-    else:
-        vals = stats.poisson.logpmf(y, mu.values)
-    return xr.DataArray(vals, dims=mu.dims, coords=mu.coords, name=C.OBSERVED)
+def backtest_targets(scores: pd.DataFrame, method: str = "default", baseline: str = "no_change") -> pd.DataFrame:
+    """Check the backtest's targets for ``method``; one row per target and horizon.
 
-
-#: Pareto-k above which a PSIS-LOO term is unreliable and is replaced by an exact refit.
-K_THRESHOLD = 0.7
-
-
-def psis_loo(
-    fit: RefitResult,
-    y: np.ndarray,
-    likelihood: str,
-    *,
-    refitter: Refitter | None = None,
-    seed: int = 2017,
-) -> dict:
-    """PSIS-LOO (``arviz.loo``) of a full-window fit, with exact refits where Pareto k > 0.7.
-
-    Returns elpd, s.e., p_loo and the Pareto-k diagnostics of plain PSIS-LOO, and,
-    when ``refitter`` is given, ``elpd_loo_exact``: the same sum with every term whose
-    k exceeds :data:`K_THRESHOLD` replaced by log p(y_t | y_-t) from a refit without
-    year t (the ``reloo`` recipe of Vehtari, Gelman & Gabry 2017).  With a latent
-    state per year most k are high: the latent of a left-out year is then
-    interpolated from its neighbours, which is a smoothing check, not a forecast one.
+    Columns ``target, mode, horizon (0: pooled), value, threshold (as text), met``: the conditional/status-quo CRPS
+    ratio (``<= 1`` to meet "conditional no worse than status quo"), each mode's mean CRPS
+    divided by ``baseline``'s over the same targets (below :data:`TARGET_RATIO`), and each
+    mode's 80% coverage pooled over horizons (inside :data:`TARGET_COVERAGE_80`).
     """
-    import arviz as az
-
-    ll = pointwise_log_lik(fit, y, likelihood)
-    tree = xr.DataTree.from_dict({"posterior": fit.posterior, "log_likelihood": xr.Dataset({C.OBSERVED: ll})})
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Pareto distribution is greater than 0.7.*")
-        res = az.loo(tree, pointwise=True, var_name=C.OBSERVED)
-    k = np.asarray(res.pareto_k)
-    pointwise = np.asarray(res.elpd_i, dtype=float)
-    out = {
-        "elpd_loo": float(res.elpd),
-        "se_loo": float(res.se),
-        "p_loo": float(res.p),
-        "max_pareto_k": float(k.max()),
-        "n_k_over_0.7": int((k > K_THRESHOLD).sum()),
-        "pointwise_loo": pointwise,
-    }
-    if refitter is not None:
-        exact = pointwise.copy()
-        loo_fits: list[dict] = []
-        years = refitter.years
-        for i in np.flatnonzero(k > K_THRESHOLD):
-            loo_fit = refitter.fit(refitter.inputs(exclude_years=[int(years[i])]), seed=seed + i)
-            exact[i] = float(pointwise_log_lik(loo_fit, y, likelihood).isel({C.YEAR: i}).pipe(_log_mean_exp))
-            loo_fits.append({"left_out": int(years[i]), **loo_fit.convergence.summary_row()})
-        out["elpd_loo_exact"] = float(exact.sum())
-        out["loo_refits"] = pd.DataFrame(loo_fits)
-        out["se_loo_exact"] = float(np.sqrt(len(exact)) * exact.std(ddof=1))
-        out["pointwise_loo_exact"] = exact
-    return out
-
-
-def _log_mean_exp(da: xr.DataArray) -> float:
-    v = da.values.ravel()
-    return float(logsumexp(v) - np.log(v.size))
-
-
-def default_variants(base: ModelConfig | None = None) -> dict[str, ModelConfig]:
-    """The variants compared by :func:`compare_models`, the default (``base``) first.
-
-    Negative binomial vs Poisson; random walk and no latent vs AR(1); each driver
-    dropped in turn; no lags and economy lag 2 (README "Model comparison and the
-    default model").
-    """
-    base = base or ModelConfig()
-    rep = dataclasses.replace
-    out = {
-        "default (Poisson, AR(1))": base,
-        "negative binomial, AR(1)": rep(base, name="negbin_ar1", likelihood="negative_binomial"),
-        "Poisson, random walk": rep(base, name="random_walk", latent="random_walk"),
-        "Poisson, no latent": rep(base, name="poisson_static", latent="none"),
-        "negative binomial, no latent": rep(base, name="negbin_static", likelihood="negative_binomial", latent="none"),
-    }
-    for drv in base.drivers:
-        out[f"without {drv}"] = rep(base, name=f"no_{drv}", drivers=tuple(x for x in base.drivers if x != drv))
-    out["no lags (economy lag 0)"] = rep(base, name="no_lags", lags={d: 0 for d in C.DRIVERS})
-    out["economy lag 2"] = rep(base, name="economy_lag2", lags={**base.lags, C.ECONOMY: 2})
-    return out
-
-
-def _with_paired_differences(
-    table: pd.DataFrame, reference: str, pointwise: Mapping[str, Any], pointwise_loo: Mapping[str, Any]
-) -> pd.DataFrame:
-    """Add each variant's ELPD-LFO (and exact LOO) difference from ``reference`` with its paired s.e."""
-    diffs: dict[str, tuple[list[float], list[float]]] = {"elpd_lfo": ([], []), "elpd_loo_exact": ([], [])}
-    for label in table["variant"]:
-        for key, source in (("elpd_lfo", pointwise), ("elpd_loo_exact", pointwise_loo)):
-            if label not in source:
-                diffs[key][0].append(np.nan)
-                diffs[key][1].append(np.nan)
-                continue
-            delta = np.asarray(source[label]) - np.asarray(source[reference])
-            diffs[key][0].append(float(delta.sum()))
-            diffs[key][1].append(float(np.sqrt(len(delta)) * delta.std(ddof=1)) if label != reference else 0.0)
-    table.insert(3, "elpd_lfo_diff", diffs["elpd_lfo"][0])
-    table.insert(4, "se_diff", diffs["elpd_lfo"][1])
-    if pointwise_loo:
-        table["loo_exact_diff"], table["loo_exact_se_diff"] = diffs["elpd_loo_exact"]
-    return table
-
-
-def compare_models(
-    variants: Mapping[str, ModelConfig] | None = None,
-    *,
-    origins: Sequence[int] = DEFAULT_ORIGINS,
-    horizons: Sequence[int] = DEFAULT_HORIZONS,
-    sampler: SamplerConfig | None = None,
-    seed: int = 2017,
-    data: xr.Dataset | None = None,
-    exact_loo: bool = True,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, BacktestResult], pd.DataFrame]:
-    """Compare model variants by exact leave-future-out CV and by PSIS-LOO.
-
-    Returns ``(table, pointwise_lfo, backtests, pointwise_loo)``.
-
-    ``table`` has one row per variant: ELPD-LFO (the sum over origins of the
-    one-step-ahead log predictive density, conditional mode) and its paired difference
-    from the FIRST variant (the reference, normally the default) with its s.e.; mean
-    CRPS by horizon; PSIS-LOO elpd, s.e., p_loo and Pareto-k diagnostics; with
-    ``exact_loo`` the LOO elpd with exact refits for every term with k > 0.7 and its
-    paired difference from the reference; and convergence: whether the full-data fit
-    passed the gate, how many LFO and LOO refits missed it, the most divergences in any.
-    ``pointwise_lfo``: one-step log predictive densities by origin; ``backtests``: each
-    variant's :class:`BacktestResult`; ``pointwise_loo``: the exact-refit LOO terms by year.
-    """
-    from nkdefections.data.load import DataConfig, load_data
-
-    variants = default_variants() if variants is None else dict(variants)
-    if not variants:
-        raise ConfigError("compare_models: no variants given; pass at least one (the first is the reference).")
-    if 1 not in horizons:
-        raise ConfigError(f"compare_models horizons: {list(horizons)} must include 1 (ELPD-LFO is one step ahead).")
-    _check_plan(origins, horizons, ("conditional",), (), seed)
-    sampler = sampler or SamplerConfig(progressbar=False)
-    max_lag = max(v.max_lag for v in variants.values())
-    if data is None:
-        data = load_data(DataConfig(history=max_lag))
-    # build every variant's graph first: a variant the data cannot support fails before any fit
-    refitters = {label: Refitter(cfg, data=data, sampler=sampler) for label, cfg in variants.items()}
-    rows, pointwise, results, pointwise_loo = [], {}, {}, {}
-    for label, cfg in variants.items():
-        t0 = time.perf_counter()
-        r = refitters[label]
-        bt = run_backtest(
-            cfg,
-            origins=origins,
-            horizons=horizons,
-            baselines=(),
-            modes=("conditional",),
-            refitter=r,
-            seed=seed,
-            method=label,
-        )
-        results[label] = bt
-        one = bt.scores[bt.scores["horizon"] == 1].sort_values("origin")
-        pointwise[label] = -one["log_score"].to_numpy()  # log predictive density of each one-step forecast
-        full = r.fit(r.inputs(), seed=seed)
-        loo = psis_loo(full, r.design.y, cfg.likelihood, refitter=r if exact_loo else None, seed=seed)
-        row = {
-            "variant": label,
-            "name": cfg.name,
-            "elpd_lfo": float(pointwise[label].sum()),
-        }
-        for h in horizons:
-            row[f"crps_h{h}"] = float(bt.scores.loc[bt.scores["horizon"] == h, "crps"].mean())
-        row.update({k: v for k, v in loo.items() if not k.startswith("pointwise") and k != "loo_refits"})
-        if "pointwise_loo_exact" in loo:
-            pointwise_loo[label] = loo["pointwise_loo_exact"]
-        row["full_fit_passed"] = bool(full.convergence.passed)
-        row["lfo_refits_failing_gate"] = int((~bt.fits["passed"].astype(bool)).sum())
-        loo_refits = loo.get("loo_refits", pd.DataFrame({"passed": [], "divergences": []}))
-        row["loo_refits_failing_gate"] = int((~loo_refits["passed"].astype(bool)).sum()) if len(loo_refits) else 0
-        # every refit of the variant in its backtest's fits table: the LFO refits, the full fit, the LOO refits
-        bt.fits = pd.concat(
-            [
-                bt.fits.assign(kind="lfo"),
-                pd.DataFrame([{"method": label, "kind": "full", **full.convergence.summary_row()}]),
-                loo_refits.assign(method=label, kind="loo"),
-            ],
-            ignore_index=True,
-        )
-        row["max_divergences"] = int(bt.fits["divergences"].max())
-        row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
-        log.info("compared %s in %.1f s", label, row["seconds"])
-    table = _with_paired_differences(pd.DataFrame(rows), next(iter(variants)), pointwise, pointwise_loo)
-    table = table.sort_values("elpd_lfo", ascending=False).reset_index(drop=True)
-    lfo = pd.DataFrame(pointwise, index=sorted(origins))
-    loo = pd.DataFrame(
-        pointwise_loo,
-        index=data[C.YEAR].sel({C.YEAR: slice(int(data.attrs["first_year"]), int(data.attrs["last_year"]))}).values,
-    )
-    return table, lfo, results, loo
+    keys = ["origin", "target_year"]
+    ref = scores[(scores["method"] == baseline)].set_index(keys)["crps"]
+    mine = {m: scores[(scores["method"] == method) & (scores["mode"] == m)].set_index(keys) for m in MODES}
+    if ref.empty or any(v.empty for v in mine.values()):
+        raise ConfigError(f"backtest_targets: need {method!r} in both modes {list(MODES)} and {baseline!r} scored.")
+    rows = []
+    for h in sorted(mine["conditional"]["horizon"].unique()):
+        c, q = (mine[m][mine[m]["horizon"] == h]["crps"] for m in ("conditional", "status_quo"))
+        pair = c.index.intersection(q.index)
+        ratio = float(c[pair].mean() / q[pair].mean())
+        rows.append(("conditional no worse than status quo", "conditional", h, ratio, "<= 1.00", ratio <= 1.0))
+        for m, thr in TARGET_RATIO.items():
+            x = mine[m][mine[m]["horizon"] == h]["crps"]
+            pair = x.index.intersection(ref.index)
+            r = float(x[pair].mean() / ref[pair].mean())
+            rows.append((f"CRPS ratio against {baseline}", m, h, r, f"< {thr:.2f}", r < thr))
+    lo, hi = TARGET_COVERAGE_80
+    for m in MODES:
+        cov = float(mine[m]["covered_80"].mean())
+        rows.append(("pooled 80% coverage", m, 0, cov, f"{lo:.2f} to {hi:.2f}", lo <= cov <= hi))
+    out = pd.DataFrame(rows, columns=["target", "mode", "horizon", "value", "threshold", "met"])
+    return out.astype({"horizon": int, "met": bool})

@@ -9,6 +9,8 @@ Orientation
 Every score here is **negatively oriented: lower is better**.
 
 - ``crps``: continuous ranked probability score of the count draws, in arrivals.
+- ``crps_log``: the same on the log scale, of ``log(1 + draws)`` against ``log(1 + y)``: a
+  relative error, so the large years do not dominate the mean.
 - ``log_score``: the negative log predictive probability mass at the observed count,
   ``-log p(y_obs)``, in nats.  Functions named ``log_pmf_*`` (and the ``log_pmf`` argument of
   :func:`score_forecast`) return the positively oriented ``log p(y_obs)``;
@@ -16,12 +18,15 @@ Every score here is **negatively oriented: lower is better**.
 
 Score table schema (one row per forecast, :data:`SCORE_COLUMNS`)
 ---------------------------------------------------------------
-``method, mode, origin, target_year, horizon, observed, median, crps, log_score,
-covered_50, covered_80, covered_95, width_50, width_80, width_95``
+``method, mode, origin, target_year, horizon, observed, median, crps, crps_log, log_score,
+pit, covered_50, covered_80, covered_95, width_50, width_80, width_95``
 where ``horizon = target_year - origin``, ``mode`` is the scenario mode of a model forecast
 (e.g. ``"conditional"``, ``"status_quo"``) or :data:`NO_MODE` for baselines, ``covered_k`` says
 whether the observation lies in the central equal-tailed k% interval of the draws (bounds
-included) and ``width_k`` is that interval's width in arrivals.
+included) and ``width_k`` is that interval's width in arrivals.  ``pit`` is the mid-PIT of the
+count draws, ``P(Y < y) + P(Y = y) / 2`` (the centre of the randomised PIT's interval, so the
+table is deterministic): uniform on (0, 1) up to the discreteness of counts for a calibrated
+forecast (Czado, Gneiting & Held 2009).
 """
 
 from __future__ import annotations
@@ -49,7 +54,9 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "observed",
     "median",
     "crps",
+    "crps_log",
     "log_score",
+    "pit",
     *(f"covered_{round(p * 100)}" for p in LEVELS),
     *(f"width_{round(p * 100)}" for p in LEVELS),
 )
@@ -271,12 +278,20 @@ def score_forecast(
         "observed": int(obs),
         "median": float(np.median(s)),
         "crps": float(crps_samples(s, obs)),
+        "crps_log": float(crps_samples(np.log1p(s), np.log1p(obs))),
         "log_score": -lp,
+        "pit": mid_pit(s, obs),
     }
     iv = interval_metrics(s, obs, levels)
     row.update({k: bool(v) for k, v in iv.items() if k.startswith("covered_")})
     row.update({k: float(v) for k, v in iv.items() if k.startswith("width_")})
     return row
+
+
+def mid_pit(samples: Any, y: float) -> float:
+    """Mid-PIT of count draws at ``y``: ``mean(s < y) + mean(s == y) / 2``."""
+    s = np.asarray(samples, dtype=float)
+    return float(np.mean(s < y) + 0.5 * np.mean(s == y))
 
 
 def scores_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -306,8 +321,8 @@ def _levels_in(df: pd.DataFrame) -> list[str]:
 def summary_by_horizon(df: pd.DataFrame) -> pd.DataFrame:
     """Mean scores, empirical coverage and mean interval widths per (method, mode, horizon).
 
-    Columns: ``method, mode, horizon, n, mean_crps, mean_log_score, coverage_{k}...,
-    mean_width_{k}...`` (``coverage_k`` is the fraction of forecasts whose observation fell in
+    Columns: ``method, mode, horizon, n, mean_crps, mean_log_score, [mean_crps_log],
+    coverage_{k}..., mean_width_{k}...`` (``coverage_k`` is the fraction of forecasts whose observation fell in
     the k% interval; compare with k/100).  Lower ``mean_crps`` and ``mean_log_score`` are better.
     """
     ks = _levels_in(_check_table(df))
@@ -316,6 +331,8 @@ def summary_by_horizon(df: pd.DataFrame) -> pd.DataFrame:
         "mean_crps": ("crps", "mean"),
         "mean_log_score": ("log_score", "mean"),
     }
+    if "crps_log" in df.columns:
+        agg["mean_crps_log"] = ("crps_log", "mean")
     agg |= {f"coverage_{k}": (f"covered_{k}", "mean") for k in ks}
     agg |= {f"mean_width_{k}": (f"width_{k}", "mean") for k in ks}
     out = df.groupby(["method", "mode", "horizon"], sort=True).agg(**agg).reset_index()

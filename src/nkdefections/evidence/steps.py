@@ -73,7 +73,7 @@ def _plt() -> Any:
 def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     """Rolling-origin backtest 2008-2015, h = 1..3, conditional and status quo, with baselines."""
     from nkdefections.evaluate import scores as E
-    from nkdefections.evaluate.backtest import run_backtest
+    from nkdefections.evaluate.backtest import backtest_targets, run_backtest
 
     origins = (2012, 2013) if quick else tuple(range(2008, 2016))
     bt = run_backtest(origins=origins, sampler=_sampler(quick))
@@ -87,9 +87,13 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     skill = pd.concat(skills, ignore_index=True)
     skill = skill[skill["method"] != "default"]
     _write_table(skill, out, "skill")
+    targets = backtest_targets(bt.scores)
+    _write_table(targets, out, "targets")
     _plot_backtest(bt.scores, out / "backtest.png")
-    (out / "readme.md").write_text(backtest_fragment(summary, skill, bt.fits), encoding="utf-8")
+    _plot_pit(bt.scores, out / "pit.png")
+    (out / "readme.md").write_text(backtest_fragment(summary, skill, bt.fits, targets), encoding="utf-8")
     return {
+        "targets": targets,
         "summary": summary,
         "skill": skill,
         "fits": bt.fits,
@@ -98,7 +102,9 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     }
 
 
-def backtest_fragment(summary: pd.DataFrame, skill: pd.DataFrame, fits: pd.DataFrame) -> str:
+def backtest_fragment(
+    summary: pd.DataFrame, skill: pd.DataFrame, fits: pd.DataFrame, targets: pd.DataFrame | None = None
+) -> str:
     """The README's backtest tables (scores by horizon; skill ratios against each baseline)."""
     order = {"default": 0, "no_change": 1, "rw_drift": 2, "ets": 3, "arima": 4}
     s = summary.assign(_o=summary["method"].map(order).fillna(9)).sort_values(["_o", "mode", "horizon"])
@@ -109,9 +115,11 @@ def backtest_fragment(summary: pd.DataFrame, skill: pd.DataFrame, fits: pd.DataF
             f"{a:.2f} / {b:.2f} / {c:.2f}" for a, b, c in zip(s.coverage_50, s.coverage_80, s.coverage_95, strict=True)
         ],
     )
-    table = s[["method", "horizon", "n", "mean_crps", "mean_log_score", "coverage", "mean_width_80"]].rename(
+    table = s[["method", "horizon", "n", "mean_crps", "mean_crps_log", "mean_log_score", "coverage", "mean_width_80"]]
+    table = table.rename(
         columns={
             "mean_crps": "CRPS",
+            "mean_crps_log": "CRPS (log)",
             "mean_log_score": "log score",
             "coverage": "coverage 50/80/95%",
             "mean_width_80": "80% width",
@@ -127,6 +135,18 @@ def backtest_fragment(summary: pd.DataFrame, skill: pd.DataFrame, fits: pd.DataF
     wide.columns = [f"h={int(c)}" for c in wide.columns]
     wide = wide.reset_index().rename(columns={"model_mode": "model forecast", "method": "against"})
     failing = int((~fits["passed"].astype(bool)).sum())
+    target_lines = []
+    if targets is not None:
+        t = targets.assign(
+            horizon=[("pooled" if h == 0 else str(h)) for h in targets["horizon"]],
+            met=["yes" if m else "**no**" for m in targets["met"]],
+        )
+        target_lines = [
+            "Targets (`targets.csv`; the fair `no_change` is the baseline):",
+            "",
+            markdown_table(t, "{:.2f}"),
+            "",
+        ]
     return "\n".join(
         [
             markdown_table(table, "{:.4g}"),
@@ -136,11 +156,31 @@ def backtest_fragment(summary: pd.DataFrame, skill: pd.DataFrame, fits: pd.DataF
             "",
             markdown_table(wide),
             "",
+            *target_lines,
             f"Refits: {len(fits)}, of which {failing} missed the convergence gate "
             f"(max divergences {int(fits['divergences'].max())}; min bulk ESS {fits['min_ess_bulk'].min():.0f}).",
             "",
         ]
     )
+
+
+def _plot_pit(scores: pd.DataFrame, path: Path) -> None:
+    """PIT histograms (mid-PIT, pooled over origins and horizons) of the model's two modes and no-change."""
+    plt = _plt()
+    panels = [("default", "conditional"), ("default", "status_quo"), ("no_change", "-")]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
+    for ax, (m, mode) in zip(axes, panels, strict=True):
+        pit = scores[(scores["method"] == m) & (scores["mode"] == mode)]["pit"]
+        ax.hist(pit, bins=5, range=(0, 1), color="C0", edgecolor="white")
+        ax.axhline(len(pit) / 5, color="k", ls="--", lw=1, label="uniform")
+        ax.set_title(f"{m} ({mode})" if mode != "-" else m)
+        ax.set_xlabel(f"PIT (n = {len(pit)})")
+    axes[0].set_ylabel("forecasts")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Backtest PIT: flat = calibrated; U = too narrow; hump = too wide")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _plot_backtest(scores: pd.DataFrame, path: Path) -> None:
@@ -177,7 +217,7 @@ def _plot_backtest(scores: pd.DataFrame, path: Path) -> None:
 
 def step_compare(out: Path, quick: bool = False) -> dict[str, Any]:
     """Model variants by exact leave-future-out CV (origins 2008-2015) and PSIS-LOO."""
-    from nkdefections.evaluate.backtest import compare_models, default_variants
+    from nkdefections.evaluate.comparison import compare_models, default_variants
 
     variants = default_variants()
     origins = (2012, 2013) if quick else tuple(range(2008, 2016))

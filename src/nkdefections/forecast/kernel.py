@@ -26,7 +26,8 @@ from nkdefections import constants as C
 from nkdefections.arithmetic import flatten_draws, lag_year, latent_step, nb_prob, nb_shape
 from nkdefections.errors import ScenarioError
 from nkdefections.provenance import provenance
-from nkdefections.scenarios.scenario import Horizon, Scenario, scenario_paths
+from nkdefections.scenarios.paths import scenario_paths
+from nkdefections.scenarios.scenario import Horizon, Scenario
 
 if TYPE_CHECKING:  # pragma: no cover
     from nkdefections.model.defection import DefectionModel

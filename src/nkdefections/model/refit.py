@@ -142,6 +142,7 @@ class Refitter:
         gdp: np.ndarray | None = None,
         sign_constraint: bool = True,
         priors: Mapping[str, Mapping[str, float]] | None = None,
+        gdp_publication_lag: int = 0,
     ) -> dict[str, np.ndarray]:
         """Arrays for one refit.
 
@@ -164,6 +165,13 @@ class Refitter:
         priors
             ``{"level": {"mu":..., "sigma":...}, "beta_border": {...}, ...}``: replacement
             parameters of the normal priors of the level and the driver effects.
+        gdp_publication_lag
+            Years after which a GDP figure is published (the Bank of Korea's estimate for a
+            year comes out in July of the next, so a forecast made at the end of ``origin``
+            knows GDP up to ``origin - 1``: lag 1).  Figures after ``origin - lag`` are unseen,
+            and the newest seen one is a first release (its measurement s.d. is the
+            first-release one, whatever its vintage in the data).  Default 0: GDP known
+            through the origin, as the full-window fit knows it.
         """
         d = self.design
         x = self.default_inputs()
@@ -202,14 +210,21 @@ class Refitter:
                 raise ConfigError(f"gdp: need {d.gdp_all.shape[0]} values (years {d.gdp_years[0]}..), got {g.shape}.")
             if np.isinf(g).any():
                 raise ConfigError("gdp: infinite values; use NaN for a missing year.")
-            known = ~np.isnan(g) & (d.gdp_years <= origin)
+            lag = _whole(gdp_publication_lag, "gdp_publication_lag")
+            if lag < 0:
+                raise ConfigError(f"gdp_publication_lag: {lag} must be >= 0 (years until a GDP figure is published).")
+            newest = origin - lag
+            known = ~np.isnan(g) & (d.gdp_years <= newest)
             x["gdp_obs_all"] = np.where(known, np.nan_to_num(g), 0.0)
             x["gdp_obs_weight"] = known.astype(float)
+            if lag:
+                first_release = self.config.gdp_first_release_sd
+                x["gdp_obs_sd_all"] = np.where(d.gdp_years == newest, first_release, d.gdp_sd_all)
             if "gdp_sign_weight" in x:
                 # the known sign (2005) is information about that year: a fit that stops
                 # before it must not see it, as a fit on the shorter series would not
                 sign_years = d.gdp_years[d.gdp_sign_idx]
-                seen_sign = bool(len(sign_years)) and bool((sign_years <= origin).all())
+                seen_sign = bool(len(sign_years)) and bool((sign_years <= newest).all())
                 x["gdp_sign_weight"] = np.asarray(1.0 if sign_constraint and seen_sign else 0.0)
         # centre on the training window, as a fit on the shorter series would
         center = d.X_fixed[seen].mean(axis=0)

@@ -250,8 +250,10 @@ def _posterior_check_blocks(
             "which conditions on each year's own latent state and so nearly interpolates the data "
             "(coverage near 100% is expected and is no evidence of skill). `one_step_empirical`: the "
             "one-step-ahead check, where each year's latent state is redrawn from its dynamics given "
-            "the year before (figure below, table `one_step_check.csv`): the more honest calibration "
-            "check, though still in-sample for the parameters.",
+            "the year before (figure below, table `one_step_check.csv`). The states and parameters are "
+            "smoothed (they have seen the whole series), so it over-covers by construction: a check of the "
+            "dynamics, not of calibration. The calibration evidence is the rolling-origin backtest "
+            "(`nkdefections-evidence backtest`: leave-future-out refits, PIT and coverage).",
         ),
         ("table", (coverage_table, "{:.2f}")),
         ("img", (figures["one_step"], "one-step-ahead predictive check")),

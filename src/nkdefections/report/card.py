@@ -178,8 +178,10 @@ def _card_run_checks(parts: dict[str, Any]) -> list[str]:
     ]
     if cov is not None:
         lines += [
-            "In-sample coverage nearly interpolates the data (expected with a per-year latent); the one-step-ahead "
-            "column is the more honest check:",
+            "In-sample coverage nearly interpolates the data (expected with a per-year latent). The one-step-ahead "
+            "column redraws each latent from smoothed states that have seen the whole series, so it over-covers by "
+            "construction; the calibration evidence is the backtest's leave-future-out one-step forecasts "
+            "(PIT, coverage):",
             "",
             _fmt(cov, 2),
             "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nkdefections.scenarios.paths import last_observed, observed_range, scenario_paths  # noqa: F401
 from nkdefections.scenarios.scenario import (  # noqa: F401
     DEFAULT_HORIZON,
     DEFAULT_SCENARIOS,
@@ -9,12 +10,9 @@ from nkdefections.scenarios.scenario import (  # noqa: F401
     Horizon,
     Scenario,
     available_scenarios,
-    last_observed,
     load_scenario,
-    observed_range,
     read_scenario_file,
     scenario_dir,
     scenario_dirs,
     scenario_from_dict,
-    scenario_paths,
 )

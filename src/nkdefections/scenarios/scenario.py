@@ -8,7 +8,11 @@ by dropping in a file.  This module is numpy only (no PyMC).
 Path specs (``type`` key)
 -------------------------
 ``hold``
-    the last observed value (2016), from ``year`` (default: horizon start).
+    what is in force at the end of the last observed year (2016), from ``year`` (default:
+    horizon start): for border and sanctions every event dated in or before 2016 at full
+    weight (sanctions 9.5, where the 2016 yearly index, which pro-rates the measures of
+    March and November 2016, is 8.14), for the economy the last published growth figure.
+    ``reading: prorated`` holds the last year's pro-rated index instead.
 ``step``
     ``value`` from ``year`` on.
 ``ramp``
@@ -17,7 +21,7 @@ Path specs (``type`` key)
 ``values``
     explicit ``values: {year: value, ...}``; each year is covered once.
 ``relative``
-    ``change`` added to the last observed value, from ``year`` on.
+    ``change`` added to the value in force (as ``hold``), from ``year`` on.
 
 Any spec may add ``sd`` (>= 0): an uncertain path, ``value + sd * e`` with standard
 normal ``e`` drawn per posterior draw, independently by year (``correlated: false``,
@@ -26,7 +30,7 @@ carried into the forecast.
 
 A spec covers the years from its start to the year before the next spec of the same
 driver starts (or the horizon end, or its own ``until``); years before the first spec
-hold the last observed value.  Two specs covering the same driver-year is an error.
+hold the value in force.  Two specs covering the same driver-year is an error.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.config import DEFAULT_HORIZON, Horizon  # noqa: F401  (re-exported: their home is config.py)
@@ -50,8 +53,10 @@ _NOT_A_NUMBER = "is not a finite number"
 _NOT_A_YEAR = "is not a year (a whole number)"
 
 SPEC_TYPES = ("hold", "step", "ramp", "values", "relative")
+#: Readings of ``hold``: what is in force at the end of the last year, or that year's pro-rated index.
+HOLD_READINGS = ("in_force", "prorated")
 _SPEC_KEYS = {
-    "hold": {"year", "until"},
+    "hold": {"year", "until", "reading"},
     "step": {"year", "value", "until"},
     "ramp": {"start", "end", "to_value", "from_value", "until"},
     "values": {"values"},
@@ -141,6 +146,7 @@ class Scenario:
         group = 0
         for k, d in enumerate(C.DRIVERS):
             last = float(last_values[d])
+            prorated = float(last_values.get(f"{d}_prorated", last))
             specs = self.drivers.get(d, ())
             where = f"scenario {self.name!r} ({self.source}), key 'drivers.{d}'"
             covered = np.zeros(H, dtype=bool)
@@ -180,7 +186,8 @@ class Scenario:
                         f"spec of {d!r}; give each driver-year one spec (use 'until' to end a spec early)."
                     )
                 prev = _value_before(values, idx[0], last) if len(idx) else last
-                values[idx] = _spec_values(s, np.array(yrs), prev, last, where + f"[{i}]")
+                held = prorated if s.get("reading") == "prorated" else last
+                values[idx] = _spec_values(s, np.array(yrs), prev, held, where + f"[{i}]")
                 covered[idx] = True
                 if s.get("sd"):
                     sd[idx, k] = float(s["sd"])
@@ -224,6 +231,13 @@ def _check_spec(spec: Any, where: str) -> dict[str, Any]:
     for key in ("value", "to_value", "from_value", "change"):
         if spec.get(key) is not None:
             out[key] = number(spec[key], f"{where}, key '{key}'", error=ScenarioError, what=_NOT_A_NUMBER)
+    if spec.get("reading") is not None:
+        if spec["reading"] not in HOLD_READINGS:
+            raise ScenarioError(
+                f"{where}, key 'reading': {spec['reading']!r} is not one of {list(HOLD_READINGS)} "
+                "(in_force: what is in force at the end of the last year; prorated: that year's yearly index)."
+            )
+        out["reading"] = spec["reading"]
     if kind == "ramp" and out["end"] <= out["start"]:
         raise ScenarioError(
             f"{where}: ramp end {out['end']} must come after its start {out['start']}; swap them or use a step."
@@ -424,59 +438,4 @@ def load_scenario(
         f"Known scenarios: {available_scenarios(directory, search_path)}. "
         "Add one by dropping a YAML file into <your config dir>/scenario/ (with --config-dir), "
         "or give the path of a YAML file."
-    )
-
-
-# ------------------------------------------------------------------ arrays
-
-
-def last_observed(data: xr.Dataset) -> dict[str, float]:
-    """Each driver's value in the last observed year (the reference for hold/relative)."""
-    last = int(data.attrs["last_year"])
-    return {
-        C.BORDER: float(data[C.BORDER_INDEX].sel({C.YEAR: last})),
-        C.SANCTIONS: float(data[C.SANCTIONS_INDEX].sel({C.YEAR: last})),
-        C.ECONOMY: float(data[C.GDP_GROWTH].sel({C.YEAR: last})),
-    }
-
-
-def observed_range(data: xr.Dataset) -> dict[str, tuple[float, float]]:
-    """Range of each driver over the observation window: outside it the model extrapolates."""
-    first, last = int(data.attrs["first_year"]), int(data.attrs["last_year"])
-    win = data.sel({C.YEAR: slice(first, last)})
-    out = {}
-    for d, v in ((C.BORDER, C.BORDER_INDEX), (C.SANCTIONS, C.SANCTIONS_INDEX), (C.ECONOMY, C.GDP_GROWTH)):
-        x = win[v].values
-        out[d] = (float(np.nanmin(x)), float(np.nanmax(x)))
-    return out
-
-
-def scenario_paths(scenarios: Sequence[Scenario], data: xr.Dataset, horizon: Horizon = Horizon()) -> xr.Dataset:
-    """Mean path, sd and extrapolation flag per (scenario, year_future, driver)."""
-    names = [s.name for s in scenarios]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise ScenarioError(f"scenarios: name(s) {dup} selected twice; each scenario must be unique.")
-    last = last_observed(data)
-    rng = observed_range(data)
-    means, sds, shared = zip(*(s.path(last, horizon) for s in scenarios), strict=True)
-    mean = np.stack(means)
-    lo = np.array([rng[d][0] for d in C.DRIVERS])
-    hi = np.array([rng[d][1] for d in C.DRIVERS])
-    sd = np.stack(sds)
-    # an uncertain path extrapolates where its central 95% leaves the observed range
-    outside = (mean - 1.96 * sd < lo - 1e-9) | (mean + 1.96 * sd > hi + 1e-9)
-    coords = {C.SCENARIO: names, C.YEAR_FUTURE: horizon.years, C.DRIVER: list(C.DRIVERS)}
-    dims = (C.SCENARIO, C.YEAR_FUTURE, C.DRIVER)
-    return xr.Dataset(
-        {
-            "path_mean": (dims, mean),
-            "path_sd": (dims, sd),
-            "path_shared": (dims, np.stack(shared)),
-            "extrapolated": (dims, outside),
-            "observed_min": (C.DRIVER, lo),
-            "observed_max": (C.DRIVER, hi),
-            "last_observed": (C.DRIVER, np.array([last[d] for d in C.DRIVERS])),
-        },
-        coords=coords,
     )
