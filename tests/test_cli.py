@@ -50,6 +50,15 @@ def test_model_variants_differ_from_default():
     assert nb.priors == base.priors  # variants inherit the default priors
 
 
+def test_candidate_structure_files_equal_the_experiment_s_candidates():
+    """configs/model/<candidate>.yaml and nkdefections.evidence.structures.candidates() are the same models."""
+    from nkdefections.evidence.structures import candidates
+
+    for name, cfg in candidates().items():
+        composed = configs_from_dict(OmegaConf.to_container(_compose([f"model={name}", "output_dir=/x"]), resolve=True))
+        assert composed[1] == cfg, name
+
+
 @pytest.mark.parametrize(
     "override, key",
     [

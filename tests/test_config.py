@@ -464,3 +464,18 @@ def test_partial_lag_override_keeps_other_defaults():
 def test_drivers_given_as_a_string_is_a_clear_error():
     with pytest.raises(ConfigError, match=r"model.drivers: 'border' is a string"):
         ModelConfig(drivers="border")
+
+
+def test_structure_options_are_checked_with_the_key_named():
+    with pytest.raises(ConfigError, match="model.startup_drift: needs latent: random_walk"):
+        ModelConfig(startup_drift=True)
+    with pytest.raises(ConfigError, match="model.transforms.economy"):
+        ModelConfig(transforms={"economy": "log1p"})
+    with pytest.raises(ConfigError, match="model.signs"):
+        ModelConfig(signs={"borders": "nonpositive"})
+    with pytest.raises(ConfigError, match="model.signs.border"):
+        ModelConfig(signs={"border": "negative"})
+    with pytest.raises(ConfigError, match="model.innovations"):
+        ModelConfig(innovations="cauchy")
+    m = ModelConfig(latent="random_walk", startup_drift=True, signs={"border": "nonpositive"})
+    assert ModelConfig.from_dict(m.to_dict()) == m

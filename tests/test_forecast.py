@@ -96,7 +96,10 @@ def test_kernel_matches_sample_posterior_predictive(small_fit, scenario):
     ref = pp.posterior_predictive["arrivals_future"].values.reshape(-1, len(horizon.years))
     kern = np.concatenate(
         [
-            forecast(small_fit, [scenario], horizon, seed=s)[C.OBSERVED].values.reshape(-1, len(horizon.years))
+            # the twin extrapolates the fitted line: compare with widening off
+            forecast(small_fit, [scenario], horizon, seed=s, widen=False)[C.OBSERVED].values.reshape(
+                -1, len(horizon.years)
+            )
             for s in range(4)
         ]
     )
@@ -106,6 +109,32 @@ def test_kernel_matches_sample_posterior_predictive(small_fit, scenario):
         assert abs(np.median(ref[:, h]) / np.median(kern[:, h]) - 1) < 0.1
         iqr = [np.subtract(*np.quantile(a[:, h], [0.75, 0.25])) for a in (ref, kern)]
         assert abs(iqr[0] / iqr[1] - 1) < 0.2, (scenario.name, 2017 + h, iqr)
+
+
+def test_forecast_widens_where_a_driver_leaves_the_observed_range(small_fit):
+    """Outside 1999-2016 the slope gets prior-scale uncertainty: wider, same centre; inside: unchanged."""
+    from nkdefections.forecast.kernel import forecast
+
+    far = Scenario(
+        "far", drivers={"sanctions": {"type": "step", "value": 16.0}, "economy": {"type": "step", "value": 1.0}}
+    )
+    inside = Scenario(
+        "inside", drivers={"sanctions": {"type": "step", "value": 5.5}, "economy": {"type": "step", "value": 1.0}}
+    )
+    wide = forecast(small_fit, [far, inside], seed=4)
+    line = forecast(small_fit, [far, inside], seed=4, widen=False)
+    lm_w, lm_l = (np.log(f[C.MU].sel(scenario="far", year_future=2020).values.ravel()) for f in (wide, line))
+    assert np.std(lm_w) > 1.5 * np.std(lm_l)  # 16 is ~8 units beyond 8.14: + N(0, 0.15 x 8) on the log scale
+    assert abs(np.median(lm_w) - np.median(lm_l)) < 0.2
+    np.testing.assert_allclose(
+        wide[C.MU].sel(scenario="inside").values[..., :5], line[C.MU].sel(scenario="inside").values[..., :5]
+    )
+    # same latent path and intercept in both scenarios: log mu minus the driver terms agrees
+    rest = [
+        np.log(wide[C.MU].sel(scenario=n)) - wide[C.DRIVER_TERMS].sel(scenario=n).sum(C.DRIVER)
+        for n in ("far", "inside")
+    ]
+    np.testing.assert_allclose(rest[0].values, rest[1].values, rtol=0, atol=1e-9)
 
 
 def test_readme_python_example_runs(small_fit, fit_cache_dir, tmp_path, monkeypatch):

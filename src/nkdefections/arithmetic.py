@@ -62,6 +62,19 @@ def latent_step(prev: Any, rho: Any, sigma: Any, eps: Any) -> Any:
     return rho * prev + sigma * eps
 
 
+def transform_driver(x: Any, kind: str) -> Any:
+    """A driver's value as it enters log mu: ``linear`` (itself) or ``log1p`` (``log(1 + x)``)."""
+    if kind == "log1p":
+        return np.log1p(x)
+    return x
+
+
+def student_t_scale(rng: np.random.Generator, nu: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """``1 / sqrt(chi2_nu / nu)``, per draw (``nu`` has the leading axis): normal x this is Student-t."""
+    nu = np.asarray(nu, dtype=float).reshape((-1,) + (1,) * (len(shape) - 1))
+    return 1.0 / np.sqrt(rng.chisquare(np.broadcast_to(nu, shape)) / nu)
+
+
 def draw_counts(mu: np.ndarray, rng: np.random.Generator, overdispersion: np.ndarray | None = None) -> np.ndarray:
     """Poisson (``overdispersion`` None) or negative-binomial counts with mean ``mu``.
 

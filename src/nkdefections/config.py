@@ -37,74 +37,18 @@ if TYPE_CHECKING:  # pragma: no cover
 LIKELIHOODS = ("negative_binomial", "poisson")
 LATENTS = ("ar1", "random_walk", "none")
 PARAMETERIZATIONS = ("centered", "noncentered", "log_mu")
+INNOVATIONS = ("normal", "student_t")
+#: Sign constraints a driver effect can carry, and transforms of a driver before it enters log mu.
+SIGNS = ("nonpositive", "nonnegative")
+TRANSFORMS = ("linear", "log1p")
 SAMPLERS = ("numpyro", "nutpie", "pymc")
 MAX_LAG = 3
 
 #: Default lag (years) of each driver: see configs/model/default.yaml for the reasoning.
 DEFAULT_LAGS: dict[str, int] = {C.BORDER: 0, C.ECONOMY: 1, C.SANCTIONS: 0}
 
-#: Prior families and their parameters. Scale parameters must be > 0.
-PRIOR_FAMILIES: dict[str, tuple[str, ...]] = {
-    "normal": ("mu", "sigma"),
-    "halfnormal": ("sigma",),
-    "beta": ("alpha", "beta"),
-    "gamma": ("alpha", "beta"),
-}
-_POSITIVE = {"sigma", "alpha", "beta"}
-
-#: The default priors (see README "Priors" for the reasoning behind each number).
-DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
-    "level": {"dist": "normal", "mu": 7.0, "sigma": 1.5},
-    "beta_border": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
-    "beta_economy": {"dist": "normal", "mu": 0.0, "sigma": 0.1},
-    "beta_sanctions": {"dist": "normal", "mu": 0.0, "sigma": 0.15},
-    "rho": {"dist": "beta", "alpha": 3.0, "beta": 2.0},
-    "sigma_latent": {"dist": "gamma", "alpha": 2.0, "beta": 10.0},
-    "latent_init": {"dist": "normal", "mu": 0.0, "sigma": 1.5},
-    "overdispersion": {"dist": "gamma", "alpha": 2.0, "beta": 10.0},
-    "gdp_mean": {"dist": "normal", "mu": 1.0, "sigma": 2.0},
-    "gdp_sd": {"dist": "halfnormal", "sigma": 3.0},
-}
-_ALLOWED_FAMILIES = {
-    "level": ("normal",),
-    "beta_border": ("normal",),
-    "beta_economy": ("normal",),
-    "beta_sanctions": ("normal",),
-    "rho": ("beta",),
-    "sigma_latent": ("gamma", "halfnormal"),
-    "latent_init": ("normal",),
-    "overdispersion": ("gamma", "halfnormal"),
-    "gdp_mean": ("normal",),
-    "gdp_sd": ("gamma", "halfnormal"),
-}
-
-
-def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.priors") -> dict[str, Any]:
-    """Check one prior spec ``{"dist": ..., <params>}``; return it with floats."""
-    key = f"{prefix}.{name}"
-    if not isinstance(spec, Mapping):
-        raise ConfigError(f"{key}: expected a mapping like {{dist: normal, mu: 0, sigma: 1}}, got {spec!r}.")
-    dist = spec.get("dist")
-    if dist not in PRIOR_FAMILIES:
-        raise ConfigError(f"{key}.dist: unknown prior family {dist!r}; choose one of {sorted(PRIOR_FAMILIES)}.")
-    allowed = _ALLOWED_FAMILIES.get(name)
-    if allowed is not None and dist not in allowed:
-        raise ConfigError(f"{key}.dist: {name} takes a prior of family {list(allowed)}, got {dist!r}.")
-    params = PRIOR_FAMILIES[dist]
-    check_keys(spec, {"dist", *params}, key)
-    out: dict[str, Any] = {"dist": dist}
-    for p in params:
-        if p not in spec:
-            raise ConfigError(f"{key}.{p}: missing; a {dist} prior needs {list(params)}.")
-        v = number(spec[p], f"{key}.{p}")
-        if p in _POSITIVE and v <= 0:
-            raise ConfigError(
-                f"{key}.{p}: {v} must be > 0 (a prior scale or shape cannot be zero or negative); "
-                "widen it, e.g. to the default "
-                f"{DEFAULT_PRIORS.get(name, {}).get(p, 1.0)}."
-            )
-        out[p] = v
-    return out
+# the prior vocabulary lives in priors.py; re-exported here, where it was first defined
+from nkdefections.priors import DEFAULT_PRIORS, PRIOR_FAMILIES, validate_prior  # noqa: E402, F401
 
 
 @dataclass(frozen=True)
@@ -138,6 +82,19 @@ class ModelConfig:
         first-release-only GDP growth figure.
     gdp_sign_softness
         Scale (pp) of the soft constraint that applies a known sign (2005 > 0).
+    innovations
+        ``normal`` (default) or ``student_t`` latent innovations (``nu`` from the prior
+        ``nu``): a break such as 2012's is a rare, not an impossible, event.
+    startup_drift
+        Random-walk latent only: the changes into the start-up years (to
+        :data:`~nkdefections.constants.STARTUP_END`) get their own mean (prior
+        ``startup_drift``), so the 1999-2002 build-up is not read as ordinary volatility.
+    signs
+        ``{driver: nonpositive | nonnegative}``: the effect's prior is truncated at zero
+        (an assumption, e.g. stricter enforcement does not raise crossings).
+    transforms
+        ``{driver: linear | log1p}``: ``log1p`` enters ``log(1 + x)`` (border or sanctions;
+        a saturating dose: the tenth measure adds less than the first).
     """
 
     name: str = "default"
@@ -150,11 +107,32 @@ class ModelConfig:
     gdp_latest_sd: float = 0.05
     gdp_first_release_sd: float = 1.0
     gdp_sign_softness: float = 0.5
+    innovations: str = "normal"
+    startup_drift: bool = False
+    signs: Mapping[str, str] = field(default_factory=dict)
+    transforms: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         choice(self.likelihood, LIKELIHOODS, "model.likelihood")
         choice(self.latent, LATENTS, "model.latent")
         choice(self.parameterization, PARAMETERIZATIONS, "model.parameterization")
+        choice(self.innovations, INNOVATIONS, "model.innovations")
+        if not isinstance(self.startup_drift, bool):
+            raise ConfigError(f"model.startup_drift: {self.startup_drift!r} must be true or false.")
+        if self.startup_drift and self.latent != "random_walk":
+            raise ConfigError("model.startup_drift: needs latent: random_walk (the AR(1) has its own start).")
+        if self.innovations != "normal" and self.latent == "none":
+            raise ConfigError("model.innovations: a model without a latent has no innovations; use latent: ar1.")
+        for key, options in (("signs", SIGNS), ("transforms", TRANSFORMS)):
+            mapping = dict(getattr(self, key) or {})
+            check_keys(mapping, set(C.DRIVERS), f"model.{key}")
+            for d, v in mapping.items():
+                choice(v, options, f"model.{key}.{d}")
+            if key == "transforms" and mapping.get(C.ECONOMY, "linear") != "linear":
+                raise ConfigError(
+                    "model.transforms.economy: growth can be negative; only border and sanctions take log1p."
+                )
+            object.__setattr__(self, key, mapping)
         if isinstance(self.drivers, str):
             raise ConfigError(f"model.drivers: {self.drivers!r} is a string; give a list such as [{self.drivers}].")
         drivers = tuple(self.drivers)
@@ -199,6 +177,8 @@ class ModelConfig:
         d["drivers"] = list(self.drivers)
         d["lags"] = dict(self.lags)
         d["priors"] = {k: dict(v) for k, v in self.priors.items()}
+        d["signs"] = dict(self.signs)
+        d["transforms"] = dict(self.transforms)
         return d
 
     @classmethod
@@ -345,6 +325,7 @@ class DataConfig:
 
 #: Default forecast years (inclusive): the year after the fit window to 2030.
 DEFAULT_HORIZON = (2017, 2030)
+
 
 @dataclass(frozen=True)
 class Horizon:

@@ -63,10 +63,14 @@ LATENT_INNOVATION = "latent_innovation"  # standardised latent innovations (inno
 LOG_MU_OFFSET = "log_mu_offset"  # free variable of parameterization="log_mu": log mu in units of its count's s.e.
 GDP_PINNED_OFFSET = "gdp_pinned_offset"  # log_mu form: a pinned GDP year in units of its measurement s.d.
 GDP_INNOVATION = "gdp_innovation"  # log_mu form: the other GDP years, non-centred
+NU = "nu"  # degrees of freedom of Student-t latent innovations
+STARTUP_DRIFT = "startup_drift"  # mean latent change in the start-up years (random walk with startup_drift)
 OVERDISPERSION = "overdispersion"  # 1 / sqrt(phi) of the negative binomial
 GDP_TRUE = "gdp_true"  # latent true GDP growth, dim GDP_YEAR
 GDP_MEAN = "gdp_mean"
 GDP_SD = "gdp_sd"
+#: forecast: each driver's term on the log scale (beta f(x), widened): what attribution splits
+DRIVER_TERMS = "driver_terms"
 DRIVER_VALUES = "driver_values"  # lag-aligned driver values used in mu, dims (YEAR, DRIVER)
 
 # File names inside a run folder

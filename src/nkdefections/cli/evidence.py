@@ -16,13 +16,18 @@ log = logging.getLogger(__name__)
 DEFAULT_OUT = {
     "backtest": "experiments/backtest/results",
     "compare": "experiments/model_comparison/results",
+    "structures": "experiments/model_structures/results",
     "sensitivity": "experiments/prior_sensitivity/results",
     "sbc": "experiments/sbc/results",
     "nowcast": "experiments/nowcast/results",
     "card": "outputs/model-card",
 }
 #: The experiment README that gets the results spliced in when the default folder is used.
-README = {"sbc": "experiments/sbc/README.md", "nowcast": "experiments/nowcast/README.md"}
+README = {
+    "sbc": "experiments/sbc/README.md",
+    "nowcast": "experiments/nowcast/README.md",
+    "structures": "experiments/model_structures/README.md",
+}
 
 
 def _parser() -> argparse.ArgumentParser:

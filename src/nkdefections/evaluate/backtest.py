@@ -40,7 +40,7 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections import validate
-from nkdefections.arithmetic import draw_counts, mixture_log_pmf, nb_shape
+from nkdefections.arithmetic import draw_counts, mixture_log_pmf, nb_shape, transform_driver
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate import baselines as B
@@ -89,6 +89,7 @@ def forecast_log_mu(fit: RefitResult, refitter: Refitter, origin: int, targets: 
     beta = _draws(post, C.BETA)
     for k, drv in enumerate(d.drivers):
         x = _driver_columns(post, refitter, drv, origin, targets, mode, beta.shape[0])
+        x = transform_driver(x, refitter.config.transforms.get(drv, "linear"))
         log_mu = log_mu + beta[:, k : k + 1] * x
     return log_mu
 

@@ -103,9 +103,21 @@ def step_nowcast_experiment(out: Path, quick: bool = False, refit: bool = False)
     return {"results_md": run_nowcast_validation(out, refit=refit), "settings": {"refit": refit}}
 
 
+def step_structures(out: Path, quick: bool = False) -> dict[str, Any]:
+    """Candidate structures by the backtest against the fair no-change (experiments/model_structures)."""
+    from nkdefections.config import SamplerConfig
+    from nkdefections.evidence.structures import run_structures
+
+    origins = (2012, 2013) if quick else tuple(range(2008, 2016))
+    sampler = QUICK_SAMPLER if quick else SamplerConfig(progressbar=False)
+    res = run_structures(out, sampler=sampler, origins=origins)
+    return {**res, "settings": {"origins": list(origins), "sampler": sampler.to_dict(), "winner": res["winner"]}}
+
+
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "backtest": step_backtest,
     "compare": step_compare,
+    "structures": step_structures,
     "sensitivity": step_sensitivity,
     "sbc": step_sbc_experiment,
     "nowcast": step_nowcast_experiment,

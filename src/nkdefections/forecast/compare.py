@@ -200,7 +200,11 @@ def attribution(
     pairs = list(pairs) if pairs is not None else default_pairs(fc, baseline)
     _check_pairs(fc, pairs)
     win = _window(fc, window)
-    X = fc[C.DRIVER_VALUES].stack(sample=(C.CHAIN, C.DRAW)).transpose("sample", C.SCENARIO, C.YEAR_FUTURE, C.DRIVER)
+    # each driver's log-scale term (transform and widening included) when the forecast has it
+    source = C.DRIVER_TERMS if C.DRIVER_TERMS in fc else C.DRIVER_VALUES
+    X = fc[source].stack(sample=(C.CHAIN, C.DRAW)).transpose("sample", C.SCENARIO, C.YEAR_FUTURE, C.DRIVER)
+    if source == C.DRIVER_TERMS:
+        beta = np.ones_like(beta)
     mu = fc[C.MU].stack(sample=(C.CHAIN, C.DRAW)).transpose("sample", C.SCENARIO, C.YEAR_FUTURE)
     years = fc[C.YEAR_FUTURE].values
     in_win = (years >= win[0]) & (years <= win[1])

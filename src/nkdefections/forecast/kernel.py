@@ -23,7 +23,15 @@ import xarray as xr
 from scipy import special, stats
 
 from nkdefections import constants as C
-from nkdefections.arithmetic import flatten_draws, lag_year, latent_step, nb_prob, nb_shape
+from nkdefections.arithmetic import (
+    flatten_draws,
+    lag_year,
+    latent_step,
+    nb_prob,
+    nb_shape,
+    student_t_scale,
+    transform_driver,
+)
 from nkdefections.errors import ScenarioError
 from nkdefections.provenance import provenance
 from nkdefections.scenarios.paths import scenario_paths
@@ -55,6 +63,7 @@ def posterior_arrays(model: DefectionModel) -> dict[str, np.ndarray]:
         "rho": flatten_draws(post[C.RHO]) if kind == "ar1" else np.ones(S) if kind == "random_walk" else np.zeros(S),
         "sigma": flatten_draws(post[C.SIGMA_LATENT]) if kind != "none" else np.zeros(S),
         "overdispersion": flatten_draws(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None,
+        "nu": flatten_draws(post[C.NU]) if C.NU in post else None,
     }
     if C.GDP_TRUE in post:
         out["gdp_true"] = flatten_draws(post[C.GDP_TRUE])
@@ -149,6 +158,49 @@ def poisson_ppf(u: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return k
 
 
+def latent_path(arrays: dict[str, np.ndarray], eps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The latent carried forward from the last fitted year, (sample, year_future).
+
+    ``eps`` are standard normals; with Student-t innovations (``arrays["nu"]``) each is scaled by
+    ``1 / sqrt(chi2_nu / nu)`` drawn after them, so a normal model's draws do not change.
+    """
+    if arrays["nu"] is not None:
+        eps = eps * student_t_scale(rng, arrays["nu"], eps.shape)
+    z = np.empty(eps.shape)
+    prev = arrays["latent_last"]
+    for h in range(eps.shape[1]):
+        prev = latent_step(prev, arrays["rho"], arrays["sigma"], eps[:, h])
+        z[:, h] = prev
+    return z
+
+
+def driver_terms(
+    model: DefectionModel, X: np.ndarray, paths: xr.Dataset, beta: np.ndarray, rng: np.random.Generator | None
+) -> np.ndarray:
+    """Each driver's contribution to log mu, (sample, scenario, year_future, driver).
+
+    ``beta_k * f_k(x)`` with the model's transform ``f_k``; with ``rng`` (widening on), plus
+    ``gamma_k * (f_k(x) - clip(f_k(x), f_k(lo_k), f_k(hi_k)))`` for the observed range
+    ``[lo_k, hi_k]``, where ``gamma_k ~ N(0, s_k)`` per posterior draw, shared by scenarios
+    and years (common random numbers), and ``s_k`` is the prior s.d. of ``beta_k``: the slope
+    beyond the data is known only to prior precision, so the spread grows with the distance.
+    """
+    cfg = model.config
+    Xm = np.empty_like(X)
+    lo, hi, sd = np.zeros(X.shape[-1]), np.zeros(X.shape[-1]), np.zeros(X.shape[-1])
+    for k, d in enumerate(C.DRIVERS):
+        kind = cfg.transforms.get(d, "linear")
+        Xm[..., k] = transform_driver(X[..., k], kind)
+        lo[k] = transform_driver(float(paths["observed_min"].sel({C.DRIVER: d})), kind)
+        hi[k] = transform_driver(float(paths["observed_max"].sel({C.DRIVER: d})), kind)
+        sd[k] = float(cfg.priors[f"beta_{d}"]["sigma"]) if d in cfg.drivers else 0.0
+    terms = Xm * beta[:, None, None, :]
+    if rng is not None:
+        gamma = rng.standard_normal((X.shape[0], X.shape[-1])) * sd
+        terms = terms + (Xm - np.clip(Xm, lo, hi)) * gamma[:, None, None, :]
+    return terms
+
+
 def aligned_extrapolation(model: DefectionModel, paths: xr.Dataset) -> np.ndarray:
     """Extrapolation flags as the drivers enter each forecast year (scenario, year_future, driver).
 
@@ -190,6 +242,7 @@ def forecast(
     horizon: Horizon | None = None,
     *,
     seed: int = 0,
+    widen: bool = True,
 ) -> xr.Dataset:
     """Forecast every scenario from the fitted posterior.
 
@@ -204,6 +257,11 @@ def forecast(
     seed
         Seed of the latent innovations, path uncertainty and count draws (shared by all
         scenarios).
+    widen
+        Widen the forecast where a driver leaves its 1999-2016 range (default): beyond the
+        range the data say nothing about the slope, so each effect there gets an extra
+        slope ``gamma_k ~ N(0, prior s.d. of beta_k)`` times the distance outside the range
+        (:func:`driver_terms`).  ``False``: extrapolate the fitted line (flagged only).
 
     Returns
     -------
@@ -228,12 +286,9 @@ def forecast(
     X = driver_draws(model, paths, arrays, rng)  # (S, n, H, K)
     eps = rng.standard_normal((S, H))
     u = rng.uniform(size=(S, H))
-    z = np.empty((S, H))
-    prev = arrays["latent_last"]
-    for h in range(H):
-        prev = latent_step(prev, arrays["rho"], arrays["sigma"], eps[:, h])
-        z[:, h] = prev
-    log_mu = arrays["intercept"][:, None, None] + np.einsum("snhk,sk->snh", X, arrays["beta"]) + z[:, None, :]
+    z = latent_path(arrays, eps, rng)
+    terms = driver_terms(model, X, paths, arrays["beta"], rng if widen else None)  # (S, n, H, K)
+    log_mu = arrays["intercept"][:, None, None] + terms.sum(-1) + z[:, None, :]
     too_big = ~(log_mu < MAX_LOG_MU)
     if too_big.any():
         bad = sorted({scenarios[i].name for i in np.flatnonzero(too_big.any(axis=(0, 2)))})
@@ -260,6 +315,7 @@ def forecast(
             C.OBSERVED: (dims4, y.reshape(shape4).astype(np.int64)),
             C.MU: (dims4, mu.reshape(shape4)),
             C.DRIVER_VALUES: ((*dims4, C.DRIVER), X.reshape(shape4 + (len(C.DRIVERS),)).astype(np.float32)),
+            C.DRIVER_TERMS: ((*dims4, C.DRIVER), terms.reshape(shape4 + (len(C.DRIVERS),))),
             "path_mean": paths["path_mean"],
             "path_sd": paths["path_sd"],
             "extrapolated": ((C.SCENARIO, C.YEAR_FUTURE, C.DRIVER), aligned_extrapolation(model, paths)),
@@ -283,5 +339,6 @@ def forecast(
         "fit_package_versions": str(model.attrs.get("package_versions", "")),
         "code_version": prov["code_version"],
         "common_random_numbers": "latent innovations, path-uncertainty normals and count uniforms shared by scenarios",
+        "widen_outside_range": int(bool(widen)),
     }
     return ds

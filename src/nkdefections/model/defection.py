@@ -25,13 +25,12 @@ from nkdefections.errors import ConfigError, ConvergenceError, PosteriorFileErro
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
 from nkdefections.model.graph import (
     build_model,
-    constrained,
     design,
     generative_model,
     parameter_names,
-    start_points,
 )
 from nkdefections.model.sampling import FitProgress, model_code_hash, quantile_label, sample_kwargs
+from nkdefections.model.starts import constrained, start_points
 from nkdefections.provenance import provenance
 
 log = logging.getLogger(__name__)

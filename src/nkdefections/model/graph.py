@@ -14,7 +14,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.arithmetic import lag_year, nb_shape
+from nkdefections.arithmetic import lag_year, nb_shape, transform_driver
 from nkdefections.config import ModelConfig
 from nkdefections.errors import ConfigError
 
@@ -75,7 +75,8 @@ def design(data: xr.Dataset, config: ModelConfig) -> Design:
         if d == C.ECONOMY:
             economy_col = k
             continue
-        X[:, k] = data[source[d]].sel({C.YEAR: [lag_year(t, config.lags[d]) for t in years]}).values
+        raw = data[source[d]].sel({C.YEAR: [lag_year(t, config.lags[d]) for t in years]}).values
+        X[:, k] = transform_driver(raw, config.transforms.get(d, "linear"))
     lag_e = config.lags[C.ECONOMY] if C.ECONOMY in drivers else 0
     gdp_years = np.arange(first - lag_e, last + 1)
     gdp = data[C.GDP_GROWTH].sel({C.YEAR: gdp_years}).values
@@ -124,12 +125,44 @@ def _prior(name: str, spec: Mapping[str, Any], **kw: Any) -> pt.TensorVariable:
     raise ConfigError(f"model.priors.{name}.dist: unknown family {dist!r}.")  # pragma: no cover
 
 
-def _latent(config: ModelConfig, T: int) -> pt.TensorVariable:
+def _innovations(config: ModelConfig, name: str, shape: int, first_normal: bool = False) -> Any:
+    """Standardised innovations: Normal, or Student-t with the model's ``nu`` (the first one Normal if asked)."""
+    if config.innovations == "normal":
+        return pm.Normal(name, 0.0, 1.0, shape=shape)
+    nu = _nu(config)
+    if not first_normal:
+        return pm.StudentT(name, nu=nu, mu=0.0, sigma=1.0, shape=shape)
+    e0 = pm.Normal(f"{name}_init", 0.0, 1.0)
+    rest = pm.StudentT(f"{name}_rest", nu=nu, mu=0.0, sigma=1.0, shape=shape - 1)
+    return pt.concatenate([pt.stack([e0]), rest])
+
+
+def _nu(config: ModelConfig) -> Any:
+    model = pm.modelcontext(None)
+    return model[C.NU] if C.NU in model.named_vars else _prior(C.NU, config.priors["nu"])
+
+
+def startup_mask(years: np.ndarray) -> np.ndarray:
+    """1.0 for the years whose change from the year before is a start-up change (<= STARTUP_END)."""
+    years = np.asarray(years)
+    return ((years <= C.STARTUP_END) & (years > years[0])).astype(float)
+
+
+def _startup(config: ModelConfig, years: np.ndarray) -> Any:
+    """Mean of each year's latent change: the start-up drift in the start-up years, else 0."""
+    if not config.startup_drift:
+        return np.zeros(len(years))
+    delta = _prior(C.STARTUP_DRIFT, config.priors["startup_drift"])
+    return delta * startup_mask(years)
+
+
+def _latent(config: ModelConfig, T: int, years: np.ndarray | None = None) -> pt.TensorVariable:
     """Latent log-rate deviation z_t (dims ``year``)."""
     p = config.priors
     if config.latent == "none":
         return pm.Deterministic(C.LATENT, pt.zeros(T), dims=C.YEAR)
     sigma = _prior(C.SIGMA_LATENT, p["sigma_latent"])
+    drift = _startup(config, np.arange(T) if years is None else years)
     if config.latent == "ar1":
         rho = _prior(C.RHO, p["rho"])
         s0 = p["latent_init"]["sigma"]
@@ -144,7 +177,7 @@ def _latent(config: ModelConfig, T: int) -> pt.TensorVariable:
                 steps=T - 1,
                 dims=C.YEAR,
             )
-        eps = pm.Normal(C.LATENT_INNOVATION, 0.0, 1.0, dims=C.YEAR)
+        eps = _innovations(config, C.LATENT_INNOVATION, T, first_normal=True)
         t = np.arange(T)
         power = t[:, None] - t[None, :]
         scale = pt.concatenate([pt.stack([pt.as_tensor(s0)]), pt.repeat(sigma, T - 1)])
@@ -154,8 +187,8 @@ def _latent(config: ModelConfig, T: int) -> pt.TensorVariable:
     if config.parameterization == "centered":
         walk = pm.GaussianRandomWalk("latent_walk", sigma=sigma, init_dist=pm.Normal.dist(0.0, sigma), steps=T - 2)
     else:
-        eps = pm.Normal(C.LATENT_INNOVATION, 0.0, 1.0, shape=T - 1)
-        walk = pt.cumsum(sigma * eps)
+        eps = _innovations(config, C.LATENT_INNOVATION, T - 1)
+        walk = pt.cumsum(sigma * eps + drift[1:])
     return pm.Deterministic(C.LATENT, pt.concatenate([pt.zeros(1), walk]), dims=C.YEAR)
 
 
@@ -190,7 +223,7 @@ def _gdp_true(d: Design, evaluation: bool, g_obs: Any, g_sd: Any, gdp_mean: Any,
     return pm.Deterministic(C.GDP_TRUE, g, dims=C.GDP_YEAR)
 
 
-def _log_mu_latent(config: ModelConfig, T: int, fixed: Any, y: Any, weight: Any) -> Any:
+def _log_mu_latent(config: ModelConfig, years: np.ndarray, fixed: Any, y: Any, weight: Any) -> Any:
     r"""``parameterization="log_mu"``: log mu_t is the free variable, the latent its residual.
 
     ``eta_t = log(y_t + 1/2) + xi_t / sqrt(y_t + 1/2)`` (``xi`` = ``log_mu_offset``, flat: a fixed
@@ -205,6 +238,7 @@ def _log_mu_latent(config: ModelConfig, T: int, fixed: Any, y: Any, weight: Any)
     (``eps`` = ``latent_innovation``) and ``xi_t`` is a standard-normal filler.
     """
     p = config.priors
+    T = len(years)
     yy = pt.as_tensor(y).astype("float64") + 0.5
     xi = pm.Flat(C.LOG_MU_OFFSET, dims=C.YEAR)
     eta = pt.log(yy) + xi / pt.sqrt(yy)
@@ -214,6 +248,13 @@ def _log_mu_latent(config: ModelConfig, T: int, fixed: Any, y: Any, weight: Any)
     m0, s0 = p["latent_init"]["mu"], p["latent_init"]["sigma"]
     free = eta - fixed
     std = pm.Normal.dist(0.0, 1.0)
+    drift = _startup(config, years)
+
+    def step(mean: Any) -> Any:  # the density of z_t given its mean
+        if config.innovations == "student_t":
+            return pm.StudentT.dist(nu=_nu(config), mu=mean, sigma=sigma)
+        return pm.Normal.dist(mean, sigma)
+
     if weight is None:
         if ar:
             z = free
@@ -221,23 +262,23 @@ def _log_mu_latent(config: ModelConfig, T: int, fixed: Any, y: Any, weight: Any)
         else:  # random walk anchored at 0 in the first year: eta_0 is not free there
             z = pt.concatenate([pt.zeros(1), free[1:]])
             lp0 = pm.logp(std, xi[0])
-        lp = lp0 + pm.logp(pm.Normal.dist(rho * z[:-1], sigma), z[1:]).sum()
+        lp = lp0 + pm.logp(step(rho * z[:-1] + drift[1:]), z[1:]).sum()
         pm.Potential("latent_density", lp)
     else:
-        eps = pm.Normal(C.LATENT_INNOVATION, 0.0, 1.0, dims=C.YEAR)
+        eps = _innovations(config, C.LATENT_INNOVATION, T, first_normal=True)
         zs = []
         for t in range(T):
             if t == 0:
                 innov = m0 + s0 * eps[0] if ar else pt.zeros(())
                 z_t = weight[0] * free[0] + (1.0 - weight[0]) * innov if ar else innov
             else:
-                innov = rho * zs[-1] + sigma * eps[t]
+                innov = rho * zs[-1] + drift[t] + sigma * eps[t]
                 z_t = weight[t] * free[t] + (1.0 - weight[t]) * innov
             zs.append(z_t)
         z = pt.stack(zs)
         w0 = weight[0] if ar else 0.0
         lp0 = w0 * pm.logp(pm.Normal.dist(m0, s0), z[0]) + (1.0 - w0) * pm.logp(std, xi[0])
-        lp_ar = weight[1:] * pm.logp(pm.Normal.dist(rho * z[:-1], sigma), z[1:])
+        lp_ar = weight[1:] * pm.logp(step(rho * z[:-1] + drift[1:]), z[1:])
         lp_fill = (1.0 - weight[1:]) * pm.logp(std, xi[1:])
         pm.Potential("latent_density", lp0 + lp_ar.sum() + lp_fill.sum())
     return pm.Deterministic(C.LATENT, z, dims=C.YEAR)
@@ -298,7 +339,7 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
             if evaluation:
                 mus = pm.Data("beta_prior_mu", mus, dims=C.DRIVER)
                 sds = pm.Data("beta_prior_sigma", sds, dims=C.DRIVER)
-            beta = pm.Normal(C.BETA, mu=mus, sigma=sds, dims=C.DRIVER)
+            beta = _beta(config, d.drivers, mus, sds)
             pm.Deterministic(C.EFFECT_PCT, 100.0 * pt.expm1(beta), dims=C.DRIVER)
             intercept = pm.Deterministic(C.INTERCEPT, level - pt.dot(center, beta))
         else:
@@ -334,10 +375,10 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
         weight = pm.Data("obs_weight", np.ones(len(d.years)), dims=C.YEAR) if evaluation else None
         if log_mu:
             fixed = intercept + X @ beta if d.drivers else intercept + pt.zeros(len(d.years))
-            latent = _log_mu_latent(config, len(d.years), fixed, y, weight)
+            latent = _log_mu_latent(config, d.years, fixed, y, weight)
             log_mu_t = fixed + latent
         else:
-            latent = _latent(config, len(d.years))
+            latent = _latent(config, len(d.years), d.years)
             log_mu_t = intercept + latent
             if d.drivers:
                 log_mu_t = log_mu_t + X @ beta
@@ -357,59 +398,25 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
     return model
 
 
+def _beta(config: ModelConfig, drivers: tuple[str, ...], mus: Any, sds: Any) -> Any:
+    """The driver effects: one Normal vector, or per driver with a sign constraint as a truncated normal."""
+    if not any(d in config.signs for d in drivers):
+        return pm.Normal(C.BETA, mu=mus, sigma=sds, dims=C.DRIVER)
+    parts = []
+    for k, drv in enumerate(drivers):
+        sign = config.signs.get(drv)
+        name = f"{C.BETA}_{drv}"
+        if sign is None:
+            parts.append(pm.Normal(name, mu=mus[k], sigma=sds[k]))
+        else:
+            bound = {"upper": 0.0} if sign == "nonpositive" else {"lower": 0.0}
+            parts.append(pm.TruncatedNormal(name, mu=mus[k], sigma=sds[k], **bound))
+    return pm.Deterministic(C.BETA, pt.stack(parts), dims=C.DRIVER)
+
+
 def parameter_names(model: pm.Model) -> list[str]:
     """Names of the free parameters as stored in the posterior (constrained space)."""
     return [rv.name for rv in model.free_RVs]
-
-
-#: Half-widths of the uniform jitter of a ``log_mu`` fit's start per free variable, in its
-#: unconstrained space: about one posterior s.d. each (PyMC's default, U(-1, 1) everywhere, puts
-#: the level some ten posterior s.d. off, where a chain can stall with a collapsed step size).
-START_JITTER: dict[str, float] = {
-    C.LEVEL: 0.1,
-    C.BETA: 0.05,
-    C.LOG_MU_OFFSET: 1.0,
-    C.GDP_PINNED_OFFSET: 1.0,
-    C.GDP_INNOVATION: 1.0,
-    C.LATENT_INNOVATION: 1.0,
-}
-START_JITTER_DEFAULT = 0.5
-
-
-def start_points(model: pm.Model, y: np.ndarray, chains: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
-    """Dispersed start points for a ``log_mu`` fit, one per chain, in unconstrained space.
-
-    Keys are value-variable names (``rho_logodds__``, ...).  The centre is the model's initial
-    point with the level at the mean log count (so the latent residuals start near zero); each
-    variable is jittered by ``U(-s, s)`` with ``s`` from :data:`START_JITTER`.
-    """
-    centre = model.initial_point()
-    level = float(np.mean(np.log(np.asarray(y, dtype=float) + 0.5)))
-    out = []
-    for _ in range(chains):
-        point = {}
-        for v in model.value_vars:
-            name = model.values_to_rvs[v].name
-            base = np.asarray(centre[v.name], dtype=float)
-            if name == C.LEVEL:
-                base = np.full_like(base, level)
-            s = START_JITTER.get(name, START_JITTER_DEFAULT)
-            point[v.name] = base + rng.uniform(-s, s, size=base.shape)
-        out.append(point)
-    return out
-
-
-def constrained(model: pm.Model, points: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-    """Unconstrained points (value-variable names) as constrained values keyed by variable name."""
-    import pytensor
-
-    outs = model.replace_rvs_by_values(list(model.free_RVs))
-    fn = pytensor.function(model.value_vars, outs, on_unused_input="ignore")
-    names = [rv.name for rv in model.free_RVs]
-    return [
-        {n: np.asarray(x) for n, x in zip(names, fn(*[pt_[v.name] for v in model.value_vars]), strict=True)}
-        for pt_ in points
-    ]
 
 
 def generative_model(data: xr.Dataset, config: ModelConfig) -> pm.Model:
@@ -432,7 +439,14 @@ def ranked_parameters(model: pm.Model, config: ModelConfig) -> list[str]:
     names = parameter_names(model)
     if config.parameterization != "log_mu":
         return names
-    offsets = {C.LOG_MU_OFFSET, C.GDP_PINNED_OFFSET, C.GDP_INNOVATION, C.LATENT_INNOVATION}
+    offsets = {
+        C.LOG_MU_OFFSET,
+        C.GDP_PINNED_OFFSET,
+        C.GDP_INNOVATION,
+        C.LATENT_INNOVATION,
+        f"{C.LATENT_INNOVATION}_init",
+        f"{C.LATENT_INNOVATION}_rest",
+    }
     out = [n for n in names if n not in offsets]
     out += [n for n in (C.GDP_TRUE, C.LATENT) if n in model.named_vars]
     return out

@@ -42,9 +42,9 @@ from nkdefections.model.graph import (
     design,
     parameter_names,
     ranked_parameters,
-    start_points,
 )
 from nkdefections.model.sampling import sample_kwargs
+from nkdefections.model.starts import start_points
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +319,7 @@ class Refitter:
         """Start points in unconstrained space, one per chain, stacked per value variable.
 
         The innovation forms use PyMC's initial point jittered by U(-1, 1) (as ``pm.sample``
-        does); ``log_mu`` uses :func:`~nkdefections.model.graph.start_points` (the same
+        does); ``log_mu`` uses :func:`~nkdefections.model.starts.start_points` (the same
         dispersed starts as :meth:`DefectionModel.fit`, centred on this refit's counts).
         """
         chains = self.sampler.chains

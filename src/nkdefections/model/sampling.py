@@ -28,7 +28,7 @@ def model_code_hash() -> str:
     """Short sha256 of the model's source (graph and class): part of the fit-cache key."""
     pkg = resources.files("nkdefections.model")
     h = hashlib.sha256()
-    for name in ("graph.py", "sampling.py", "defection.py"):
+    for name in ("graph.py", "starts.py", "sampling.py", "defection.py"):
         h.update(pkg.joinpath(name).read_bytes())
     return h.hexdigest()[:12]
 

@@ -1,0 +1,76 @@
+"""Prior specs: the families, the defaults (README "Priors"), and the check of one spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nkdefections.errors import ConfigError
+from nkdefections.validate import check_keys, number
+
+#: Prior families and their parameters. Scale parameters must be > 0.
+PRIOR_FAMILIES: dict[str, tuple[str, ...]] = {
+    "normal": ("mu", "sigma"),
+    "halfnormal": ("sigma",),
+    "beta": ("alpha", "beta"),
+    "gamma": ("alpha", "beta"),
+}
+_POSITIVE = {"sigma", "alpha", "beta"}
+
+#: The default priors (see README "Priors" for the reasoning behind each number).
+DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
+    "level": {"dist": "normal", "mu": 7.0, "sigma": 1.5},
+    "beta_border": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
+    "beta_economy": {"dist": "normal", "mu": 0.0, "sigma": 0.1},
+    "beta_sanctions": {"dist": "normal", "mu": 0.0, "sigma": 0.15},
+    "rho": {"dist": "beta", "alpha": 3.0, "beta": 2.0},
+    "sigma_latent": {"dist": "gamma", "alpha": 2.0, "beta": 10.0},
+    "latent_init": {"dist": "normal", "mu": 0.0, "sigma": 1.5},
+    "overdispersion": {"dist": "gamma", "alpha": 2.0, "beta": 10.0},
+    "gdp_mean": {"dist": "normal", "mu": 1.0, "sigma": 2.0},
+    "gdp_sd": {"dist": "halfnormal", "sigma": 3.0},
+    "nu": {"dist": "gamma", "alpha": 2.0, "beta": 0.1},
+    "startup_drift": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
+}
+_ALLOWED_FAMILIES = {
+    "level": ("normal",),
+    "beta_border": ("normal",),
+    "beta_economy": ("normal",),
+    "beta_sanctions": ("normal",),
+    "rho": ("beta",),
+    "sigma_latent": ("gamma", "halfnormal"),
+    "latent_init": ("normal",),
+    "overdispersion": ("gamma", "halfnormal"),
+    "gdp_mean": ("normal",),
+    "gdp_sd": ("gamma", "halfnormal"),
+    "nu": ("gamma",),
+    "startup_drift": ("normal",),
+}
+
+
+def validate_prior(name: str, spec: Mapping[str, Any], prefix: str = "model.priors") -> dict[str, Any]:
+    """Check one prior spec ``{"dist": ..., <params>}``; return it with floats."""
+    key = f"{prefix}.{name}"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{key}: expected a mapping like {{dist: normal, mu: 0, sigma: 1}}, got {spec!r}.")
+    dist = spec.get("dist")
+    if dist not in PRIOR_FAMILIES:
+        raise ConfigError(f"{key}.dist: unknown prior family {dist!r}; choose one of {sorted(PRIOR_FAMILIES)}.")
+    allowed = _ALLOWED_FAMILIES.get(name)
+    if allowed is not None and dist not in allowed:
+        raise ConfigError(f"{key}.dist: {name} takes a prior of family {list(allowed)}, got {dist!r}.")
+    params = PRIOR_FAMILIES[dist]
+    check_keys(spec, {"dist", *params}, key)
+    out: dict[str, Any] = {"dist": dist}
+    for p in params:
+        if p not in spec:
+            raise ConfigError(f"{key}.{p}: missing; a {dist} prior needs {list(params)}.")
+        v = number(spec[p], f"{key}.{p}")
+        if p in _POSITIVE and v <= 0:
+            raise ConfigError(
+                f"{key}.{p}: {v} must be > 0 (a prior scale or shape cannot be zero or negative); "
+                "widen it, e.g. to the default "
+                f"{DEFAULT_PRIORS.get(name, {}).get(p, 1.0)}."
+            )
+        out[p] = v
+    return out
