@@ -19,6 +19,7 @@ SOURCES = {
     "backtest": ("experiments/backtest/results", "nkdefections-evidence backtest"),
     "compare": ("experiments/model_comparison/results", "nkdefections-evidence compare"),
     "sensitivity": ("experiments/prior_sensitivity/results", "nkdefections-evidence sensitivity"),
+    "structures": ("experiments/model_structures/results", "nkdefections-evidence structures"),
 }
 
 

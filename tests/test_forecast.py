@@ -52,12 +52,19 @@ def test_lags_use_history_then_the_path(fc, small_fit):
     assert abs(e.mean() + 2.3) < 0.15 and 0.8 < e.std() < 1.2
 
 
-def test_common_random_numbers(fc):
-    y = fc[C.OBSERVED]
-    # identical paths in 2017 except border: the latent and count noise are shared, so the
-    # crackdown is lower in (almost) every draw, not just on average
-    d = (y.sel(scenario="crack") - y.sel(scenario="status_quo")).sel(year_future=2020)
+def test_common_random_numbers(fc, small_fit):
+    from nkdefections.forecast.kernel import forecast
+
+    # identical paths except border: the latent and count noise are shared, so on the fitted line
+    # the crackdown is lower in (almost) every draw, not just on average
+    line = forecast(small_fit, [SQ, CRACK], seed=11, widen=False)[C.OBSERVED]
+    d = (line.sel(scenario="crack") - line.sel(scenario="status_quo")).sel(year_future=2020)
     assert float((d < 0).mean()) > 0.97
+    # widened (the default): the crackdown goes 1 unit beyond the 2011-16 border range, where the
+    # slope carries the prior's s.d. 0.5 on top; still lower in most draws, no longer in almost all
+    y = fc[C.OBSERVED]
+    w = (y.sel(scenario="crack") - y.sel(scenario="status_quo")).sel(year_future=2020)
+    assert 0.7 < float((w < 0).mean()) < float((d < 0).mean())
 
 
 def test_same_seed_same_forecast(small_fit):
@@ -196,3 +203,22 @@ def test_correlated_specs_draw_independently(small_fit):
     c = x.sel(year_future=2022).values.ravel()  # second spec
     np.testing.assert_allclose(a, b)
     assert abs(np.corrcoef(a, c)[0, 1]) < 0.15
+
+
+def test_border_closure_scales_arrivals_by_the_assumed_elasticity(small_fit):
+    """open = 0.1 from 2018: mu ratio to the same scenario without the closure is 0.1 ** e, e ~ TN(0.7, 0.3)."""
+    from scipy import stats as st
+
+    from nkdefections.forecast.kernel import CLOSURE_ELASTICITY, forecast
+
+    drivers = {"economy": {"type": "step", "value": 1.0}}
+    shut = Scenario("shut", drivers={**drivers, "border_open": {"type": "step", "year": 2018, "value": 0.1}})
+    fc = forecast(small_fit, [shut, Scenario("open", drivers=drivers)], seed=9)
+    ratio = (fc[C.MU].sel(scenario="shut") / fc[C.MU].sel(scenario="open")).values.reshape(-1, 14)
+    np.testing.assert_allclose(ratio[:, 0], 1.0)  # 2017: still open
+    e = np.log(ratio[:, 1]) / np.log(0.1)  # the elasticity each draw used
+    c = CLOSURE_ELASTICITY
+    a, b = (c["lower"] - c["mean"]) / c["sd"], (c["upper"] - c["mean"]) / c["sd"]
+    ks = st.kstest(e, st.truncnorm(a, b, loc=c["mean"], scale=c["sd"]).cdf)
+    assert ks.pvalue > 1e-3 and 0.0 <= e.min() and e.max() <= 1.5
+    assert bool(fc["extrapolated"].sel(scenario="shut", driver="border", year_future=2018))

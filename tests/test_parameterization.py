@@ -66,7 +66,7 @@ def _points(s, d, config, log_mu_model, nc_model):
     intercept = s["level"] - d.center @ s["beta"]
     eta = intercept + X @ s["beta"] + z
     yy = d.y.astype(float) + 0.5
-    pinned = ~np.isnan(d.gdp_all) & (d.gdp_sd_all < 0.5)
+    pinned = ~np.isnan(d.gdp_all)  # every year with a figure is centred on it
     lm = {
         **shared,
         C.LOG_MU_OFFSET: (eta - np.log(yy)) * np.sqrt(yy),

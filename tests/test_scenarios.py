@@ -216,3 +216,21 @@ def test_forecast_config_checks_pairs_and_threshold_years_before_any_fit():
 def test_values_keys_must_be_whole_years():
     with pytest.raises(ScenarioError, match="2017.7 is not a year"):
         Scenario("v", drivers={"border": {"type": "values", "values": {2017.7: 1.0}}})
+
+
+def test_the_closure_lever_is_a_fraction_of_the_border_left_open():
+    h = Horizon(2017, 2020)
+    s = Scenario("c", drivers={"border_open": {"type": "step", "year": 2018, "value": 0.1, "sd": 0.05}})
+    values, sd = s.open_border(h)
+    np.testing.assert_allclose(values, [1.0, 0.1, 0.1, 0.1])
+    np.testing.assert_allclose(sd, [0.0, 0.05, 0.05, 0.05])
+    np.testing.assert_allclose(Scenario("none").open_border(h)[0], 1.0)
+    with pytest.raises(ScenarioError, match=r"drivers.border_open.: 1.5 in 2017 is not an open-border fraction"):
+        Scenario("bad", drivers={"border_open": {"type": "step", "value": 1.5}}).open_border(h)
+    with pytest.raises(ScenarioError, match="lever 'border_open'"):
+        Scenario("typo", drivers={"border_opened": {"type": "hold"}})
+    ds = load_data(history=1)
+    paths = scenario_paths([s, Scenario("sq")], ds, h)
+    ext = paths["extrapolated"].sel(driver="border")
+    assert ext.sel(scenario="c").values.tolist() == [False, True, True, True]  # a closure was never observed
+    assert not ext.sel(scenario="sq").any()

@@ -23,6 +23,10 @@ ECONOMY = "economy"
 SANCTIONS = "sanctions"
 DRIVERS: tuple[str, ...] = (BORDER, ECONOMY, SANCTIONS)
 
+#: A scenario lever, not a fitted driver: the fraction of the border left open (1 = as in 1999-2016).
+#: Its effect is an assumption with its own prior (forecast.kernel.CLOSURE_ELASTICITY), not an estimate.
+BORDER_OPEN = "border_open"
+
 #: Last year of the start-up of the series: arrivals grew from 148 (1999) to 1,138 (2002) as the
 #: post-famine routes through China formed.  The random-walk baselines take their spread from
 #: later changes; the local-level model gives these years their own drift.

@@ -158,6 +158,31 @@ def poisson_ppf(u: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return k
 
 
+#: The closure lever's elasticity (``forecast``): arrivals scale as ``open_fraction ** e`` with
+#: ``e ~ N(0.7, 0.3)`` truncated to [0, 1.5], drawn per posterior draw.  An assumption, not an
+#: estimate (1999-2016 never saw a closed border): below 1 because many arrivals crossed into
+#: China years before and keep coming when the border shuts; above 0 because a closed border
+#: stops new crossings.  README "Scenarios beyond the data".
+CLOSURE_ELASTICITY: dict[str, float] = {"mean": 0.7, "sd": 0.3, "lower": 0.0, "upper": 1.5}
+
+
+def closure_term(paths: xr.Dataset, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``e * log(open)`` per (sample, scenario, year_future); zeros (and no draws) if no scenario closes.
+
+    The open fraction's s.d. (``border_open_sd``) adds path uncertainty: ``open + sd * z``, clipped
+    to [0.001, 1], with one normal per draw, scenario and year.
+    """
+    open_mean = paths[C.BORDER_OPEN].values
+    if np.all(open_mean >= 1.0):
+        return np.zeros((n_draws, *open_mean.shape))
+    c = CLOSURE_ELASTICITY
+    a, b = (c["lower"] - c["mean"]) / c["sd"], (c["upper"] - c["mean"]) / c["sd"]
+    e = stats.truncnorm.ppf(rng.uniform(size=n_draws), a, b, loc=c["mean"], scale=c["sd"])
+    z = rng.standard_normal((n_draws, *open_mean.shape))
+    frac = np.clip(open_mean[None] + paths[f"{C.BORDER_OPEN}_sd"].values[None] * z, 1e-3, 1.0)
+    return e[:, None, None] * np.log(frac)
+
+
 def latent_path(arrays: dict[str, np.ndarray], eps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The latent carried forward from the last fitted year, (sample, year_future).
 
@@ -288,6 +313,7 @@ def forecast(
     u = rng.uniform(size=(S, H))
     z = latent_path(arrays, eps, rng)
     terms = driver_terms(model, X, paths, arrays["beta"], rng if widen else None)  # (S, n, H, K)
+    terms[..., C.DRIVERS.index(C.BORDER)] += closure_term(paths, S, rng)  # the closure lever, if any
     log_mu = arrays["intercept"][:, None, None] + terms.sum(-1) + z[:, None, :]
     too_big = ~(log_mu < MAX_LOG_MU)
     if too_big.any():

@@ -192,22 +192,22 @@ def _latent(config: ModelConfig, T: int, years: np.ndarray | None = None) -> pt.
     return pm.Deterministic(C.LATENT, pt.concatenate([pt.zeros(1), walk]), dims=C.YEAR)
 
 
-#: A GDP figure with a measurement s.d. below this (the latest vintage, 0.05 pp) pins its year.
-PINNED_GDP_SD = 0.5
 
 
 def _gdp_true(d: Design, evaluation: bool, g_obs: Any, g_sd: Any, gdp_mean: Any, gdp_sd: Any, log_mu: bool) -> Any:
     """True GDP growth per gdp year: centred (the original form) or, with ``log_mu``, split by what pins it.
 
-    With ``parameterization="log_mu"`` a year whose latest-vintage figure pins it (s.d. 0.05) is
-    an offset from that figure in units of its measurement s.d. (centred at the data), and every
-    other year (first releases, missing years) is non-centred, ``gdp_mean + gdp_sd * e``: the
-    prior-dominated years no longer form a funnel with ``gdp_sd``.  Both are affine maps of the
-    same ``N(gdp_mean, gdp_sd)`` prior: the same model.
+    With ``parameterization="log_mu"`` every year with a published figure is an offset from that
+    figure in units of its measurement s.d. (0.05 pp latest vintage, 1 pp first release):
+    centred at the data, which dominate wherever the growth rates' spread ``gdp_sd`` exceeds the
+    measurement s.d.  The years without a figure (1998, 2005) are non-centred,
+    ``gdp_mean + gdp_sd * e``.  Both are affine maps of the same ``N(gdp_mean, gdp_sd)`` prior:
+    the same model.  (Until the SBC divergence study, first releases were non-centred too; their
+    divergences rose with the true ``gdp_sd``: experiments/sbc/results/divergences.md.)
     """
     if not log_mu:
         return pm.Normal(C.GDP_TRUE, mu=gdp_mean, sigma=gdp_sd, dims=C.GDP_YEAR)
-    pinned = ~np.isnan(d.gdp_all) & (d.gdp_sd_all < PINNED_GDP_SD)
+    pinned = ~np.isnan(d.gdp_all)  # every year with a figure is centred on it
     c_idx, nc_idx = np.flatnonzero(pinned), np.flatnonzero(~pinned)
     g = pt.zeros(len(d.gdp_years))
     if len(c_idx):

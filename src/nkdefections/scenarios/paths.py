@@ -59,6 +59,9 @@ def scenario_paths(scenarios: Sequence[Scenario], data: xr.Dataset, horizon: Hor
     sd = np.stack(sds)
     # an uncertain path extrapolates where its central 95% leaves the observed range
     outside = (mean - 1.96 * sd < lo - 1e-9) | (mean + 1.96 * sd > hi + 1e-9)
+    open_mean, open_sd = (np.stack(x) for x in zip(*(s.open_border(horizon) for s in scenarios), strict=True))
+    # a closure (open fraction < 1) is a border condition 1999-2016 never saw
+    outside[:, :, C.DRIVERS.index(C.BORDER)] |= open_mean < 1.0
     coords = {C.SCENARIO: names, C.YEAR_FUTURE: horizon.years, C.DRIVER: list(C.DRIVERS)}
     dims = (C.SCENARIO, C.YEAR_FUTURE, C.DRIVER)
     return xr.Dataset(
@@ -66,6 +69,8 @@ def scenario_paths(scenarios: Sequence[Scenario], data: xr.Dataset, horizon: Hor
             "path_mean": (dims, mean),
             "path_sd": (dims, sd),
             "path_shared": (dims, np.stack(shared)),
+            C.BORDER_OPEN: ((C.SCENARIO, C.YEAR_FUTURE), open_mean),
+            f"{C.BORDER_OPEN}_sd": ((C.SCENARIO, C.YEAR_FUTURE), open_sd),
             "extrapolated": (dims, outside),
             "observed_min": (C.DRIVER, lo),
             "observed_max": (C.DRIVER, hi),

@@ -99,10 +99,11 @@ class Scenario:
             raise ScenarioError(f"{where}: name must be an identifier (letters, digits, _), got {self.name!r}.")
         if not isinstance(self.drivers, Mapping):
             raise ScenarioError(f"{where}, key 'drivers': expected a mapping driver -> spec(s).")
-        unknown = sorted(set(self.drivers) - set(C.DRIVERS))
+        unknown = sorted(set(self.drivers) - set(C.DRIVERS) - {C.BORDER_OPEN})
         if unknown:
             raise ScenarioError(
-                f"{where}, key 'drivers': unknown driver(s) {unknown}; the drivers are {list(C.DRIVERS)}."
+                f"{where}, key 'drivers': unknown driver(s) {unknown}; the drivers are {list(C.DRIVERS)}, "
+                f"and the lever {C.BORDER_OPEN!r} (the open-border fraction, for a closure never seen in 1999-2016)."
             )
         norm = {}
         for d, specs in self.drivers.items():
@@ -147,61 +148,87 @@ class Scenario:
         for k, d in enumerate(C.DRIVERS):
             last = float(last_values[d])
             prorated = float(last_values.get(f"{d}_prorated", last))
-            specs = self.drivers.get(d, ())
-            where = f"scenario {self.name!r} ({self.source}), key 'drivers.{d}'"
-            covered = np.zeros(H, dtype=bool)
-            values = np.full(H, np.nan)
-            starts = [_start(s, horizon) for s in specs]
-            order = np.argsort(starts, kind="stable")
-            for j, i in enumerate(order):
-                s = specs[i]
-                start = starts[i]
-                nxt = starts[order[j + 1]] if j + 1 < len(order) else horizon.end + 1
-                if start < horizon.start or start > horizon.end:
-                    raise ScenarioError(
-                        f"{where}[{i}]: starts in {start}, outside the horizon {horizon.start}-{horizon.end}; "
-                        "move the spec inside it or change the horizon (forecast.horizon)."
-                    )
-                if j + 1 < len(order) and nxt == start and s["type"] != "values":
-                    raise ScenarioError(
-                        f"{where}[{i}]: year(s) [{start}] are already set by another spec of {d!r} starting in "
-                        "the same year; give each driver-year one spec."
-                    )
-                if s["type"] == "values":
-                    yrs = sorted(int(y) for y in s["values"])
-                else:
-                    end = int(s["until"]) if s.get("until") is not None else nxt - 1
-                    yrs = list(range(start, end + 1))
-                bad = [y for y in yrs if y < horizon.start or y > horizon.end]
-                if bad:
-                    raise ScenarioError(
-                        f"{where}[{i}]: year(s) {bad[:5]} outside the horizon {horizon.start}-{horizon.end}; "
-                        "move the spec inside it or change the horizon (forecast.horizon)."
-                    )
-                idx = np.array(yrs, dtype=int) - horizon.start
-                clash = idx[covered[idx]]
-                if len(clash):
-                    raise ScenarioError(
-                        f"{where}[{i}]: year(s) {(clash + horizon.start).tolist()} are already set by another "
-                        f"spec of {d!r}; give each driver-year one spec (use 'until' to end a spec early)."
-                    )
-                prev = _value_before(values, idx[0], last) if len(idx) else last
-                held = prorated if s.get("reading") == "prorated" else last
-                values[idx] = _spec_values(s, np.array(yrs), prev, held, where + f"[{i}]")
-                covered[idx] = True
-                if s.get("sd"):
-                    sd[idx, k] = float(s["sd"])
-                    if s.get("correlated"):
-                        group += 1
-                        shared[idx, k] = group
-            # uncovered years carry the last value forward (the observed one before any spec)
-            current = last
-            for t in range(H):
-                if np.isnan(values[t]):
-                    values[t] = current
-                current = values[t]
-            mean[:, k] = values
+            mean[:, k], sd[:, k], shared[:, k], group = self._one_path(d, last, prorated, horizon, group)
         return mean, sd, shared
+
+    def open_border(self, horizon: Horizon = Horizon()) -> tuple[np.ndarray, np.ndarray]:
+        """The open-border fraction per year (1 = as open as in 1999-2016) and its s.d.
+
+        Set by ``drivers.border_open`` path specs; 1 where none is given.  Every value must
+        lie in (0, 1]: a closure can only shut what 1999-2016 left open.
+        """
+        values, sd, _, _ = self._one_path(C.BORDER_OPEN, 1.0, 1.0, horizon, 0)
+        bad = [(int(y), float(v)) for y, v in zip(horizon.years, values, strict=True) if not 0.0 < v <= 1.0]
+        if bad:
+            y, v = bad[0]
+            raise ScenarioError(
+                f"scenario {self.name!r} ({self.source}), key 'drivers.{C.BORDER_OPEN}': {v:g} in {y} is not an "
+                "open-border fraction; give a value in (0, 1], e.g. 0.1 for a border 90% closed (1 = as in 1999-2016)."
+            )
+        return values, sd
+
+    def _one_path(
+        self, d: str, last: float, prorated: float, horizon: Horizon, group: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """One driver's (or lever's) mean path, s.d. and correlation ids over the horizon."""
+        years = horizon.years
+        H = len(years)
+        sd = np.zeros(H)
+        shared = np.zeros(H, dtype=int)
+        specs = self.drivers.get(d, ())
+        where = f"scenario {self.name!r} ({self.source}), key 'drivers.{d}'"
+        covered = np.zeros(H, dtype=bool)
+        values = np.full(H, np.nan)
+        starts = [_start(s, horizon) for s in specs]
+        order = np.argsort(starts, kind="stable")
+        for j, i in enumerate(order):
+            s = specs[i]
+            start = starts[i]
+            nxt = starts[order[j + 1]] if j + 1 < len(order) else horizon.end + 1
+            if start < horizon.start or start > horizon.end:
+                raise ScenarioError(
+                    f"{where}[{i}]: starts in {start}, outside the horizon {horizon.start}-{horizon.end}; "
+                    "move the spec inside it or change the horizon (forecast.horizon)."
+                )
+            if j + 1 < len(order) and nxt == start and s["type"] != "values":
+                raise ScenarioError(
+                    f"{where}[{i}]: year(s) [{start}] are already set by another spec of {d!r} starting in "
+                    "the same year; give each driver-year one spec."
+                )
+            if s["type"] == "values":
+                yrs = sorted(int(y) for y in s["values"])
+            else:
+                end = int(s["until"]) if s.get("until") is not None else nxt - 1
+                yrs = list(range(start, end + 1))
+            bad = [y for y in yrs if y < horizon.start or y > horizon.end]
+            if bad:
+                raise ScenarioError(
+                    f"{where}[{i}]: year(s) {bad[:5]} outside the horizon {horizon.start}-{horizon.end}; "
+                    "move the spec inside it or change the horizon (forecast.horizon)."
+                )
+            idx = np.array(yrs, dtype=int) - horizon.start
+            clash = idx[covered[idx]]
+            if len(clash):
+                raise ScenarioError(
+                    f"{where}[{i}]: year(s) {(clash + horizon.start).tolist()} are already set by another "
+                    f"spec of {d!r}; give each driver-year one spec (use 'until' to end a spec early)."
+                )
+            prev = _value_before(values, idx[0], last) if len(idx) else last
+            held = prorated if s.get("reading") == "prorated" else last
+            values[idx] = _spec_values(s, np.array(yrs), prev, held, where + f"[{i}]")
+            covered[idx] = True
+            if s.get("sd"):
+                sd[idx] = float(s["sd"])
+                if s.get("correlated"):
+                    group += 1
+                    shared[idx] = group
+        # uncovered years carry the last value forward (the observed one before any spec)
+        current = last
+        for t in range(H):
+            if np.isnan(values[t]):
+                values[t] = current
+            current = values[t]
+        return values, sd, shared, group
 
 
 def _check_spec(spec: Any, where: str) -> dict[str, Any]:
@@ -316,6 +343,7 @@ DEFAULT_SCENARIOS = (
     "sanctions_relief",
     "economic_crisis",
     "combined_stress",
+    "border_closure",
 )
 
 
