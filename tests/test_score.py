@@ -316,6 +316,7 @@ def test_refuses_unknown_file_types(run_dir: Path, observed: Path, tmp_path: Pat
     empty.mkdir()
     _refused(capsys, [str(empty), str(observed)], out, str(empty), "no forecast.nc in this folder")
     _refused(capsys, [str(tmp_path / "nowhere"), str(observed)], out, "not found")
+    _refused(capsys, [str(run_dir), str(tmp_path)], out, str(tmp_path), "is a folder; pass a CSV file")
 
 
 def test_refuses_a_run_json_from_another_fit(run_dir: Path, observed: Path, tmp_path: Path, capsys):
@@ -387,3 +388,6 @@ def test_help_works():
         [sys.executable, "-m", "nkdefections.cli.score", "--help"], capture_output=True, text=True, check=True
     )
     assert "RUN_OR_FORECAST.nc" in res.stdout and "--overwrite" in res.stdout
+    import nkdefections
+
+    assert nkdefections.score_forecast_file is score_forecast_file

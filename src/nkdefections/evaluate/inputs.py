@@ -207,7 +207,8 @@ def read_observed(path: str | Path) -> pd.DataFrame:
     """
     p = Path(path)
     if not p.is_file():
-        raise _fail(p, "not found; pass a CSV file with columns year,arrivals.")
+        what = "is a folder" if p.is_dir() else "not found"
+        raise _fail(p, f"{what}; pass a CSV file with columns year,arrivals.")
     if p.suffix.lower() != ".csv":
         raise _fail(
             p,
