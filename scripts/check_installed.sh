@@ -22,10 +22,22 @@ export NKDEFECTIONS_CACHE_DIR="$TMP/work/.cache" PYTENSOR_FLAGS="base_compiledir
 unset PYTHONPATH NKDEFECTIONS_CONFIG_DIR NKDEFECTIONS_DATA_DIR
 SMALL=(sampler.draws=100 sampler.tune=100 sampler.chains=2 gate=relaxed)
 "$V/python" -c 'import nkdefections, sys; p = nkdefections.__file__; sys.exit(0 if "site-packages" in p else p)'
-for cmd in nkdefections nkdefections-evidence nkdefections-nowcast nkdefections-data; do "$V/$cmd" --help >/dev/null; done
+for cmd in nkdefections nkdefections-evidence nkdefections-nowcast nkdefections-data nkdefections-score; do "$V/$cmd" --help >/dev/null; done
 "$V/nkdefections-data" manifest
 "$V/nkdefections" "${SMALL[@]}" output_dir=run1
 test -f run1/run.json && test -f run1/forecast_summary.csv
+# score run1's forecasts against synthetic figures drawn from the forecast itself (no real post-2016 figure)
+"$V/python" - <<'PY'
+import pandas as pd, xarray as xr
+with xr.open_dataset("run1/forecast.nc") as fc:
+    y = fc["arrivals"].sel(scenario="status_quo", year_future=[2017, 2018]).stack(s=("chain", "draw")).isel(s=0)
+    pd.DataFrame({"year": [2017, 2018], "arrivals": y.values}).to_csv("synthetic.csv", index=False)
+PY
+"$V/nkdefections-score" run1 synthetic.csv --out score1 > score.txt
+test -f score1/scores.csv && test -f score1/scorecard.md && test -f score1/score_fan.png && grep -q "^scored" score.txt
+printf 'year,arrivals\n2040,5\n' > bad.csv
+rc=0; "$V/nkdefections-score" run1 bad.csv --out score2 2> score_err.txt || rc=$?
+test "$rc" = 2 && grep -q "bad.csv: line 2" score_err.txt && test ! -e score2
 cat > "$TMP/my_configs/scenario/my_thaw.yaml" <<'YAML'
 name: my_thaw
 description: border partly reopened from 2018

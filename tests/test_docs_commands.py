@@ -3,7 +3,7 @@
 Each command is composed in-process with Hydra's compose API (``--config-dir X`` becomes
 ``hydra.searchpath=[file://X]``) and turned into plain objects by ``configs_from_dict``;
 sweeps (``-m``) are validated for every job of the sweep.  The other console scripts
-(``nkdefections-nowcast`` ...) are parsed by their own argparse parsers.  Nothing samples,
+(``nkdefections-nowcast`` ...) run or are parsed by their own argparse parsers.  Nothing samples,
 so the documentation cannot drift from what the commands accept.
 """
 
@@ -91,6 +91,12 @@ def test_documented_command_is_valid(command: str, tmp_path: Path, monkeypatch: 
         from nkdefections.cli.nowcast import main
 
         assert main(args) == 0
+        return
+    if prog == "nkdefections-score":  # its inputs are the reader's files: the arguments must parse
+        from nkdefections.cli.score import build_parser
+
+        ns = build_parser().parse_args(args)
+        assert ns.out is not None and ns.observed.suffix == ".csv"
         return
     if prog != "nkdefections":
         pytest.fail(f"no check for documented command {prog!r}; add one here")

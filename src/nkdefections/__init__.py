@@ -6,6 +6,7 @@ The public API, importable from the top level::
         load_data, DefectionModel, ModelConfig, SamplerConfig, GateConfig,   # data and the model
         Scenario, load_scenario, Horizon,                                     # scenarios
         forecast, summary_table, contrasts, exceedance, attribution,          # forecasts and comparisons
+        score_forecast_file,                                                  # pre-registered forecasts scored
     )
 
 Names that pull in PyMC (``DefectionModel``, ``build_model``) are imported on first use,
@@ -50,6 +51,7 @@ _LAZY = {
     "exceedance": "nkdefections.forecast.compare",
     "attribution": "nkdefections.forecast.compare",
     "nowcast": "nkdefections.forecast.nowcast.nowcast",
+    "score_forecast_file": "nkdefections.evaluate.prospective",
 }
 
 

@@ -88,5 +88,12 @@ REPORT_FILE = "report.md"
 CONFIG_FILE = "config.yaml"
 DRIVERS_FILE = "drivers.csv"
 
+# File names inside a scoring's folder (nkdefections-score)
+SCORES_FILE = "scores.csv"
+SCORECARD_FILE = "scorecard.md"
+SCORECARD_HTML = "scorecard.html"
+SCORE_PLOT = "score_fan.png"
+SCORE_META = "score.json"
+
 # The ``year`` label of thresholds, contrasts and summaries over the cumulative window
 CUMULATIVE = "cumulative"

@@ -39,7 +39,7 @@ from nkdefections.scenarios.paths import scenario_paths
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ForecastConfig", "RunConfig", "check_output_dir", "effects_markdown", "request_stop", "run"]
+__all__ = ["ForecastConfig", "RunConfig", "check_output_dir", "effects_markdown", "request_stop", "run", "score"]
 
 #: Set by :func:`request_stop` (the CLI's Ctrl-C handler); :func:`run` checks it between steps.
 _STOP = threading.Event()
@@ -346,4 +346,54 @@ def run(
         discard_partial()
         raise
     log.debug("wrote %s", out)
+    return out
+
+
+def score(
+    forecast: str | Path,
+    observed: str | Path,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    seed: int = 0,
+    plots: bool = True,
+) -> Path:
+    """Score a pre-registered forecast against published figures; return the output folder.
+
+    ``forecast``: a run folder or its ``forecast.nc``; ``observed``: a CSV with columns
+    ``year``, ``arrivals``.  Writes ``scores.csv``, ``scorecard.md``/``.html``, ``score_fan.png``
+    and ``score.json`` (provenance) into ``out``, atomically: every input is checked and scored
+    before anything is written, the files go to a temporary sibling folder renamed into place
+    at the end, and an existing non-empty ``out`` is replaced only with ``overwrite=True``.
+    See :mod:`nkdefections.evaluate.prospective` for the scores.
+    """
+    from nkdefections.evaluate.prospective import score_forecast_file
+    from nkdefections.report.scorecard import write_scorecard
+
+    out = Path(out)
+    for given in (Path(forecast), Path(observed)):
+        if out.resolve() == given.resolve() or out.resolve() in given.resolve().parents:
+            raise OutputExistsError(
+                f"output folder {out}: holds the input {given}, which writing the scores there would replace; "
+                "choose a folder of its own."
+            )
+    check_output_dir(out, overwrite)
+    result = score_forecast_file(forecast, observed, seed=seed)  # refuses bad input before any write
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the scores are meant to be shared
+        write_scorecard(result, tmp, plots=plots)
+        if out.exists():  # only reachable with overwrite=True or an empty folder (checked above)
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in made:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
     return out
