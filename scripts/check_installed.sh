@@ -26,6 +26,8 @@ for cmd in nkdefections nkdefections-evidence nkdefections-nowcast nkdefections-
 "$V/nkdefections-data" manifest
 "$V/nkdefections" "${SMALL[@]}" output_dir=run1
 test -f run1/run.json && test -f run1/forecast_summary.csv
+# the report leads with the headline (scenario table, overlay chart, caveats)
+grep -q '<div class="headline">' run1/report.html && test -f run1/scenarios.png
 cat > "$TMP/my_configs/scenario/my_thaw.yaml" <<'YAML'
 name: my_thaw
 description: border partly reopened from 2018
