@@ -178,7 +178,8 @@ def _forecast_figures(
     draws = {}
     for s in fcfg.scenarios:
         flag = fc["extrapolated"].sel({C.SCENARIO: s.name})
-        flags[s.name] = ", ".join(d for d in C.DRIVERS if d in flag[C.DRIVER] and bool(flag.sel({C.DRIVER: d}).any()))
+        present = [str(d) for d in flag[C.DRIVER].values]
+        flags[s.name] = ", ".join(d for d in C.DRIVERS if d in present and bool(flag.sel({C.DRIVER: d}).any()))
         draws[s.name] = flatten_draws(fc[C.OBSERVED].sel({C.SCENARIO: s.name}).astype(float))
     figures: dict[str, Path] = {
         "scenarios": scenario_overlay(
