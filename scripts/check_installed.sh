@@ -38,6 +38,8 @@ test -f score1/scores.csv && test -f score1/scorecard.md && test -f score1/score
 printf 'year,arrivals\n2040,5\n' > bad.csv
 rc=0; "$V/nkdefections-score" run1 bad.csv --out score2 2> score_err.txt || rc=$?
 test "$rc" = 2 && grep -q "bad.csv: line 2" score_err.txt && test ! -e score2
+# the report leads with the headline (scenario table, overlay chart, caveats)
+grep -q '<div class="headline">' run1/report.html && test -f run1/scenarios.png
 cat > "$TMP/my_configs/scenario/my_thaw.yaml" <<'YAML'
 name: my_thaw
 description: border partly reopened from 2018

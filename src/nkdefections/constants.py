@@ -84,6 +84,7 @@ DIAGNOSTICS_FILE = "convergence.csv"
 PPC_FILE = "posterior_predictive_check.csv"
 PRIOR_PLOT = "prior_predictive.png"
 POSTERIOR_PLOT = "posterior_predictive.png"
+SCENARIOS_PLOT = "scenarios.png"  # every scenario's median and 80% band: the report's first chart
 REPORT_FILE = "report.md"
 CONFIG_FILE = "config.yaml"
 DRIVERS_FILE = "drivers.csv"

@@ -35,6 +35,7 @@ from nkdefections.evaluate.checks import coverage, interval_table, one_step_repl
 from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table
 from nkdefections.provenance import provenance
 from nkdefections.report.blocks import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
+from nkdefections.report.headline import headline_blocks, headline_numbers
 from nkdefections.scenarios.paths import scenario_paths
 
 log = logging.getLogger(__name__)
@@ -166,9 +167,54 @@ def _extrapolation_rows(fc: xr.Dataset, window: tuple[int, int]) -> pd.DataFrame
     return ext
 
 
-def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) -> tuple[list, dict[str, Any]]:
+def _forecast_figures(
+    fc: xr.Dataset, fcfg: ForecastConfig, contr: pd.DataFrame, baseline: str | None, tmp: Path
+) -> dict[str, Path]:
+    """The overlay of every scenario (the report's first chart), a fan chart per scenario, the contrasts."""
+    from nkdefections.report.plots import contrast_plot, forecast_fan, scenario_overlay
+
+    obs = fc["arrivals_observed"]
+    flags = {}
+    draws = {}
+    for s in fcfg.scenarios:
+        flag = fc["extrapolated"].sel({C.SCENARIO: s.name})
+        present = [str(d) for d in flag[C.DRIVER].values]
+        flags[s.name] = ", ".join(d for d in C.DRIVERS if d in present and bool(flag.sel({C.DRIVER: d}).any()))
+        draws[s.name] = flatten_draws(fc[C.OBSERVED].sel({C.SCENARIO: s.name}).astype(float))
+    figures: dict[str, Path] = {
+        "scenarios": scenario_overlay(
+            obs[C.YEAR].values,
+            obs.values,
+            fc[C.YEAR_FUTURE].values,
+            draws,
+            tmp / C.SCENARIOS_PLOT,
+            baseline=baseline,
+            extrapolated=flags,
+        )
+    }
+    for s in fcfg.scenarios:
+        flag = fc["extrapolated"].sel({C.SCENARIO: s.name})
+        figures[f"fan_{s.name}"] = forecast_fan(
+            obs[C.YEAR].values,
+            obs.values,
+            fc[C.YEAR_FUTURE].values,
+            draws[s.name],
+            tmp / f"fan_{s.name}.png",
+            title=f"{s.name}: {s.description}"[:110],
+            extrapolated=flag.any(C.DRIVER).values,
+            extrapolated_label=flags[s.name],
+        )
+    if len(contr):
+        figures["contrast"] = contrast_plot(contr, tmp / "contrasts.png", title="Scenario contrasts")
+    return figures
+
+
+def _forecast_outputs(
+    model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool
+) -> tuple[list, dict[str, Any], dict[str, Any]]:
+    """Forecast, compare, write the tables and figures; the report's blocks, ``run.json``'s part,
+    and what the first screen needs (the headline numbers, the overlay chart, the baseline)."""
     from nkdefections.forecast.kernel import forecast, posterior_arrays
-    from nkdefections.report.plots import contrast_plot, forecast_fan
 
     t0 = time.perf_counter()
     fc = forecast(model, fcfg.scenarios, fcfg.horizon, seed=fcfg.seed)
@@ -191,24 +237,8 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
     exc.to_csv(tmp / "exceedance.csv", index=False)
     attr.to_csv(tmp / "attribution.csv", index=False)
     ext.to_csv(tmp / "extrapolation.csv", index=False)
-    figures: dict[str, Path] = {}
-    if plots:
-        obs = fc["arrivals_observed"]
-        for s in fcfg.scenarios:
-            flag = fc["extrapolated"].sel({C.SCENARIO: s.name})
-            drivers = sorted({str(d) for d in flag[C.DRIVER].values if bool(flag.sel({C.DRIVER: d}).any())})
-            figures[f"fan_{s.name}"] = forecast_fan(
-                obs[C.YEAR].values,
-                obs.values,
-                fc[C.YEAR_FUTURE].values,
-                flatten_draws(fc[C.OBSERVED].sel({C.SCENARIO: s.name}).astype(float)),
-                tmp / f"fan_{s.name}.png",
-                title=f"{s.name}: {s.description}"[:110],
-                extrapolated=flag.any(C.DRIVER).values,
-                extrapolated_label=", ".join(drivers),
-            )
-        if len(contr):
-            figures["contrast"] = contrast_plot(contr, tmp / "contrasts.png", title="Scenario contrasts")
+    baseline = pairs[0][1] if pairs and len({b for _, b in pairs}) == 1 else None  # None: several, or none
+    figures = _forecast_figures(fc, fcfg, contr, baseline, tmp) if plots else {}
     blocks = (
         forecast_blocks(
             scenarios=fcfg.scenarios,
@@ -231,7 +261,8 @@ def _forecast_outputs(model: Any, fcfg: ForecastConfig, tmp: Path, plots: bool) 
         "forecast_seconds": round(seconds, 3),
         "extrapolated": sorted(set(ext[C.SCENARIO])) if len(ext) else [],
     }
-    return blocks, meta
+    first = {"numbers": headline_numbers(summary, contr), "figure": figures.get("scenarios"), "baseline": baseline}
+    return blocks, meta, first
 
 
 #: The report's closing section.
@@ -323,8 +354,9 @@ def run(
             _checkpoint()
         fc_blocks: list = []
         fc_meta: dict[str, Any] = {}
+        first: dict[str, Any] | None = None
         if run_config.forecast is not None:
-            fc_blocks, fc_meta = _forecast_outputs(model, run_config.forecast, tmp, run_config.plots)
+            fc_blocks, fc_meta, first = _forecast_outputs(model, run_config.forecast, tmp, run_config.plots)
             _checkpoint()
         if resolved_config is not None:
             (tmp / C.CONFIG_FILE).write_text(resolved_config, encoding="utf-8")
@@ -335,7 +367,14 @@ def run(
             fit_part = fit_blocks(
                 effects=effects, summary=summary, convergence=model.convergence, window=meta["window"], **checks
             )
-            write_reports(tmp, header_blocks(meta, len(years)) + fit_part + fc_blocks + _PROVENANCE_BLOCKS)
+            drivers = drivers_frame(model.data.sel({C.YEAR: years}))
+            head = (
+                headline_blocks(first["numbers"], meta, drivers, first["figure"], baseline=first["baseline"])
+                if first
+                else []
+            )
+            top = head + header_blocks(meta, len(years), title=not head)
+            write_reports(tmp, top + fit_part + fc_blocks + _PROVENANCE_BLOCKS)
         _checkpoint()  # the last moment a stop leaves nothing behind
         if out.exists():
             # only reachable with overwrite=True or an empty folder (checked above)

@@ -1,4 +1,4 @@
-"""Reports: blocks -> markdown / HTML, plots, the model card."""
+"""Reports: blocks -> markdown / HTML, the first screen (headline), plots, the model card."""
 
 from __future__ import annotations
 
@@ -15,3 +15,4 @@ from nkdefections.report.blocks import (  # noqa: F401
     splice,
     write_reports,
 )
+from nkdefections.report.headline import headline_blocks, headline_caveats, headline_numbers, headline_table  # noqa: F401

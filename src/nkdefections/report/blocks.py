@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from nkdefections.config import DataConfig
 from nkdefections.model.diagnostics import ConvergenceReport
 from nkdefections.validate import is_real
 
-Block = tuple[str, Any]  # ("h1"|"h2"|"h3"|"p"|"ul"|"table"|"img", payload)
+Block = tuple[str, Any]  # ("h1"|"h2"|"h3"|"p"|"ul"|"table"|"img"|"div", payload)
+# "div": (css class, [blocks]): a group the HTML lays out (the first screen's columns); markdown
+# renders its blocks one after another.
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
@@ -47,6 +50,9 @@ def splice(text: str, name: str, body: str, *, required: bool = True) -> str:
 def render_markdown(blocks: Sequence[Block]) -> str:
     out = []
     for kind, payload in blocks:
+        if kind == "div":
+            out.append(render_markdown(payload[1]).rstrip("\n") + "\n")
+            continue
         if kind in ("h1", "h2", "h3"):
             out.append("#" * int(kind[1]) + " " + payload)
         elif kind == "p":
@@ -72,6 +78,17 @@ td.num{text-align:right}
 img{max-width:100%;border:1px solid #eee}
 code{background:#f6f6f6;padding:0 3px}
 .flag{color:#b00020;font-weight:600}
+h1{margin:0 0 0.3em;font-size:1.8em}
+.headline>p{margin:0 0 0.4em}
+.headline table{margin:0.3em 0 0.6em}
+.headline th{white-space:nowrap}
+.columns{display:flex;gap:1.2em;align-items:flex-start}
+.columns>.chart{flex:0 0 66%}
+.columns figure{margin:0}
+.columns figcaption{font-size:0.8em;color:#555}
+.caveats h3{margin:0 0 0.3em}
+.caveats ul{margin:0;padding-left:1.1em;font-size:0.88em}
+.caveats li{margin-bottom:0.4em}
 """
 
 
@@ -81,10 +98,35 @@ def _inline(text: str) -> str:
     return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def render_html(blocks: Sequence[Block], title: str) -> str:
+#: Text cells that read as numbers (``21,448``, ``15,796–29,700``, ``> 0.99``): right-aligned like numbers.
+_NUMBER_TEXT = re.compile(r"[<>]? ?[-+]?[\d,.]+%?(–[-+]?[\d,.]+%?)?")
+
+
+def _html_table(df: pd.DataFrame, fmt: str) -> str:
+    """A table; extrapolation flags (``True`` in a table with an ``extrapolated`` column, or the
+    driver names in an ``extrapolated`` column) in the flag style, numbers right-aligned."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for col, v in zip(df.columns, row, strict=True):
+            text = fmt.format(v) if isinstance(v, float) else str(v)
+            named = col == "extrapolated" and isinstance(v, str) and v not in ("", "—")
+            flag = (v is True and "extrapolated" in df.columns) or named
+            num = is_real(v) or (isinstance(v, str) and _NUMBER_TEXT.fullmatch(v) is not None)
+            cls = ' class="flag"' if flag else (' class="num"' if num else "")
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _html_body(blocks: Sequence[Block]) -> list[str]:
     body = []
     for kind, payload in blocks:
-        if kind in ("h1", "h2", "h3"):
+        if kind == "div":
+            css, children = payload
+            body.append(f'<div class="{html.escape(css)}">' + "\n".join(_html_body(children)) + "</div>")
+        elif kind in ("h1", "h2", "h3"):
             body.append(f"<{kind}>{_inline(payload)}</{kind}>")
         elif kind == "p":
             body.append(f"<p>{_inline(payload)}</p>")
@@ -92,18 +134,7 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
             body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in payload) + "</ul>")
         elif kind == "table":
             df, fmt = payload if isinstance(payload, tuple) else (payload, "{:.3g}")
-            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-            rows = []
-            for row in df.itertuples(index=False):
-                cells = []
-                for v in row:
-                    text = fmt.format(v) if isinstance(v, float) else str(v)
-                    flag = v is True and "extrapolated" in df.columns
-                    num = is_real(v)
-                    cls = ' class="flag"' if flag else (' class="num"' if num else "")
-                    cells.append(f"<td{cls}>{html.escape(text)}</td>")
-                rows.append("<tr>" + "".join(cells) + "</tr>")
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+            body.append(_html_table(df, fmt))
         elif kind == "img":
             path, alt = payload
             data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
@@ -111,6 +142,11 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
                 f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"/>'
                 f"<figcaption>{html.escape(alt)}</figcaption></figure>"
             )
+    return body
+
+
+def render_html(blocks: Sequence[Block], title: str) -> str:
+    body = _html_body(blocks)
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
@@ -155,11 +191,14 @@ def _window_text(window: tuple[int, int]) -> tuple[str, int]:
     return f"{first}-{last}", last - first + 1
 
 
-def header_blocks(meta: dict[str, Any], n_years: int) -> list[Block]:
+def header_blocks(meta: dict[str, Any], n_years: int, *, title: bool = True) -> list[Block]:
+    """What made the run (window, model, fit id, sampler), under the report's title or, when
+    the first screen (:func:`nkdefections.report.headline.headline_blocks`) holds the title,
+    under its own heading."""
     m = meta["model_config"]
     s = meta["sampler_config"]
     return [
-        ("h1", "nkdefections run report"),
+        ("h1", "nkdefections run report") if title else ("h2", "This run"),
         (
             "ul",
             [

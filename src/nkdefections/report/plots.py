@@ -1,4 +1,4 @@
-"""Figures: predictive fan charts over the observed series.
+"""Figures: predictive fan charts over the observed series, one chart of every scenario.
 
 Drawn with matplotlib's object-oriented API (a :class:`~matplotlib.figure.Figure` on its own
 Agg canvas), so importing or calling this module never selects a pyplot backend, never
@@ -7,13 +7,15 @@ opens a window and leaves the caller's pyplot figures alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 
 def new_figure(**kwargs: Any) -> Figure:
@@ -149,3 +151,80 @@ def contrast_plot(contrasts: Any, path: str | Path, *, title: str) -> Path:
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def scenario_overlay(
+    years_obs: np.ndarray,
+    observed: np.ndarray,
+    years: np.ndarray,
+    draws: Mapping[str, np.ndarray],
+    path: str | Path,
+    *,
+    baseline: str | None = None,
+    extrapolated: Mapping[str, str] | None = None,
+) -> Path:
+    """Every scenario's median and 80% band in one chart, over the observed series, saved to ``path``.
+
+    ``draws``: scenario name -> (sample, year) forecast draws, in the order to draw them;
+    ``extrapolated``: scenario name -> the drivers it takes outside the observed range (a
+    non-empty value draws its median dashed); ``baseline`` is drawn bolder and named in the legend.
+    """
+    fig = scenario_overlay_figure(years_obs, observed, years, draws, baseline=baseline, extrapolated=extrapolated)
+    return save_figure(fig, path)
+
+
+def scenario_overlay_figure(
+    years_obs: np.ndarray,
+    observed: np.ndarray,
+    years: np.ndarray,
+    draws: Mapping[str, np.ndarray],
+    *,
+    baseline: str | None = None,
+    extrapolated: Mapping[str, str] | None = None,
+) -> Figure:
+    """The figure of :func:`scenario_overlay` (720 x 390 px), not saved."""
+    fig = new_figure(figsize=(7.2, 3.9), dpi=100)
+    ax = fig.subplots()
+    window = f"{int(years_obs[0])}-{int(years_obs[-1])}"
+    horizon = f"{int(years[0])}-{int(years[-1])}"
+    colours = colormaps["tab10"].colors if len(draws) <= 10 else colormaps["tab20"].colors
+    flagged = {k for k, v in (extrapolated or {}).items() if v}
+    (obs,) = ax.plot(years_obs, observed, "o-", color="black", ms=3, lw=1.2, label=f"observed {window}", zorder=5)
+    handles, top = [obs], float(np.max(observed))
+    for i, (name, d) in enumerate(draws.items()):
+        c = colours[i % len(colours)]
+        lo, med, hi = np.quantile(d, [0.10, 0.5, 0.90], axis=0)
+        top = max(top, float(np.max(hi)))
+        base = name == baseline
+        ax.fill_between(years, lo, hi, color=c, alpha=0.2 if base else 0.12, lw=0)
+        (line,) = ax.plot(
+            years,
+            med,
+            color=c,
+            lw=2.4 if base else 1.6,
+            ls="--" if name in flagged else "-",
+            label=name + (" (baseline)" if base else ""),
+            zorder=4 if base else 3,
+        )
+        handles.append(line)
+    ax.axvline(years_obs[-1] + 0.5, color="grey", lw=0.8, ls=":")
+    # head room so the legend (upper left) stays above the observed series
+    ax.set_ylim(0, max(top * 1.04, float(np.max(observed)) / 0.6))
+    ax.set_xlim(years_obs[0] - 0.5, years[-1] + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_xlabel("year")
+    ax.set_ylabel("arrivals per year")
+    ax.set_title(f"Forecast {horizon} by scenario: median (line) and 80% interval (band)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        ncol=2,
+        fontsize=7.5,
+        framealpha=0.85,
+        title=f"dashed: a driver outside its {window} range" if flagged else None,
+        title_fontsize=7.5,
+    )
+    fig.tight_layout()
+    return fig
