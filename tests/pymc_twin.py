@@ -75,7 +75,8 @@ def build_forecast_model(model: DefectionModel, path: np.ndarray, horizon: Horiz
                     else:
                         var = C.BORDER_INDEX if d == C.BORDER else C.SANCTIONS_INDEX
                         col.append(pt.as_tensor(float(model.data[var].sel({C.YEAR: src}))))
-                cols.append(pt.stack(col))
+                c = pt.stack(col)
+                cols.append(pt.log1p(c) if model.config.transforms.get(d, "linear") == "log1p" else c)
             X = pt.stack(cols, axis=1)
             log_mu = log_mu + X @ beta
         mu = pm.Deterministic("mu_future", pt.exp(log_mu), dims=C.YEAR_FUTURE)

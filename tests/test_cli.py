@@ -52,11 +52,18 @@ def test_model_variants_differ_from_default():
 
 def test_candidate_structure_files_equal_the_experiment_s_candidates():
     """configs/model/<candidate>.yaml and nkdefections.evidence.structures.candidates() are the same models."""
-    from nkdefections.evidence.structures import candidates
+    from nkdefections.config import ModelConfig
+    from nkdefections.evidence.structures import FILES, candidates
 
-    for name, cfg in candidates().items():
-        composed = configs_from_dict(OmegaConf.to_container(_compose([f"model={name}", "output_dir=/x"]), resolve=True))
-        assert composed[1] == cfg, name
+    for key, cfg in candidates().items():
+        composed = configs_from_dict(
+            OmegaConf.to_container(_compose([f"model={FILES[key]}", "output_dir=/x"]), resolve=True)
+        )
+        assert composed[1] == cfg, key
+    # the rule's pick is the default now: the same model under another name
+    import dataclasses
+
+    assert dataclasses.replace(candidates()["ar1_policy"], name="default") == ModelConfig()
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,11 @@ TRANSFORMS = ("linear", "log1p")
 SAMPLERS = ("numpyro", "nutpie", "pymc")
 MAX_LAG = 3
 
+#: The default's sign constraint and transform (experiments/model_structures: chosen by the
+#: pre-registered rule over the linear AR(1), now configs/model/ar1_linear.yaml).
+DEFAULT_SIGNS: dict[str, str] = {C.BORDER: "nonpositive"}
+DEFAULT_TRANSFORMS: dict[str, str] = {C.SANCTIONS: "log1p"}
+
 #: Default lag (years) of each driver: see configs/model/default.yaml for the reasoning.
 DEFAULT_LAGS: dict[str, int] = {C.BORDER: 0, C.ECONOMY: 1, C.SANCTIONS: 0}
 
@@ -109,8 +114,8 @@ class ModelConfig:
     gdp_sign_softness: float = 0.5
     innovations: str = "normal"
     startup_drift: bool = False
-    signs: Mapping[str, str] = field(default_factory=dict)
-    transforms: Mapping[str, str] = field(default_factory=dict)
+    signs: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SIGNS))
+    transforms: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TRANSFORMS))
 
     def __post_init__(self) -> None:
         choice(self.likelihood, LIKELIHOODS, "model.likelihood")

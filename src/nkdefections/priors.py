@@ -22,7 +22,7 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "level": {"dist": "normal", "mu": 7.0, "sigma": 1.5},
     "beta_border": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
     "beta_economy": {"dist": "normal", "mu": 0.0, "sigma": 0.1},
-    "beta_sanctions": {"dist": "normal", "mu": 0.0, "sigma": 0.15},
+    "beta_sanctions": {"dist": "normal", "mu": 0.0, "sigma": 0.1},  # per unit of log(1 + index)
     "rho": {"dist": "beta", "alpha": 3.0, "beta": 2.0},
     "sigma_latent": {"dist": "gamma", "alpha": 2.0, "beta": 10.0},
     "latent_init": {"dist": "normal", "mu": 0.0, "sigma": 1.5},

@@ -36,9 +36,31 @@ POLICY = {
 POLICY_SANCTIONS_PRIOR = {"dist": "normal", "mu": 0.0, "sigma": 0.1}
 
 
+#: The default at pre-registration (``configs/model/ar1_linear.yaml``): free-signed border effect,
+#: linear sanctions with N(0, 0.15) per index unit.  The rule replaced it by ``ar1_policy``.
+LINEAR_SANCTIONS_PRIOR = {"dist": "normal", "mu": 0.0, "sigma": 0.15}
+
+
+def linear_default() -> ModelConfig:
+    """The reference of the experiment: the default as it was when the rule was committed."""
+    base = ModelConfig()
+    priors = {**base.priors, "beta_sanctions": LINEAR_SANCTIONS_PRIOR}
+    return dataclasses.replace(base, name="ar1_linear", signs={}, transforms={}, priors=priors)
+
+
+#: Candidate key -> its file in configs/model ("default" is the default at pre-registration).
+FILES = {
+    "default": "ar1_linear",
+    "local_level": "local_level",
+    "local_level_t": "local_level_t",
+    "ar1_policy": "ar1_policy",
+    "local_level_policy": "local_level_policy",
+}
+
+
 def candidates(base: ModelConfig | None = None) -> dict[str, ModelConfig]:
-    """The candidates of ``configs/model/<name>.yaml`` (a test keeps the two equal), the default first."""
-    base = base or ModelConfig()
+    """The candidates of ``configs/model/<FILES[key]>.yaml`` (a test keeps the two equal), the reference first."""
+    base = base or linear_default()
     rep = dataclasses.replace
     policy_priors = {**base.priors, "beta_sanctions": POLICY_SANCTIONS_PRIOR}
     local = rep(base, name="local_level", latent="random_walk", startup_drift=True)
@@ -127,7 +149,9 @@ def run_structures(
     rows, reference = [], None
     for name, cfg in variants.items():
         r = Refitter(cfg, sampler=sampler)
-        bt = run_backtest(refitter=r, origins=origins, baselines=("no_change",) if reference is None else ())
+        bt = run_backtest(
+            refitter=r, origins=origins, baselines=("no_change",) if reference is None else (), method=name
+        )
         if reference is None:
             reference = bt.scores[bt.scores["method"] == "no_change"]
             bt.scores = bt.scores[bt.scores["method"] != "no_change"]

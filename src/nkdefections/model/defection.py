@@ -290,7 +290,9 @@ class DefectionModel:
 
         Returns a table with one row per driver: the unit, the posterior median (and its
         Monte Carlo standard error) and mean of the % change, the equal-tailed ``prob``
-        interval, and P(effect > 0).
+        interval, and P(effect > 0).  A driver entering as ``log(1 + x)`` (``transforms``)
+        has no constant effect per unit; its row gives the % change when ``1 + x`` doubles,
+        ``100 (2^beta - 1)``.
         """
         post = self.require_fit().posterior
         if C.BETA not in post:
@@ -306,14 +308,19 @@ class DefectionModel:
         import arviz as az
 
         for drv in pct[C.DRIVER].values:
-            v = pct.sel({C.DRIVER: drv}).values
+            da = post[C.EFFECT_PCT].sel({C.DRIVER: drv})
+            unit = units[str(drv)]
+            if self.config.transforms.get(str(drv), "linear") == "log1p":
+                da = 100.0 * (2.0 ** post[C.BETA].sel({C.DRIVER: drv}) - 1.0)
+                unit = f"doubling of 1 + {drv} index (e.g. 4.25 -> 9.5)"
+            v = da.values.ravel()
             # Monte Carlo s.e. of the median: how far another run (another seed or CPU) may move it
-            mcse = float(az.mcse(post[C.EFFECT_PCT].sel({C.DRIVER: drv}), method="median"))
+            mcse = float(az.mcse(da, method="median"))
             lag = self.config.lags[str(drv)]
             rows.append(
                 {
                     "driver": str(drv),
-                    "unit": units[str(drv)],
+                    "unit": unit,
                     "lag_years": lag,
                     "median_pct": float(np.median(v)),
                     "mcse_median_pct": mcse,
