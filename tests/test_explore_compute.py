@@ -217,3 +217,17 @@ def test_the_server_answers_offline_with_no_outside_url(explorer):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_package_versions_are_read_once_per_process_and_handed_out_as_copies():
+    """Every forecast records them; the explorer forecasts on every change (provenance.package_versions)."""
+    from nkdefections.provenance import package_versions
+
+    first = package_versions()
+    first["numpy"] = "tampered"
+    again = package_versions()
+    assert again["numpy"] == np.__version__ and again is not first
+    t0 = time.perf_counter()
+    for _ in range(50):
+        package_versions()
+    assert time.perf_counter() - t0 < 0.5  # 50 uncached reads take ~1 s here
