@@ -169,25 +169,27 @@ def test_explorer_in_a_real_browser(page, server, small_fit, fit_cache_dir, tmp_
 
     # -- latency from a control change to the drawn numbers, over several changes
     wall = [change(pg, field("border.0.value"), f"{v:.2f}") for v in (0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.5)]
-    inpage = [x["ms"] for x in pg.evaluate("window.nkExplorer.latencies")[-len(wall) :]]
-    server_ms = [x["compute_ms"] for x in pg.evaluate("window.nkExplorer.latencies")[-len(wall) :]]
+    entries = pg.evaluate("window.nkExplorer.latencies")[-len(wall) :]
+    numbers, chart = [x["ms"] for x in entries], [x["chart_ms"] for x in entries]
     record = {
-        "what": "nkdefections-explore: control change -> updated numbers in the page (Playwright + Debian chromium)",
+        "what": "nkdefections-explore: a control change -> the page's numbers updated, then its chart "
+        "(Playwright + Debian chromium, in-page performance.now())",
         "changes": len(wall),
-        "in_page_ms_median": round(statistics.median(inpage), 1),
-        "in_page_ms_max": round(max(inpage), 1),
+        "numbers_ms_median": round(statistics.median(numbers), 1),
+        "numbers_ms_max": round(max(numbers), 1),
+        "chart_ms_median": round(statistics.median(chart), 1),
+        "server_compute_ms_median": round(statistics.median(x["compute_ms"] for x in entries), 1),
         "wall_ms_median": round(1000 * statistics.median(wall), 1),
-        "server_compute_ms_median": round(statistics.median(server_ms), 1),
         "target_ms": 300,
         "draws": int(small_fit.idata.posterior.sizes["chain"] * small_fit.idata.posterior.sizes["draw"]),
-        "load_average": list(os.getloadavg()),
+        "load_average_1_5_15_min": [round(v, 2) for v in os.getloadavg()],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     print("\nexplorer latency:", json.dumps(record))
     if os.environ.get("NKDEFECTIONS_EXPLORE_LATENCY_JSON"):
         Path(os.environ["NKDEFECTIONS_EXPLORE_LATENCY_JSON"]).write_text(json.dumps(record, indent=2) + "\n")
-    assert max(inpage) < 3000 and max(wall) < 3.0, record  # generous: the machine is shared
+    assert max(numbers) < 3000 and max(wall) < 3.0, record  # generous: the machine is shared
 
     # -- bad input: the loader's message next to the control, the numbers marked stale, nothing saved
     change(pg, field("border.0.value"), "abc")

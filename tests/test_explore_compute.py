@@ -231,3 +231,13 @@ def test_package_versions_are_read_once_per_process_and_handed_out_as_copies():
     for _ in range(50):
         package_versions()
     assert time.perf_counter() - t0 < 0.5  # 50 uncached reads take ~1 s here
+
+
+def test_a_new_threshold_or_description_reuses_the_forecast_and_stays_exact(explorer, model):
+    first = explorer.evaluate(state(BORDER_STEP))
+    other = state(BORDER_STEP, year="cumulative", arrivals="15000")
+    other["scenario"]["description"] = "typed later"
+    again = explorer.evaluate(other)
+    assert again.forecast is first.forecast and again.scenario.description == "typed later"
+    fc = forecast(model, [again.scenario, again.baseline], seed=3)
+    pd.testing.assert_frame_equal(again.exceedance, exceedance(fc, [("cumulative", 15000.0)]))

@@ -12,6 +12,7 @@ scenario writes.  No web framework here: the server only passes JSON in and out.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,7 @@ class Explorer:
         self.last = last_observed(model.data)
         self.range = observed_range(model.data)
         self.memo: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
+        self.last: tuple[str, tuple[xr.Dataset, pd.DataFrame, pd.DataFrame, pd.DataFrame]] | None = None
 
     # ------------------------------------------------------------ scenarios
     def scenario_names(self) -> list[str]:
@@ -167,23 +169,26 @@ class Explorer:
         if places or scenario is None or baseline is None or threshold is None:
             raise FormError(places)
         t0 = time.perf_counter()
+        # typing a description, or changing only the threshold, leaves the forecast as it was
+        key = json.dumps([[x.name, x.drivers] for x in (scenario, baseline)], sort_keys=True, default=str)
+        if self.last is not None and self.last[0] == key:
+            fc, summary, contr, attr = self.last[1]
+            exc = self.per_scenario(fc, scenario.name, baseline.name, threshold)[1]
+            return Evaluation(scenario, baseline, threshold, fc, summary, contr, exc, attr, time.perf_counter() - t0)
         s = self.settings
         try:
             fc = forecast(self.model, [scenario, baseline], s.horizon, seed=s.seed)
             pair = [(scenario.name, baseline.name)]
             summary, exc = self.per_scenario(fc, scenario.name, baseline.name, threshold)
-            tables = (
-                summary,
-                contrasts(fc, pair, window=s.window),
-                exc,
-                attribution(fc, self.beta, pair, window=s.window),
-            )
+            contr = contrasts(fc, pair, window=s.window)
+            attr = attribution(fc, self.beta, pair, window=s.window)
         except ScenarioError as exc:
             msg = str(exc)
             if "selected twice" in msg:
                 raise FormError([ErrorPlace("name", msg)]) from exc
             raise FormError(locate_error(msg, self.extrapolating(scenario))) from exc
-        return Evaluation(scenario, baseline, threshold, fc, *tables, seconds=time.perf_counter() - t0)
+        self.last = (key, (fc, summary, contr, attr))
+        return Evaluation(scenario, baseline, threshold, fc, summary, contr, exc, attr, time.perf_counter() - t0)
 
     def per_scenario(
         self, fc: xr.Dataset, name: str, baseline: str, threshold: tuple[int | str, float]

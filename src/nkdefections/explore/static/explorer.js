@@ -168,17 +168,24 @@ async function send() {
   }
   inflight = false;
   if (dirty) return send(); // a newer change is waiting: draw that one, not this
-  render(res);
+  render(res); // the numbers and flags first ...
   const ms = performance.now() - t0;
+  const entry = { seq, ms, chart_ms: null, compute_ms: res.compute_ms ?? null, ok: res.ok };
   changeT = null;
-  nkExplorer.latencies.push({ seq, ms, compute_ms: res.compute_ms ?? null, ok: res.ok });
+  nkExplorer.latencies.push(entry);
   nkExplorer.renderedSeq = seq;
   nkExplorer.last = res;
-  nkExplorer.idle = true;
   document.body.dataset.renderedSeq = String(seq);
   $("#status").textContent = res.ok
-    ? `updated in ${Math.round(ms)} ms (forecast and tables ${Math.round(res.compute_ms)} ms on the server)`
+    ? `numbers updated in ${Math.round(ms)} ms (forecast and tables ${Math.round(res.compute_ms)} ms on the server)`
     : "not updated: fix the marked input (the numbers shown are for the last valid state)";
+  if (res.ok) {
+    // ... then the chart (Plotly redraws its SVG: the slower part in the browser)
+    await Plotly.react("chart", res.figure.data, res.figure.layout, { responsive: true, displaylogo: false });
+    entry.chart_ms = performance.now() - t0;
+    $("#status").textContent += `, chart in ${Math.round(entry.chart_ms)} ms`;
+  }
+  nkExplorer.idle = !inflight && !dirty;
 }
 
 function clearErrors() {
@@ -209,7 +216,6 @@ function render(res) {
     return;
   }
   $("#results").classList.remove("stale");
-  Plotly.react("chart", res.figure.data, res.figure.layout, { responsive: true, displaylogo: false });
   renderComparison(res);
   renderAttribution(res);
   const e = res.exceedance;
