@@ -208,6 +208,7 @@ def test_the_server_answers_offline_with_no_outside_url(explorer):
         assert len(get("/static/plotly.min.js")) > 1_000_000
         init = json.loads(get("/api/init"))
         assert init["start"]["name"] == "status_quo_edit" and "status_quo" in init["scenarios"]
+        assert init["last_observed"]["border"] == 1.25 and init["observed_range"]["border"] == [0.0, 1.25]
         ok = json.loads(get("/api/update", state(BORDER_STEP)))
         assert ok["ok"] and ok["rows"][0]["year"] == "2017"
         bad = json.loads(get("/api/update", state({"border": [{"type": "step", "value": "x"}]})))

@@ -91,7 +91,7 @@ def load_model(args: argparse.Namespace, configs: tuple[Any, ...]) -> tuple[Any,
             print(f"{PROG}: cache_dir is null: sampling the fit (it is not kept)", file=sys.stderr, flush=True)
         model.fit(sampler, gate, cache_dir=run_cfg.cache_dir)
         how = "reused from the fit cache" if model.attrs.get("cache_hit") else "sampled now"
-        return model, f"fit {model.attrs['fit_id']} {how}", {}
+        return model, how, {}
     run_meta: dict[str, Any] = {}
     path = args.fit
     if args.run is not None:
@@ -109,7 +109,7 @@ def load_model(args: argparse.Namespace, configs: tuple[Any, ...]) -> tuple[Any,
         model.convergence = check_convergence(model.idata, names, gate)
         if not model.convergence.passed:
             warnings.warn(f"{path}: {model.convergence.message()}", stacklevel=2)
-    return model, f"fit {model.attrs['fit_id']} read from {path}", run_meta
+    return model, f"read from {path}", run_meta
 
 
 def settings(args: argparse.Namespace, configs: tuple[Any, ...], run_meta: dict[str, Any], source: str) -> Any:
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configs = compose(args.config_dir, list(args.overrides))
         model, source, run_meta = load_model(args, configs)
-        print(f"{PROG}: {source}", file=sys.stderr, flush=True)
+        print(f"{PROG}: fit {model.attrs['fit_id']} {source}", file=sys.stderr, flush=True)
         from nkdefections.explore import Explorer
         from nkdefections.explore.server import serve
 

@@ -72,7 +72,7 @@ class Settings:
     search_path: tuple[Path, ...] = ()
     save_dir: Path = Path("nkdefections-configs/scenario")
     overrides: tuple[str, ...] = ()
-    source: str = "the cached default fit"
+    source: str = "given in Python"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -110,7 +110,7 @@ class Explorer:
         self.last = last_observed(model.data)
         self.range = observed_range(model.data)
         self.memo: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
-        self.last: tuple[str, tuple[xr.Dataset, pd.DataFrame, pd.DataFrame, pd.DataFrame]] | None = None
+        self.recent: tuple[str, tuple[xr.Dataset, pd.DataFrame, pd.DataFrame, pd.DataFrame]] | None = None
 
     # ------------------------------------------------------------ scenarios
     def scenario_names(self) -> list[str]:
@@ -171,8 +171,8 @@ class Explorer:
         t0 = time.perf_counter()
         # typing a description, or changing only the threshold, leaves the forecast as it was
         key = json.dumps([[x.name, x.drivers] for x in (scenario, baseline)], sort_keys=True, default=str)
-        if self.last is not None and self.last[0] == key:
-            fc, summary, contr, attr = self.last[1]
+        if self.recent is not None and self.recent[0] == key:
+            fc, summary, contr, attr = self.recent[1]
             exc = self.per_scenario(fc, scenario.name, baseline.name, threshold)[1]
             return Evaluation(scenario, baseline, threshold, fc, summary, contr, exc, attr, time.perf_counter() - t0)
         s = self.settings
@@ -187,7 +187,7 @@ class Explorer:
             if "selected twice" in msg:
                 raise FormError([ErrorPlace("name", msg)]) from exc
             raise FormError(locate_error(msg, self.extrapolating(scenario))) from exc
-        self.last = (key, (fc, summary, contr, attr))
+        self.recent = (key, (fc, summary, contr, attr))
         return Evaluation(scenario, baseline, threshold, fc, summary, contr, exc, attr, time.perf_counter() - t0)
 
     def per_scenario(

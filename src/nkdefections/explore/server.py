@@ -146,8 +146,12 @@ def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
         saved = await run_in_threadpool(save_scenario, explorer, ev, info, overwrite=form.get("overwrite") is True)
         return JSONResponse(saved.to_dict())
 
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)
+
     routes = [
         Route("/", page),
+        Route("/favicon.ico", no_icon),
         Route("/static/{name}", static),
         Route("/api/init", init),
         Route("/api/scenario", scenario),
