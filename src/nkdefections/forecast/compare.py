@@ -56,12 +56,15 @@ def summary_table(fc: xr.Dataset, window: Sequence[int] | None = None) -> pd.Dat
     y = with_cumulative(fc[C.OBSERVED].astype(float), win)
     s = _samples(y)
     q = s.quantile(list(SUMMARY_PROBS), dim="sample")
+    # positional views of the same arrays (a label lookup per cell cost more than the quantiles)
+    qv = q.transpose("quantile", C.SCENARIO, C.YEAR_FUTURE).values
+    sv = s.transpose(C.SCENARIO, C.YEAR_FUTURE, "sample").values
     rows = []
-    for sc in fc[C.SCENARIO].values:
+    for i, sc in enumerate(fc[C.SCENARIO].values):
         ext = _extrapolated(fc, str(sc))
-        for yr in y[C.YEAR_FUTURE].values:
-            qq = q.sel({C.SCENARIO: sc, C.YEAR_FUTURE: yr}).values
-            vals = s.sel({C.SCENARIO: sc, C.YEAR_FUTURE: yr}).values
+        for j, yr in enumerate(y[C.YEAR_FUTURE].values):
+            qq = qv[:, i, j]
+            vals = sv[i, j]
             if yr == CUMULATIVE:
                 e = bool(ext["extrapolated"].loc[win[0] : win[1]].any())
                 names = ",".join(
