@@ -242,3 +242,34 @@ def test_a_new_threshold_or_description_reuses_the_forecast_and_stays_exact(expl
     assert again.forecast is first.forecast and again.scenario.description == "typed later"
     fc = forecast(model, [again.scenario, again.baseline], seed=3)
     pd.testing.assert_frame_equal(again.exceedance, exceedance(fc, [("cumulative", 15000.0)]))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--run", "RUN"], "no posterior.nc there"),
+        (["model=nope"], "Could not find 'model/nope'"),
+        (["sampler.draws=0"], "sampler.draws: 0 must be >= 1"),
+        (["--fit", "RUN/missing.nc"], "no such posterior file"),
+    ],
+)
+def test_the_command_refuses_bad_input_with_one_message_and_status_2(args, message, tmp_path, capsys):
+    from nkdefections.cli.explore import main
+
+    args = [a.replace("RUN", str(tmp_path)) for a in args]
+    assert main(["--port", "0", *args, f"cache_dir={tmp_path / 'cache'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nkdefections-explore: error: ") and message in err
+    assert not (tmp_path / "cache").exists()  # nothing sampled, nothing written
+
+
+def test_a_run_folder_gives_its_forecast_seed_and_horizon(tmp_path):
+    import argparse
+
+    from nkdefections.cli.explore import compose, settings
+
+    (tmp_path / "run.json").write_text(json.dumps({"horizon": "2017-2025", "forecast_seed": 9, "extra": {}}))
+    ns = argparse.Namespace(run=tmp_path, fit=None, config_dir=None, save_dir=tmp_path / "s", overrides=[])
+    st = settings(ns, compose(None, []), json.loads((tmp_path / "run.json").read_text()), "read from x")
+    assert (st.horizon.start, st.horizon.end, st.seed) == (2017, 2025, 9)
+    assert st.threshold == (2020, 2000.0) and st.baseline == "status_quo" and st.save_dir == (tmp_path / "s").resolve()

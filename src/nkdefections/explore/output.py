@@ -110,6 +110,7 @@ def result(explorer: Explorer, ev: Evaluation, info: dict[str, Any]) -> dict[str
         "extrapolation": explorer.extrapolation(ev),
         "figure": figure(rows, ev.forecast, explorer.model.data, note(info)),
         "compute_ms": round(1000 * ev.seconds, 1),
+        "compute_cpu_ms": round(1000 * ev.cpu_seconds, 1),
         "reproduce": reproduce_command(explorer, [a, b]),
     }
 

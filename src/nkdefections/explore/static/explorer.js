@@ -170,7 +170,8 @@ async function send() {
   if (dirty) return send(); // a newer change is waiting: draw that one, not this
   render(res); // the numbers and flags first ...
   const ms = performance.now() - t0;
-  const entry = { seq, ms, chart_ms: null, compute_ms: res.compute_ms ?? null, ok: res.ok };
+  const entry = { seq, ms, chart_ms: null, compute_ms: res.compute_ms ?? null,
+    compute_cpu_ms: res.compute_cpu_ms ?? null, ok: res.ok };
   changeT = null;
   nkExplorer.latencies.push(entry);
   nkExplorer.renderedSeq = seq;
