@@ -4,7 +4,7 @@ The console script serves the shared small real fit (``small_fit``, found in the
 by the same overrides); the test moves a control and checks that the numbers on the page
 equal ``forecast()`` + the comparison functions for the same path and seed, records the
 update latency, checks that bad input shows the loader's message next to its control and
-saves nothing, saves a scenario (never overwriting silently), exports CSV and PNG, and runs
+saves nothing, saves a scenario (never overwriting silently), exports CSV, PNG and SVG, and runs
 the plain CLI on the saved scenario, whose ``forecast_summary.csv`` must hold the page's numbers.
 
 Latency is gated generously (< 3 s; the machine is shared) and recorded: printed, and
@@ -246,6 +246,11 @@ def test_explorer_in_a_real_browser(page, server, small_fit, fit_cache_dir, tmp_
     from PIL import Image
 
     assert Image.open(png).size[0] == 1280
+    with pg.expect_download() as dl:
+        pg.click("#export-svg")
+    svg = tmp_path / "chart.svg"
+    dl.value.save_as(svg)
+    assert "<svg" in svg.read_text()[:200] and "my_reopening" in svg.read_text()
 
     # -- the plain CLI on the saved scenario reproduces the page's numbers exactly (same fit, same seed)
     page_now = page_rows(pg)
