@@ -11,6 +11,7 @@ import io
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -215,6 +216,19 @@ def test_the_server_answers_offline_with_no_outside_url(explorer):
         assert not bad["ok"] and bad["errors"][0]["field"] == "border.0.value"
         refused = json.loads(get("/api/save", state({"border": [{"type": "step", "value": "x"}]})))
         assert refused["errors"] and not explorer.settings.save_dir.exists()
+        # another site's page can post text/plain without asking the browser first: refused
+        plain = urllib.request.Request(
+            url + "/api/save", data=json.dumps(state(BORDER_STEP)).encode(), headers={"Content-Type": "text/plain"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(plain, timeout=30)
+        assert err.value.code == 415 and not explorer.settings.save_dir.exists()
+        rebound = urllib.request.Request(url + "/api/init", headers={"Host": "attacker.example"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(rebound, timeout=30)
+        assert err.value.code == 400
+        by_path = json.loads(get("/api/scenario?name=/etc/passwd.yaml"))
+        assert not by_path["ok"] and "unknown scenario" in by_path["errors"][0]["message"]
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -123,8 +123,11 @@ class Explorer:
 
     def load(self, name: str) -> Scenario:
         """A scenario by name: the save folder first, then the user's folders, then the shipped ones."""
+        if not str(name).isidentifier():  # names only: the page never reads a file by its path
+            known = self.scenario_names()
+            raise ScenarioError(f"unknown scenario {name!r}: give the name of one of {known}.")
         saved = self.settings.save_dir / f"{name}.yaml"
-        if name and saved.is_file() and str(name).isidentifier():
+        if saved.is_file():
             return load_scenario(saved)
         return load_scenario(name, search_path=self.settings.search_path)
 

@@ -160,6 +160,17 @@ def scenario_yaml(explorer: Explorer, ev: Evaluation, info: dict[str, Any]) -> s
     return "\n".join(header) + "\n" + body
 
 
+def _place_new(tmp: str, path: Path, text: str) -> None:
+    """Put the written file at ``path`` only if nothing is there (FileExistsError otherwise)."""
+    try:
+        os.link(tmp, path)  # atomic, and fails if the file appeared meanwhile
+    except FileExistsError:
+        raise
+    except OSError:  # a filesystem without hard links: create exclusively instead
+        with open(path, "x", encoding="utf-8") as fh:
+            fh.write(text)
+
+
 def save_scenario(explorer: Explorer, ev: Evaluation, info: dict[str, Any], *, overwrite: bool = False) -> Saved:
     """Write the evaluated scenario to ``<save_dir>/<name>.yaml``; never replace a file unless ``overwrite``.
 
@@ -182,10 +193,10 @@ def save_scenario(explorer: Explorer, ev: Evaluation, info: dict[str, Any], *, o
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        if not overwrite:
-            os.link(tmp, path)  # fails if the file appeared meanwhile: still never replaced silently
-        else:
+        if overwrite:
             os.replace(tmp, path)
+        else:
+            _place_new(tmp, path, text)
     except FileExistsError:
         return Saved(False, path, f"{path} exists; confirm to overwrite it.", exists=True)
     finally:

@@ -12,7 +12,9 @@ Routes (JSON in, JSON out; the page is static HTML/JS shipped in ``explore/stati
 ``POST /api/save``        a form (and ``overwrite``) -> writes ``<save dir>/<name>.yaml``
 
 Bad input answers ``{"ok": false, "errors": [{"field", "message"}]}`` with the loader's
-message; nothing is saved then.
+message; nothing is saved then.  Only requests to ``127.0.0.1``/``localhost`` are served, and
+forms only as JSON (which another site's page cannot post without the browser asking first),
+so no web page but the explorer's own can save or overwrite a scenario.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -53,6 +57,17 @@ def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 
     return get_plotlyjs()
+
+
+async def _form(request: Request) -> dict[str, Any] | None:
+    """The posted form; None unless sent as JSON (a cross-site page cannot send JSON without asking first)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return None
+    body = await request.json()
+    return body if isinstance(body, dict) else None
+
+
+_NOT_JSON = JSONResponse({"ok": False, "errors": [{"field": "scenario", "message": "expected a JSON form"}]}, 415)
 
 
 def _errors(exc: FormError) -> JSONResponse:
@@ -117,7 +132,9 @@ def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
             return JSONResponse({"ok": False, "errors": [{"field": "start", "message": str(exc)}]})
 
     async def update(request: Request) -> JSONResponse:
-        form = await request.json()
+        form = await _form(request)
+        if form is None:
+            return _NOT_JSON
         try:
             ev = await run_in_threadpool(evaluate, form)
         except FormError as exc:
@@ -125,7 +142,9 @@ def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
         return JSONResponse({**result(explorer, ev, info), "seq": form.get("seq")})
 
     async def export_csv(request: Request) -> Response:
-        form = await request.json()
+        form = await _form(request)
+        if form is None:
+            return _NOT_JSON
         try:
             ev = await run_in_threadpool(evaluate, form)
         except FormError as exc:
@@ -138,7 +157,9 @@ def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
         )
 
     async def save(request: Request) -> JSONResponse:
-        form = await request.json()
+        form = await _form(request)
+        if form is None:
+            return _NOT_JSON
         try:
             ev = await run_in_threadpool(evaluate, form)  # nothing invalid is ever saved
         except FormError as exc:
@@ -159,7 +180,9 @@ def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
         Route("/api/export.csv", export_csv, methods=["POST"]),
         Route("/api/save", save, methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    # only this machine's own names: a page elsewhere that rebinds its domain to 127.0.0.1 is refused
+    hosts = Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])
+    return Starlette(routes=routes, middleware=[hosts])
 
 
 def bind(port: int) -> socket.socket:
