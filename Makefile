@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test test-slow test-slurm bench card lint lock clean-venv check-installed
+.PHONY: run test test-slow test-slurm bench card lint lock clean-venv check-installed screenshots
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "nkdefections needs Python >= 3.12 (found " + sys.version.split()[0] + "); install it, or run: make PY=/path/to/python3.12 ...")'
@@ -32,6 +32,10 @@ bench: $(STAMP)  ## fit, forecast + sweep, and backtest benchmarks (each prints 
 	$(BIN)/python benchmarks/run.py $(ARGS)
 	$(BIN)/python benchmarks/forecast.py $(ARGS)
 	$(BIN)/python benchmarks/backtest.py
+	$(BIN)/python benchmarks/explore.py
+
+screenshots: $(STAMP)  ## docs/explorer.png: the scenario explorer in headless chromium at 1280 px (the cached default fit)
+	$(BIN)/python scripts/screenshot_explorer.py $(ARGS)
 
 card: $(STAMP)  ## every check (fit, PPC, backtest, baselines, comparison, SBC, sensitivity, nowcast) -> outputs/model-card/MODEL_CARD.md
 	$(BIN)/nkdefections-evidence card $(ARGS)

@@ -8,7 +8,8 @@ PY="${PY:-$(command -v python3.12 || command -v python3)}"
 PIP_PY="${PIP_PY:-$REPO/.venv/bin/python}"   # builds the wheel (setuptools from the project venv)
 T0=$(date +%s)
 TMP="$(mktemp -d /tmp/nkdefections-installed.XXXXXX)"
-trap 'rm -rf "$TMP"' EXIT
+EXPLORE_PID=""
+trap '[ -n "$EXPLORE_PID" ] && kill "$EXPLORE_PID" 2>/dev/null; rm -rf "$TMP"' EXIT
 "$PIP_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$TMP/dist" "$REPO"
 "$PY" -m venv "$TMP/venv"
 V="$TMP/venv/bin"
@@ -22,7 +23,7 @@ export NKDEFECTIONS_CACHE_DIR="$TMP/work/.cache" PYTENSOR_FLAGS="base_compiledir
 unset PYTHONPATH NKDEFECTIONS_CONFIG_DIR NKDEFECTIONS_DATA_DIR
 SMALL=(sampler.draws=100 sampler.tune=100 sampler.chains=2 gate=relaxed)
 "$V/python" -c 'import nkdefections, sys; p = nkdefections.__file__; sys.exit(0 if "site-packages" in p else p)'
-for cmd in nkdefections nkdefections-evidence nkdefections-nowcast nkdefections-data nkdefections-score; do "$V/$cmd" --help >/dev/null; done
+for cmd in nkdefections nkdefections-evidence nkdefections-nowcast nkdefections-data nkdefections-score nkdefections-explore; do "$V/$cmd" --help >/dev/null; done
 "$V/nkdefections-data" manifest
 "$V/nkdefections" "${SMALL[@]}" output_dir=run1
 test -f run1/run.json && test -f run1/forecast_summary.csv
@@ -56,6 +57,19 @@ sed -n '/<!-- example:start -->/,/<!-- example:end -->/p' "$REPO/README.md" | se
   > example.py
 "$V/python" example.py >/dev/null
 test -f fit.nc
+# the explorer from the wheel: its page, its scripts (plotly's bundle from the package, no CDN), the user's scenarios
+"$V/nkdefections-explore" --port 0 --fit fit.nc --config-dir "$TMP/my_configs" > explore.log 2>&1 &
+EXPLORE_PID=$!
+for _ in $(seq 1 90); do grep -q "serving http" explore.log && break; sleep 1; done
+"$V/python" - "$(grep -o 'http://127.0.0.1:[0-9]*/' explore.log)" <<'PY'
+import json, sys, urllib.request
+url = sys.argv[1]
+assert b"/static/plotly.min.js" in urllib.request.urlopen(url, timeout=30).read()
+assert len(urllib.request.urlopen(url + "static/plotly.min.js", timeout=30).read()) > 1_000_000
+assert b"nkExplorer" in urllib.request.urlopen(url + "static/explorer.js", timeout=30).read()
+assert "my_thaw" in json.load(urllib.request.urlopen(url + "api/init", timeout=60))["scenarios"]
+PY
+kill "$EXPLORE_PID"; wait "$EXPLORE_PID" || true; EXPLORE_PID=""
 NEW="$(find "$SITE" -newer "$TMP/stamp" -not -name '*.pyc' -not -path '*/__pycache__*' | head -5)"
 if [ -n "$NEW" ]; then echo "written under site-packages: $NEW" >&2; exit 1; fi
 echo "check-installed: ok in $(( $(date +%s) - T0 )) s (outputs in $TMP/work: $(ls | tr '\n' ' '))"

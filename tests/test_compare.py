@@ -8,7 +8,15 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.errors import ScenarioError
-from nkdefections.forecast.compare import attribution, contrasts, exceedance, parse_thresholds, summary_table
+from nkdefections.forecast.compare import (
+    CUMULATIVE,
+    attribution,
+    contrasts,
+    exceedance,
+    parse_thresholds,
+    summary_table,
+    with_cumulative,
+)
 
 YEARS = np.arange(2017, 2021)
 
@@ -151,3 +159,13 @@ def test_report_blocks_for_a_single_scenario_have_no_contrasts():
     md = render_markdown(blocks)
     assert "One scenario only" in md and "Cumulative arrivals" in md and "Contrasts" not in md
     assert "<table>" in render_html(blocks, "t")
+
+
+def test_with_cumulative_equals_the_concat_of_the_years_and_their_sum():
+    fc, _ = fake_forecast()
+    years = fc[C.YEAR_FUTURE].values
+    for da in (fc[C.OBSERVED].astype(float), fc[C.MU], fc[C.MU].isel({C.SCENARIO: [0]})):
+        for window in ((int(years[0]), int(years[-1])), (int(years[1]), int(years[2]))):
+            cum = da.sel({C.YEAR_FUTURE: slice(*window)}).sum(C.YEAR_FUTURE).expand_dims({C.YEAR_FUTURE: [CUMULATIVE]})
+            base = da.assign_coords({C.YEAR_FUTURE: da[C.YEAR_FUTURE].values.astype(object)})
+            xr.testing.assert_identical(with_cumulative(da, window), xr.concat([base, cum], dim=C.YEAR_FUTURE))

@@ -3,7 +3,7 @@
 Each command is composed in-process with Hydra's compose API (``--config-dir X`` becomes
 ``hydra.searchpath=[file://X]``) and turned into plain objects by ``configs_from_dict``;
 sweeps (``-m``) are validated for every job of the sweep.  The other console scripts
-(``nkdefections-nowcast`` ...) run or are parsed by their own argparse parsers.  Nothing samples,
+(``nkdefections-nowcast``, ``nkdefections-explore`` ...) run or are parsed by their own argparse parsers.  Nothing samples,
 so the documentation cannot drift from what the commands accept.
 """
 
@@ -81,6 +81,7 @@ def test_docs_have_commands():
     cmds = doc_commands()
     assert any(c.startswith("nkdefections --config-dir") for c in cmds)
     assert any(c.startswith("nkdefections-nowcast") for c in cmds)
+    assert any(c.startswith("nkdefections-explore") for c in cmds)
 
 
 @pytest.mark.parametrize("command", doc_commands())
@@ -97,6 +98,11 @@ def test_documented_command_is_valid(command: str, tmp_path: Path, monkeypatch: 
 
         ns = build_parser().parse_args(args)
         assert ns.out is not None and ns.observed.suffix == ".csv"
+    if prog == "nkdefections-explore":  # its arguments, and its Hydra overrides composed as the CLI would
+        from nkdefections.cli.explore import compose, parser
+
+        ns = parser().parse_args(args)
+        compose(ns.config_dir, list(ns.overrides))
         return
     if prog != "nkdefections":
         pytest.fail(f"no check for documented command {prog!r}; add one here")

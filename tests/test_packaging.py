@@ -63,7 +63,8 @@ def test_wheel_carries_configs_and_data_as_files(tmp_path: Path):
     (whl,) = tmp_path.glob("nkdefections-*.whl")
     with zipfile.ZipFile(whl) as z:
         infos = {i.filename: i for i in z.infolist()}
-    for rel in ("_configs/config.yaml", "_configs/scenario/status_quo.yaml", "_data/manifest.json"):
+    page = ("explore/static/index.html", "explore/static/explorer.js", "explore/static/explorer.css")
+    for rel in ("_configs/config.yaml", "_configs/scenario/status_quo.yaml", "_data/manifest.json", *page):
         info = infos[f"nkdefections/{rel}"]
         assert info.file_size > 0 and (info.external_attr >> 28) != 0o12  # a real file, not a symlink
     shipped = {p.relative_to(REPO / "data").as_posix() for p in (REPO / "data").rglob("*") if p.is_file()}

@@ -37,10 +37,18 @@ def _window(fc: xr.Dataset, window: Sequence[int] | None) -> tuple[int, int]:
 
 
 def with_cumulative(da: xr.DataArray, window: tuple[int, int]) -> xr.DataArray:
-    """Append the sum over ``window`` as an extra ``year_future`` label ``cumulative``."""
-    cum = da.sel({C.YEAR_FUTURE: slice(*window)}).sum(C.YEAR_FUTURE).expand_dims({C.YEAR_FUTURE: [CUMULATIVE]})
-    base = da.assign_coords({C.YEAR_FUTURE: da[C.YEAR_FUTURE].values.astype(object)})
-    return xr.concat([base, cum], dim=C.YEAR_FUTURE)
+    """Append the sum over ``window`` as an extra ``year_future`` label ``cumulative``.
+
+    The same result as ``xr.concat`` of the years and their sum (``tests/test_compare.py``
+    checks it), built with one ``np.concatenate``: half the time, paid on every comparison.
+    """
+    cum = da.sel({C.YEAR_FUTURE: slice(*window)}).sum(C.YEAR_FUTURE)
+    axis = da.get_axis_num(C.YEAR_FUTURE)
+    rest = [d for d in da.dims if d != C.YEAR_FUTURE]
+    values = np.concatenate([da.values, np.expand_dims(cum.transpose(*rest).values, axis)], axis=axis)
+    coords = {k: v for k, v in da.coords.items() if C.YEAR_FUTURE not in v.dims}
+    coords[C.YEAR_FUTURE] = np.array([*da[C.YEAR_FUTURE].values.tolist(), CUMULATIVE], dtype=object)
+    return xr.DataArray(values, dims=da.dims, coords=coords, name=da.name, attrs=da.attrs)
 
 
 def _extrapolated(fc: xr.Dataset, scenario: str) -> pd.Series:
@@ -56,12 +64,15 @@ def summary_table(fc: xr.Dataset, window: Sequence[int] | None = None) -> pd.Dat
     y = with_cumulative(fc[C.OBSERVED].astype(float), win)
     s = _samples(y)
     q = s.quantile(list(SUMMARY_PROBS), dim="sample")
+    # positional views of the same arrays (a label lookup per cell cost more than the quantiles)
+    qv = q.transpose("quantile", C.SCENARIO, C.YEAR_FUTURE).values
+    sv = s.transpose(C.SCENARIO, C.YEAR_FUTURE, "sample").values
     rows = []
-    for sc in fc[C.SCENARIO].values:
+    for i, sc in enumerate(fc[C.SCENARIO].values):
         ext = _extrapolated(fc, str(sc))
-        for yr in y[C.YEAR_FUTURE].values:
-            qq = q.sel({C.SCENARIO: sc, C.YEAR_FUTURE: yr}).values
-            vals = s.sel({C.SCENARIO: sc, C.YEAR_FUTURE: yr}).values
+        for j, yr in enumerate(y[C.YEAR_FUTURE].values):
+            qq = qv[:, i, j]
+            vals = sv[i, j]
             if yr == CUMULATIVE:
                 e = bool(ext["extrapolated"].loc[win[0] : win[1]].any())
                 names = ",".join(
