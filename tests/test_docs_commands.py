@@ -3,8 +3,8 @@
 Each command is composed in-process with Hydra's compose API (``--config-dir X`` becomes
 ``hydra.searchpath=[file://X]``) and turned into plain objects by ``configs_from_dict``;
 sweeps (``-m``) are validated for every job of the sweep.  The other console scripts
-(``nkdefections-nowcast``, ``nkdefections-explore`` ...) run or are parsed by their own argparse parsers.  Nothing samples,
-so the documentation cannot drift from what the commands accept.
+(``nkdefections-nowcast``, ``nkdefections-explore`` ...) run or are parsed by their own argparse
+parsers.  Nothing samples, so the documentation cannot drift from what the commands accept.
 """
 
 from __future__ import annotations

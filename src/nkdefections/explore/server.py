@@ -98,11 +98,29 @@ def init_payload(explorer: Explorer, start: str) -> dict[str, Any]:
     }
 
 
+_JS_CACHE: dict[str, str] = {}
+
+
+async def static(request: Request) -> Response:
+    """The page's static files; Plotly's bundle from the installed ``plotly`` package (no CDN)."""
+    name = request.path_params["name"]
+    if name == "plotly.min.js":
+        if name not in _JS_CACHE:
+            _JS_CACHE[name] = _plotly_js()
+        return Response(_JS_CACHE[name], media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+    if name not in STATIC:
+        return Response("not found", status_code=404)
+    return Response(static_text(name), media_type=STATIC[name])
+
+
+async def no_icon(request: Request) -> Response:
+    return Response(status_code=204)
+
+
 def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
     """The Starlette app over one :class:`Explorer` (one posterior, one set of settings)."""
     lock = threading.Lock()  # one computation at a time: the machine has two cores
     info = provenance_info(explorer)
-    cache: dict[str, str] = {}
 
     def evaluate(form: dict[str, Any]) -> Any:
         with lock:
@@ -110,16 +128,6 @@ def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
 
     async def page(request: Request) -> Response:
         return Response(static_text("index.html"), media_type="text/html")
-
-    async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name == "plotly.min.js":
-            if name not in cache:
-                cache[name] = _plotly_js()
-            return Response(cache[name], media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
-        if name not in STATIC:
-            return Response("not found", status_code=404)
-        return Response(static_text(name), media_type=STATIC[name])
 
     async def init(request: Request) -> JSONResponse:
         return JSONResponse(await run_in_threadpool(init_payload, explorer, start))
@@ -166,9 +174,6 @@ def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
             return _errors(exc)
         saved = await run_in_threadpool(save_scenario, explorer, ev, info, overwrite=form.get("overwrite") is True)
         return JSONResponse(saved.to_dict())
-
-    async def no_icon(request: Request) -> Response:
-        return Response(status_code=204)
 
     routes = [
         Route("/", page),
