@@ -204,7 +204,8 @@ def headline_caveats(
     if n_ext:
         extrapolation = (
             f"{n_ext} of {len(numbers)} scenarios take a driver outside its {span} range (flagged in the "
-            "table, dashed in the chart): the model has no data there and only extends the fitted effect."
+            "table, dashed in the chart): the model has no data there, so the fitted effect is extended and "
+            "the forecast widens with the distance."
         )
     else:
         extrapolation = f"No scenario takes a driver outside its {span} range."
