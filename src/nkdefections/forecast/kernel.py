@@ -204,11 +204,12 @@ def driver_terms(
 ) -> np.ndarray:
     """Each driver's contribution to log mu, (sample, scenario, year_future, driver).
 
-    ``beta_k * f_k(x)`` with the model's transform ``f_k``; with ``rng`` (widening on), plus
-    ``gamma_k * (f_k(x) - clip(f_k(x), f_k(lo_k), f_k(hi_k)))`` for the observed range
-    ``[lo_k, hi_k]``, where ``gamma_k ~ N(0, s_k)`` per posterior draw, shared by scenarios
-    and years (common random numbers), and ``s_k`` is the prior s.d. of ``beta_k``: the slope
-    beyond the data is known only to prior precision, so the spread grows with the distance.
+    ``beta_k * f_k(x)`` with the model's transform ``f_k``.  With ``rng`` (widening on), the part
+    of ``f_k(x)`` beyond the observed range ``[f_k(lo_k), f_k(hi_k)]`` takes the slope
+    ``beta_k + gamma_k`` instead, ``gamma_k ~ N(0, s_k)`` per posterior draw, shared by scenarios
+    and years (common random numbers), ``s_k`` the prior s.d. of ``beta_k``: the slope beyond the
+    data is known only to prior precision, so the spread grows with the distance.  A driver with
+    a sign constraint keeps it there (the slope is clipped at zero).
     """
     cfg = model.config
     Xm = np.empty_like(X)
@@ -222,7 +223,15 @@ def driver_terms(
     terms = Xm * beta[:, None, None, :]
     if rng is not None:
         gamma = rng.standard_normal((X.shape[0], X.shape[-1])) * sd
-        terms = terms + (Xm - np.clip(Xm, lo, hi)) * gamma[:, None, None, :]
+        beyond = beta + gamma  # the slope outside the range, per draw
+        for k, d in enumerate(C.DRIVERS):  # a sign constraint holds there too
+            sign = cfg.signs.get(d)
+            if sign == "nonpositive":
+                beyond[:, k] = np.minimum(beyond[:, k], 0.0)
+            elif sign == "nonnegative":
+                beyond[:, k] = np.maximum(beyond[:, k], 0.0)
+        inside = np.clip(Xm, lo, hi)
+        terms = inside * beta[:, None, None, :] + (Xm - inside) * beyond[:, None, None, :]
     return terms
 
 
