@@ -98,6 +98,7 @@ def test_documented_command_is_valid(command: str, tmp_path: Path, monkeypatch: 
 
         ns = build_parser().parse_args(args)
         assert ns.out is not None and ns.observed.suffix == ".csv"
+        return
     if prog == "nkdefections-explore":  # its arguments, and its Hydra overrides composed as the CLI would
         from nkdefections.cli.explore import compose, parser
 
