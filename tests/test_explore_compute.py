@@ -105,7 +105,8 @@ def test_page_json_has_the_tables_flags_and_figure(explorer):
     out = result(explorer, ev, provenance_info(explorer))
     json.dumps(out)  # plain JSON
     assert [r["year"] for r in out["rows"]][-1] == "cumulative 2017-2030"
-    assert out["rows"][0]["extrapolated"] and out["rows"][0]["extrapolated_drivers"] == "border"
+    # border 2.5 is beyond 1.25; sanctions held at the 9.5 in force is beyond the 8.14 seen
+    assert out["rows"][0]["extrapolated"] and out["rows"][0]["extrapolated_drivers"] == "border,sanctions"
     assert out["extrapolation"][0]["driver"] == "border" and out["extrapolation"][0]["path_years"][0] == 2017
     assert {a["driver"] for a in out["attribution"]} == set(C.DRIVERS)
     parts = sum(a["mean"] for a in out["attribution"])
@@ -118,12 +119,12 @@ def test_page_json_has_the_tables_flags_and_figure(explorer):
 
 
 def test_a_value_absurd_for_its_unit_gets_the_forecasts_message_at_its_driver(explorer, model):
-    bad = state({"sanctions": [{"type": "step", "value": "400"}]})  # typed as a percentage?
+    bad = state({"economy": [{"type": "step", "value": "400"}]})  # growth typed in basis points?
     with pytest.raises(FormError) as err:
         explorer.evaluate(bad)
     with pytest.raises(Exception) as direct:
         forecast(model, [form_to_scenario(bad["scenario"]), load_scenario("status_quo")], seed=3)
-    assert [p.field for p in err.value.places] == ["sanctions"]
+    assert [p.field for p in err.value.places] == ["economy"]
     assert err.value.places[0].message == str(direct.value)
 
 

@@ -123,20 +123,23 @@ def test_kernel_matches_sample_posterior_predictive(small_fit, scenario):
 
 
 def test_forecast_widens_where_a_driver_leaves_the_observed_range(small_fit):
-    """Outside 1999-2016 the slope gets prior-scale uncertainty: wider, same centre; inside: unchanged."""
+    """Beyond 1999-2016 the slope gets the prior's uncertainty, times the distance; inside nothing changes."""
+    from nkdefections.arithmetic import transform_driver
     from nkdefections.forecast.kernel import forecast
 
-    far = Scenario(
-        "far", drivers={"sanctions": {"type": "step", "value": 16.0}, "economy": {"type": "step", "value": 1.0}}
-    )
-    inside = Scenario(
-        "inside", drivers={"sanctions": {"type": "step", "value": 5.5}, "economy": {"type": "step", "value": 1.0}}
-    )
+    econ = {"economy": {"type": "step", "value": 1.0}}
+    far = Scenario("far", drivers={**econ, "sanctions": {"type": "step", "value": 16.0}})
+    inside = Scenario("inside", drivers={**econ, "sanctions": {"type": "step", "value": 5.5}})
     wide = forecast(small_fit, [far, inside], seed=4)
     line = forecast(small_fit, [far, inside], seed=4, widen=False)
-    lm_w, lm_l = (np.log(f[C.MU].sel(scenario="far", year_future=2020).values.ravel()) for f in (wide, line))
-    assert np.std(lm_w) > 1.5 * np.std(lm_l)  # 16 is ~8 units beyond 8.14: + N(0, 0.15 x 8) on the log scale
-    assert abs(np.median(lm_w) - np.median(lm_l)) < 0.2
+    # the sanctions term differs by gamma * (f(16) - f(max observed)), gamma ~ N(0, prior s.d.)
+    cfg = small_fit.config
+    kind = cfg.transforms.get("sanctions", "linear")
+    excess = transform_driver(16.0, kind) - transform_driver(float(wide["observed_max"].sel(driver="sanctions")), kind)
+    diff = (wide[C.DRIVER_TERMS] - line[C.DRIVER_TERMS]).sel(scenario="far", driver="sanctions", year_future=2020)
+    ratio = float(diff.std()) / (cfg.priors["beta_sanctions"]["sigma"] * excess)
+    assert abs(ratio - 1) < 0.1  # 4,000 draws: the s.d. of a s.d. is ~1.1%
+    assert abs(float(diff.mean())) < 0.1 * cfg.priors["beta_sanctions"]["sigma"] * excess
     np.testing.assert_allclose(
         wide[C.MU].sel(scenario="inside").values[..., :5], line[C.MU].sel(scenario="inside").values[..., :5]
     )

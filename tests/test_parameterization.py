@@ -81,7 +81,7 @@ def _points(s, d, config, log_mu_model, nc_model):
 def test_log_mu_and_innovation_forms_have_the_same_density(data):
     from nkdefections.model.graph import build_model, design
 
-    config = ModelConfig()
+    config = ModelConfig(signs={})  # the latent and GDP coordinates are what differ; beta as one vector
     assert config.parameterization == "log_mu"  # the default
     nc_config = dataclasses.replace(config, parameterization="noncentered")
     d = design(data, config)
@@ -104,7 +104,7 @@ def test_a_wrong_jacobian_is_caught(data):
     """The test above can fail: the same identity with sigma's power off by one does not hold."""
     from nkdefections.model.graph import build_model, design
 
-    config = ModelConfig()
+    config = ModelConfig(signs={})  # the latent and GDP coordinates are what differ; beta as one vector
     d = design(data, config)
     T = len(d.years)
     lm_model = build_model(data, config)
@@ -122,7 +122,7 @@ def test_evaluation_graph_with_every_year_seen_adds_only_its_unused_innovations(
 
     from nkdefections.model.graph import build_model, design
 
-    config = ModelConfig()
+    config = ModelConfig(signs={})  # the latent and GDP coordinates are what differ; beta as one vector
     d = design(data, config)
     T = len(d.years)
     lm_model = build_model(data, config)
@@ -142,7 +142,7 @@ def test_masked_year_takes_the_innovation_form(data):
     """A masked year's latent is rho z_{t-1} + sigma eps_t, whatever its log_mu offset says."""
     from nkdefections.model.graph import build_model, design
 
-    config = ModelConfig()
+    config = ModelConfig(signs={})  # the latent and GDP coordinates are what differ; beta as one vector
     d = design(data, config)
     T = len(d.years)
     ev_model = build_model(data, config, evaluation=True)

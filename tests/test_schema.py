@@ -47,9 +47,11 @@ def test_model_variables_and_dims_locked():
 
     m = DefectionModel(config=ModelConfig()).model
     free = {rv.name for rv in m.free_RVs}
-    assert free == {  # the default parameterization, log_mu
+    assert free == {  # the default parameterization, log_mu; the signed border effect makes beta per driver
         "level",
-        "beta",
+        "beta_border",
+        "beta_economy",
+        "beta_sanctions",
         "gdp_mean",
         "gdp_sd",
         "gdp_pinned_offset",

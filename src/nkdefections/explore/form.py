@@ -114,6 +114,8 @@ def scenario_dict(form: Mapping[str, Any]) -> dict[str, Any]:
         text = str(form.get(key) or "").strip()
         if text:
             out[key] = text
+    if form.get("version") not in (None, ""):
+        out["version"] = form["version"]  # the loader checks it (a whole number >= 1)
     return out
 
 
@@ -140,7 +142,8 @@ def scenario_to_form(scenario: Scenario) -> dict[str, Any]:
         return str(v)
 
     drivers = {}
-    for d in C.DRIVERS:
+    # the closure lever rides along when the scenario sets it (the page has no control for it yet)
+    for d in (*C.DRIVERS, *([C.BORDER_OPEN] if C.BORDER_OPEN in scenario.drivers else [])):
         specs = []
         for s in scenario.drivers.get(d, ()):
             spec: dict[str, Any] = {}
@@ -157,6 +160,7 @@ def scenario_to_form(scenario: Scenario) -> dict[str, Any]:
         "name": scenario.name,
         "description": scenario.description,
         "reasoning": scenario.reasoning,
+        "version": scenario.version,
         "drivers": drivers,
     }
 
