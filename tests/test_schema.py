@@ -66,7 +66,9 @@ def test_model_variables_and_dims_locked():
     innovation = DefectionModel(config=ModelConfig(parameterization="noncentered")).model
     assert {rv.name for rv in innovation.free_RVs} == {
         "level",
-        "beta",
+        "beta_border",
+        "beta_economy",
+        "beta_sanctions",
         "gdp_mean",
         "gdp_sd",
         "gdp_true",
