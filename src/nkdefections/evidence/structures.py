@@ -108,10 +108,10 @@ def candidate_row(name: str, bt: Any, full_passed: bool, reference_scores: pd.Da
 def decide(table: pd.DataFrame) -> tuple[str, str]:
     """Apply the pre-registered rule to the candidate table; return (winner, the reason in a sentence)."""
     t = table.set_index("candidate")
-    ref = t.loc["default"]
     eligible = t[t["full_fit_passed"] & (t["refits_failing_gate"] <= MAX_FAILED_REFITS)]
     if eligible.empty or "default" not in t.index:
         return "default", "no candidate is eligible; the default stays."
+    ref = t.loc["default"]
     best_r = eligible["R"].min()
     tied = eligible[eligible["R"] <= best_r + TIE]
     best = min(tied.index, key=lambda n: (CHANGES.get(n, 9), tied.loc[n, "R"]))

@@ -139,24 +139,28 @@ def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
         except ScenarioError as exc:
             return JSONResponse({"ok": False, "errors": [{"field": "start", "message": str(exc)}]})
 
-    async def update(request: Request) -> JSONResponse:
+    async def evaluated(request: Request) -> tuple[dict[str, Any], Any] | JSONResponse:
+        """The request's form and its evaluation, or the error response (nothing invalid goes further)."""
         form = await _form(request)
         if form is None:
             return _NOT_JSON
         try:
-            ev = await run_in_threadpool(evaluate, form)
+            return form, await run_in_threadpool(evaluate, form)
         except FormError as exc:
             return _errors(exc)
+
+    async def update(request: Request) -> JSONResponse:
+        got = await evaluated(request)
+        if isinstance(got, Response):
+            return got
+        form, ev = got
         return JSONResponse({**result(explorer, ev, info), "seq": form.get("seq")})
 
     async def export_csv(request: Request) -> Response:
-        form = await _form(request)
-        if form is None:
-            return _NOT_JSON
-        try:
-            ev = await run_in_threadpool(evaluate, form)
-        except FormError as exc:
-            return _errors(exc)
+        got = await evaluated(request)
+        if isinstance(got, Response):
+            return got
+        _, ev = got
         name = f"{ev.scenario.name}-vs-{ev.baseline.name}.csv"
         return Response(
             comparison_csv(explorer, ev, info),
@@ -165,13 +169,10 @@ def build_app(explorer: Explorer, *, start: str = "status_quo") -> Starlette:
         )
 
     async def save(request: Request) -> JSONResponse:
-        form = await _form(request)
-        if form is None:
-            return _NOT_JSON
-        try:
-            ev = await run_in_threadpool(evaluate, form)  # nothing invalid is ever saved
-        except FormError as exc:
-            return _errors(exc)
+        got = await evaluated(request)  # nothing invalid is ever saved
+        if isinstance(got, Response):
+            return got
+        form, ev = got
         saved = await run_in_threadpool(save_scenario, explorer, ev, info, overwrite=form.get("overwrite") is True)
         return JSONResponse(saved.to_dict())
 
