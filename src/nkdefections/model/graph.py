@@ -142,6 +142,26 @@ def _nu(config: ModelConfig) -> Any:
     return model[C.NU] if C.NU in model.named_vars else _prior(C.NU, config.priors["nu"])
 
 
+def log_normal_cdf(z: Any) -> Any:
+    """``log Phi(z)`` with a finite gradient everywhere (``pm.logcdf(Normal)``'s is NaN below z ~ -8).
+
+    PyMC's form switches between ``log(erfcx(-z/sqrt 2)/2) - z^2/2`` (z < -1) and
+    ``log1p(-erfc(z/sqrt 2)/2)``; a switch differentiates both branches, and the second one's
+    gradient is inf where ``erfc(z/sqrt 2)/2`` rounds to 1, so the switch returns 0 * inf = NaN.
+    Here each branch sees its input clipped to its own side of -1, so neither can overflow.
+    That NaN made NUTS diverge whenever the 2005 GDP growth, which has no figure, wandered
+    below about -4 pp (z < -8 at the softness 0.5), even with the sign constraint weighted 0
+    (SBC): experiments/sbc/results/divergences.md.
+    """
+    lower = pt.minimum(z, -1.0)
+    upper = pt.maximum(z, -1.0)
+    return pt.switch(
+        pt.lt(z, -1.0),
+        pt.log(pt.erfcx(-lower / np.sqrt(2.0)) / 2.0) - pt.sqr(lower) / 2.0,
+        pt.log1p(-pt.erfc(upper / np.sqrt(2.0)) / 2.0),
+    )
+
+
 def startup_mask(years: np.ndarray) -> np.ndarray:
     """1.0 for the years whose change from the year before is a start-up change (<= STARTUP_END)."""
     years = np.asarray(years)
@@ -190,8 +210,6 @@ def _latent(config: ModelConfig, T: int, years: np.ndarray | None = None) -> pt.
         eps = _innovations(config, C.LATENT_INNOVATION, T - 1)
         walk = pt.cumsum(sigma * eps + drift[1:])
     return pm.Deterministic(C.LATENT, pt.concatenate([pt.zeros(1), walk]), dims=C.YEAR)
-
-
 
 
 def _gdp_true(d: Design, evaluation: bool, g_obs: Any, g_sd: Any, gdp_mean: Any, gdp_sd: Any, log_mu: bool) -> Any:
@@ -368,7 +386,7 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
                 # soft known-sign information (2005: "7th straight year of growth")
                 z = d.gdp_sign * gdp_true[d.gdp_sign_idx] / config.gdp_sign_softness
                 sign_w = pm.Data("gdp_sign_weight", 1.0) if evaluation else 1.0
-                pm.Potential("gdp_known_sign", sign_w * pm.logcdf(pm.Normal.dist(0.0, 1.0), z).sum())
+                pm.Potential("gdp_known_sign", sign_w * log_normal_cdf(z).sum())
             X = pt.set_subtensor(X[:, d.economy_col], gdp_true[d.economy_idx])
         X = pm.Deterministic(C.DRIVER_VALUES, X, dims=(C.YEAR, C.DRIVER))
         y = pm.Data("arrivals_data", d.y, dims=C.YEAR)
