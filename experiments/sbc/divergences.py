@@ -101,8 +101,9 @@ def main() -> int:
     from nkdefections.model.refit import Refitter
 
     worst = list(fits["divergences"].sort_values(ascending=False).index[:WORST])
+    S = sbc.SBC_SAMPLER
     settings = {
-        "SBC settings (500 + 500, target_accept 0.95)": sbc.SBC_SAMPLER,
+        f"SBC settings ({S.tune} + {S.draws}, target_accept {S.target_accept})": S,
         "1000 + 1000, target_accept 0.99": SamplerConfig(
             draws=1000, tune=1000, chains=4, target_accept=0.99, progressbar=False
         ),
