@@ -8,7 +8,7 @@ import pytest
 
 from nkdefections.config import GateConfig, SamplerConfig
 from nkdefections.model.diagnostics import ConvergenceReport
-from nkdefections.model.refit import FALLBACK_LADDER, Refitter, RefitResult
+from nkdefections.model.refit import FALLBACK_LADDER, RefitResult, Refitter
 
 
 def _report(passed: bool) -> ConvergenceReport:
