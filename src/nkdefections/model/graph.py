@@ -143,15 +143,18 @@ def _nu(config: ModelConfig) -> Any:
 
 
 def log_normal_cdf(z: Any) -> Any:
-    """``log Phi(z)`` with a finite gradient everywhere (``pm.logcdf(Normal)``'s is NaN below z ~ -8).
+    """``log Phi(z)`` with a finite gradient everywhere (the known-sign term of 2005 GDP).
 
-    PyMC's form switches between ``log(erfcx(-z/sqrt 2)/2) - z^2/2`` (z < -1) and
-    ``log1p(-erfc(z/sqrt 2)/2)``; a switch differentiates both branches, and the second one's
-    gradient is inf where ``erfc(z/sqrt 2)/2`` rounds to 1, so the switch returns 0 * inf = NaN.
-    Here each branch sees its input clipped to its own side of -1, so neither can overflow.
-    That NaN made NUTS diverge whenever the 2005 GDP growth, which has no figure, wandered
-    below about -4 pp (z < -8 at the softness 0.5), even with the sign constraint weighted 0
-    (SBC): experiments/sbc/results/divergences.md.
+    PyMC's ``pm.logcdf(Normal)`` switches between ``log(erfcx(-z/sqrt 2)/2) - z^2/2`` (z < -1)
+    and ``log1p(-erfc(z/sqrt 2)/2)``.  A switch differentiates both branches, and the second
+    one is singular where ``erfc(z/sqrt 2)/2`` rounds to 1 (z below about -8.3).  In the
+    refit graph that form gave finite values but NaN gradients at points with z near -8.5
+    (2005 growth near -4.2 pp at the softness 0.5; one is recorded in
+    ``tests/data/nan_gradient_point.json``), even with the term weighted 0 as in SBC, and
+    NUTS flagged each such step as divergent (experiments/sbc/results/nan_gradient.md).
+    (A bare logcdf compiled on its own did not show the NaN here: it depends on how the
+    whole graph is rewritten.)  Here each branch sees its input clipped to its own side of
+    -1, so neither branch is ever evaluated where it is singular.
     """
     lower = pt.minimum(z, -1.0)
     upper = pt.maximum(z, -1.0)

@@ -107,7 +107,7 @@ class Refitter:
         samples the same model; ``log_mu`` suits counts that pin each year's rate more
         tightly than the latent's sigma does (the real data), the innovation form the
         opposite (small latent sigma or small counts, common among prior simulations:
-        experiments/sbc/results/divergences.md).  The result records the form it is from
+        README "Simulation-based calibration").  The result records the form it is from
         and the first attempt's gate report.  SBC checks the whole procedure, ladder included.
 
     Examples
