@@ -289,28 +289,35 @@ class Refitter:
                 x["beta_prior_sigma"][k] = checked["sigma"]
 
     # -- compilation ----------------------------------------------------------------
+    def _jaxified(self, outputs: list[Any]) -> Any:
+        """A JAX function of (value variables..., data in :meth:`_data_names` order...) for ``outputs``.
+
+        The data containers become function arguments, so one compiled function serves every refit.
+        """
+        from pymc.sampling.jax import get_jaxified_graph
+        from pytensor.graph.replace import clone_replace
+
+        model = self.model
+        shared = [model[n] for n in self._data_names()]
+        symbolic = [v.type(name=v.name) for v in shared]
+        swapped = clone_replace(outputs, replace=dict(zip(shared, symbolic, strict=True)))
+        return get_jaxified_graph(inputs=model.value_vars + symbolic, outputs=swapped)
+
     def _compile(self) -> tuple[Any, Any, list[str], list[tuple[str, ...]]]:
         if self._compiled is not None:
             return self._compiled
         sample_kwargs(self.sampler)  # sets the XLA/JAX cache environment before jax is imported
         import jax
         from numpyro.infer.hmc import hmc
-        from pymc.sampling.jax import get_jaxified_graph
         from pymc.util import get_default_varnames
-        from pytensor.graph.replace import clone_replace
 
         t0 = time.perf_counter()
         model = self.model
-        names = self._data_names()
-        shared = [model[n] for n in names]
-        symbolic = [v.type(name=n) for v, n in zip(shared, names, strict=True)]
-        swap = dict(zip(shared, symbolic, strict=True))
-        logp = clone_replace([model.logp()], replace=swap)
-        logp_fn = get_jaxified_graph(inputs=model.value_vars + symbolic, outputs=logp)
+        logp_fn = self._jaxified([model.logp()])
         outs = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
         out_names = [v.name for v in outs]
         out_dims = [tuple(model.named_vars_to_dims.get(n, ())) for n in out_names]
-        post_fn = get_jaxified_graph(inputs=model.value_vars + symbolic, outputs=clone_replace(outs, replace=swap))
+        post_fn = self._jaxified(outs)
 
         def potential_gen(*data: Any) -> Any:
             return lambda z: -logp_fn(*z, *data)[0]
@@ -381,20 +388,18 @@ class Refitter:
             seconds += fit.seconds
             passed = fit.convergence.passed
             log.info("refit missed its gate; %s at target_accept %s: %s", form, alt.sampler.target_accept, passed)
-            if fit.convergence.passed:
+            if passed:
                 return dataclasses_replace(fit, seconds=seconds, inputs=first.inputs, first_attempt=first.convergence)
         return dataclasses_replace(first, seconds=seconds)
 
     def _rung(self, form: str, target_accept: float | None) -> Refitter:
         """The refitter of one fallback rung (compiled on first use, then kept)."""
-        import dataclasses
-
         key = (form, target_accept)
         if key not in self._fallback_refitters:
-            config = dataclasses.replace(self.config, parameterization=form)
+            config = dataclasses_replace(self.config, parameterization=form)
             sampler = self.sampler
             if target_accept is not None:
-                sampler = dataclasses.replace(sampler, target_accept=max(target_accept, sampler.target_accept))
+                sampler = dataclasses_replace(sampler, target_accept=max(target_accept, sampler.target_accept))
             self._fallback_refitters[key] = Refitter(config, self.data, sampler, fallback=False)
         return self._fallback_refitters[key]
 

@@ -53,8 +53,8 @@ def fit_row(fit: Any) -> dict[str, Any]:
         "min_ess_tail": float(row["min_ess_tail"]),
         "failures": " | ".join(fit.convergence.failures),
         # which form's draws these are: log_mu, or the innovation form after a missed gate
-        "parameterization": getattr(fit, "parameterization", ""),
-        "first_attempt_failures": " | ".join(fit.first_attempt.failures) if getattr(fit, "first_attempt", None) else "",
+        "parameterization": fit.parameterization,
+        "first_attempt_failures": " | ".join(fit.first_attempt.failures) if fit.first_attempt else "",
     }
 
 
