@@ -11,6 +11,7 @@ import pytest
 from nkdefections import constants as C
 from nkdefections.config import (
     DEFAULT_PRIORS,
+    GDP_BLOCKS,
     LATENTS,
     LIKELIHOODS,
     MAX_LAG,
@@ -107,6 +108,7 @@ def test_every_listed_option_is_accepted(likelihood, latent, parameterization):
         (ModelConfig, {"likelihood": "Poisson"}, "model.likelihood", LIKELIHOODS),
         (ModelConfig, {"latent": "ar2"}, "model.latent", LATENTS),
         (ModelConfig, {"parameterization": "non-centered"}, "model.parameterization", PARAMETERIZATIONS),
+        (ModelConfig, {"gdp_block": "partial"}, "model.gdp_block", GDP_BLOCKS),
         (ModelConfig, {"drivers": ("border", "trade")}, "model.drivers", C.DRIVERS),
         (SamplerConfig, {"name": "blackjax"}, "sampler.name", SAMPLERS),
     ],

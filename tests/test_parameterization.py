@@ -212,3 +212,73 @@ def test_refit_gradient_is_finite_at_a_point_where_pymcs_logcdf_gave_nan():
     grads = jax.grad(lambda *v: f(*v, *data_args)[0], argnums=tuple(range(len(values))))(*values)
     for v, g in zip(model.value_vars, grads, strict=True):
         assert np.isfinite(np.asarray(g)).all(), v.name
+
+
+def _point(s, d, config, model):
+    """The point ``s`` in the coordinates of ``model`` (any parameterization and GDP block)."""
+    p = config.priors
+    z, rho, sigma, g = s["z"], s["rho"], s["sigma"], s["gdp_true"]
+    point = {
+        C.LEVEL: np.asarray(s["level"]),
+        C.BETA: s["beta"],
+        "rho_logodds__": np.asarray(np.log(rho / (1 - rho))),
+        "sigma_latent_log__": np.asarray(np.log(sigma)),
+        C.GDP_MEAN: np.asarray(s["gdp_mean"]),
+        "gdp_sd_log__": np.asarray(np.log(s["gdp_sd"])),
+    }
+    if config.parameterization == "log_mu":
+        X = d.X_fixed.copy()
+        X[:, d.economy_col] = g[d.economy_idx]
+        eta = s["level"] - d.center @ s["beta"] + X @ s["beta"] + z
+        yy = d.y.astype(float) + 0.5
+        point[C.LOG_MU_OFFSET] = (eta - np.log(yy)) * np.sqrt(yy)
+    else:
+        m0, s0 = p["latent_init"]["mu"], p["latent_init"]["sigma"]
+        point[C.LATENT_INNOVATION] = np.concatenate([[(z[0] - m0) / s0], (z[1:] - rho * z[:-1]) / sigma])
+    form = config.gdp_form
+    pinned = ~np.isnan(d.gdp_all) if form == "pinned" else np.zeros(len(g), dtype=bool)
+    if form == "centered":
+        point[C.GDP_TRUE] = g
+    else:
+        if pinned.any():
+            point[C.GDP_PINNED_OFFSET] = (g[pinned] - d.gdp_all[pinned]) / d.gdp_sd_all[pinned]
+        point[C.GDP_INNOVATION] = (g[~pinned] - s["gdp_mean"]) / s["gdp_sd"]
+    assert set(point) == {v.name for v in model.value_vars}
+    return point, int((~pinned).sum()) if form != "centered" else 0
+
+
+@pytest.mark.parametrize("parameterization", ["log_mu", "noncentered"])
+@pytest.mark.parametrize("gdp_block", ["centered", "pinned", "noncentered"])
+def test_every_gdp_block_is_the_same_model(data, parameterization, gdp_block):
+    """The fallback ladder's GDP forms against the centred reference: only the Jacobians differ."""
+    from nkdefections.model.graph import build_model, design, ranked_parameters
+
+    ref_config = ModelConfig(signs={}, parameterization="noncentered", gdp_block="centered")
+    config = dataclasses.replace(ref_config, parameterization=parameterization, gdp_block=gdp_block)
+    d = design(data, config)
+    T = len(d.years)
+    ref, model = build_model(data, ref_config), build_model(data, config)
+    lp_ref, lp = ref.compile_logp(), model.compile_logp()
+    s0 = config.priors["latent_init"]["sigma"]
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        s = _states(rng, d, T)
+        x_ref, _ = _point(s, d, ref_config, ref)
+        x, n_gdp_nc = _point(s, d, config, model)
+        jac = n_gdp_nc * np.log(s["gdp_sd"])
+        if parameterization == "log_mu":
+            jac += -np.log(s0) - (T - 1) * np.log(s["sigma"])
+        assert lp(x) - lp_ref(x_ref) == pytest.approx(jac, abs=1e-6)
+        for a, b in zip(_fn(model, [C.GDP_TRUE, C.LOG_MU])(x), _fn(ref, [C.GDP_TRUE, C.LOG_MU])(x_ref), strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+    # the gate and SBC read the same GDP quantity in every form
+    ranked = ranked_parameters(model, config)
+    assert C.GDP_TRUE in ranked and len(ranked) == len(set(ranked))
+    assert not {C.GDP_PINNED_OFFSET, C.GDP_INNOVATION} & set(ranked_parameters(model, config))
+
+
+def test_gdp_block_auto_keeps_each_parameterizations_own_form():
+    assert ModelConfig().gdp_form == "pinned"
+    assert ModelConfig(parameterization="noncentered").gdp_form == "centered"
+    assert ModelConfig(parameterization="centered").gdp_form == "centered"
+    assert ModelConfig(parameterization="noncentered", gdp_block="noncentered").gdp_form == "noncentered"

@@ -18,16 +18,21 @@ def _report(passed: bool) -> ConvergenceReport:
 
 @pytest.fixture
 def scripted(monkeypatch):
-    """Refitter._fit_once replaced by a script: which (form, target_accept) pass, and a call log."""
-    calls: list[tuple[str, float]] = []
-    passing: set[tuple[str, float]] = set()
+    """Refitter._fit_once replaced by a script: which (form, GDP form, target_accept) pass, and a call log."""
+    calls: list[tuple[str, str, float]] = []
+    passing: set[tuple[str, str, float]] = set()
 
     def fake(self, inputs=None, *, seed=None, gate=None):
-        key = (self.config.parameterization, self.sampler.target_accept)
+        key = (self.config.parameterization, self.config.gdp_form, self.sampler.target_accept)
         calls.append(key)
         x = self.default_inputs() if inputs is None else dict(inputs)
         return RefitResult(
-            idata=None, convergence=_report(key in passing), seconds=1.5, inputs=x, parameterization=key[0]
+            idata=None,
+            convergence=_report(key in passing),
+            seconds=1.5,
+            inputs=x,
+            parameterization=key[0],
+            gdp_form=key[1],
         )
 
     monkeypatch.setattr(Refitter, "_fit_once", fake)
@@ -41,18 +46,18 @@ def refitter_args():
 
 def test_a_passing_fit_is_kept_without_a_second_try(scripted, refitter_args):
     calls, passing = scripted
-    passing.add(("log_mu", 0.95))
+    passing.add(("log_mu", "pinned", 0.95))
     fit = Refitter(**refitter_args).fit(seed=1)
-    assert calls == [("log_mu", 0.95)]
+    assert calls == [("log_mu", "pinned", 0.95)]
     assert fit.parameterization == "log_mu" and fit.first_attempt is None
 
 
 def test_a_missed_gate_climbs_the_ladder_to_the_first_rung_that_passes(scripted, refitter_args):
     calls, passing = scripted
-    passing.add(("log_mu", 0.99))  # the second rung
+    passing.add(("log_mu", "pinned", 0.99))  # the second rung
     r = Refitter(**refitter_args)
     fit = r.fit(seed=1)
-    assert calls == [("log_mu", 0.95), ("noncentered", 0.95), ("log_mu", 0.99)]
+    assert calls == [("log_mu", "pinned", 0.95), ("noncentered", "centered", 0.95), ("log_mu", "pinned", 0.99)]
     assert fit.convergence.passed and fit.parameterization == "log_mu"
     assert fit.first_attempt is not None and not fit.first_attempt.passed
     assert fit.seconds == pytest.approx(3 * 1.5)  # every attempt counted
@@ -71,7 +76,7 @@ def test_when_no_rung_passes_the_first_fit_is_returned(scripted, refitter_args):
 
 def test_the_fallback_fits_the_same_inputs(scripted, refitter_args):
     calls, passing = scripted
-    passing.add(("noncentered", 0.95))
+    passing.add(("noncentered", "centered", 0.95))
     r = Refitter(**refitter_args)
     x = r.inputs(origin=2010)
     seen = []
@@ -101,4 +106,23 @@ def test_fallback_off_or_another_form_never_retries(scripted, refitter_args):
     Refitter(**refitter_args, fallback=False).fit(seed=1)
     nc = dataclasses.replace(ModelConfig(), parameterization="noncentered")
     Refitter(nc, **refitter_args).fit(seed=1)
-    assert calls == [("log_mu", 0.95), ("noncentered", 0.95)]
+    assert calls == [("log_mu", "pinned", 0.95), ("noncentered", "centered", 0.95)]
+
+
+def test_the_last_rungs_change_the_gdp_block_and_are_recorded(scripted, refitter_args):
+    calls, passing = scripted
+    passing.add(("noncentered", "pinned", 0.95))  # the last rung
+    fit = Refitter(**refitter_args).fit(seed=1)
+    assert calls[1:] == [
+        ("noncentered", "centered", 0.95),
+        ("log_mu", "pinned", 0.99),
+        ("noncentered", "centered", 0.99),
+        ("log_mu", "noncentered", 0.95),
+        ("noncentered", "pinned", 0.95),
+    ]
+    assert (fit.parameterization, fit.gdp_form) == ("noncentered", "pinned") and fit.convergence.passed
+    from nkdefections.evaluate.sbc.calibration import fit_row
+
+    row = fit_row(fit)
+    assert (row["parameterization"], row["gdp_form"]) == ("noncentered", "pinned")
+    assert row["first_attempt_failures"] == "3 divergences"

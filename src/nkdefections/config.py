@@ -38,6 +38,7 @@ LIKELIHOODS = ("negative_binomial", "poisson")
 LATENTS = ("ar1", "random_walk", "none")
 PARAMETERIZATIONS = ("centered", "noncentered", "log_mu")
 INNOVATIONS = ("normal", "student_t")
+GDP_BLOCKS = ("auto", "centered", "pinned", "noncentered")
 #: Sign constraints a driver effect can carry, and transforms of a driver before it enters log mu.
 SIGNS = ("nonpositive", "nonnegative")
 TRANSFORMS = ("linear", "log1p")
@@ -76,6 +77,13 @@ class ModelConfig:
         free variable and the latent its residual; GDP years pinned by the latest vintage are
         offsets from their figure, the others non-centred), ``noncentered`` (the latent as
         standardised innovations) or ``centered`` (the latent states themselves).
+    gdp_block
+        How the sampler sees the true GDP growth, the same ``N(gdp_mean, gdp_sd)`` prior in each:
+        ``auto`` (default: ``pinned`` under ``log_mu``, else ``centered``), ``centered`` (the
+        values themselves), ``pinned`` (a year with a figure as an offset from it in units of its
+        measurement s.d., the others non-centred) or ``noncentered`` (every year as
+        ``gdp_mean + gdp_sd * e``: the form for a growth spread ``gdp_sd`` narrower than the
+        figures' own s.d., where the other two make a funnel; the refit ladder's last rungs).
     drivers
         Which of ``border``, ``economy``, ``sanctions`` enter the model.
     lags
@@ -106,6 +114,7 @@ class ModelConfig:
     likelihood: str = "poisson"
     latent: str = "ar1"
     parameterization: str = "log_mu"
+    gdp_block: str = "auto"
     drivers: tuple[str, ...] = C.DRIVERS
     lags: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_LAGS))
     priors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -117,10 +126,18 @@ class ModelConfig:
     signs: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SIGNS))
     transforms: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TRANSFORMS))
 
+    @property
+    def gdp_form(self) -> str:
+        """The GDP block's form after ``auto`` is resolved (``centered``, ``pinned`` or ``noncentered``)."""
+        if self.gdp_block != "auto":
+            return self.gdp_block
+        return "pinned" if self.parameterization == "log_mu" and self.latent != "none" else "centered"
+
     def __post_init__(self) -> None:
         choice(self.likelihood, LIKELIHOODS, "model.likelihood")
         choice(self.latent, LATENTS, "model.latent")
         choice(self.parameterization, PARAMETERIZATIONS, "model.parameterization")
+        choice(self.gdp_block, GDP_BLOCKS, "model.gdp_block")
         choice(self.innovations, INNOVATIONS, "model.innovations")
         if not isinstance(self.startup_drift, bool):
             raise ConfigError(f"model.startup_drift: {self.startup_drift!r} must be true or false.")

@@ -215,20 +215,24 @@ def _latent(config: ModelConfig, T: int, years: np.ndarray | None = None) -> pt.
     return pm.Deterministic(C.LATENT, pt.concatenate([pt.zeros(1), walk]), dims=C.YEAR)
 
 
-def _gdp_true(d: Design, evaluation: bool, g_obs: Any, g_sd: Any, gdp_mean: Any, gdp_sd: Any, log_mu: bool) -> Any:
-    """True GDP growth per gdp year: centred (the original form) or, with ``log_mu``, split by what pins it.
+def _gdp_true(d: Design, evaluation: bool, g_obs: Any, g_sd: Any, gdp_mean: Any, gdp_sd: Any, form: str) -> Any:
+    """True GDP growth per gdp year, in the form :attr:`ModelConfig.gdp_form` names.
 
-    With ``parameterization="log_mu"`` every year with a published figure is an offset from that
-    figure in units of its measurement s.d. (0.05 pp latest vintage, 1 pp first release):
-    centred at the data, which dominate wherever the growth rates' spread ``gdp_sd`` exceeds the
-    measurement s.d.  The years without a figure (1998, 2005) are non-centred,
-    ``gdp_mean + gdp_sd * e``.  Both are affine maps of the same ``N(gdp_mean, gdp_sd)`` prior:
-    the same model.  (Until the SBC divergence study, first releases were non-centred too; their
-    divergences rose with the true ``gdp_sd``: experiments/sbc/results/divergences.md.)
+    ``centered``: the values themselves.  ``pinned`` (the default under ``log_mu``): every year
+    with a published figure is an offset from that figure in units of its measurement s.d.
+    (0.05 pp latest vintage, 1 pp first release), centred at the data, which dominate wherever
+    the growth rates' spread ``gdp_sd`` exceeds the measurement s.d.; the years without a
+    figure (1998, 2005) are non-centred, ``gdp_mean + gdp_sd * e``.  ``noncentered``: every
+    year ``gdp_mean + gdp_sd * e``, the form for a spread ``gdp_sd`` narrower than the figures'
+    s.d. (SBC simulations with ``gdp_sd`` near 0.02 pp: the other two forms make a funnel in
+    ``gdp_sd`` there).  All three are affine maps of the same ``N(gdp_mean, gdp_sd)`` prior:
+    the same model.  (Until the SBC divergence study, first releases were non-centred under
+    ``log_mu``; their divergences rose with the true ``gdp_sd``:
+    experiments/sbc/results/divergences.md.)
     """
-    if not log_mu:
+    if form == "centered":
         return pm.Normal(C.GDP_TRUE, mu=gdp_mean, sigma=gdp_sd, dims=C.GDP_YEAR)
-    pinned = ~np.isnan(d.gdp_all)  # every year with a figure is centred on it
+    pinned = ~np.isnan(d.gdp_all) if form == "pinned" else np.zeros(len(d.gdp_years), dtype=bool)
     c_idx, nc_idx = np.flatnonzero(pinned), np.flatnonzero(~pinned)
     g = pt.zeros(len(d.gdp_years))
     if len(c_idx):
@@ -373,7 +377,7 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
             if evaluation:
                 g_obs = pm.Data("gdp_obs_all", np.nan_to_num(d.gdp_all), dims=C.GDP_YEAR)
                 g_sd = pm.Data("gdp_obs_sd_all", d.gdp_sd_all, dims=C.GDP_YEAR)
-            gdp_true = _gdp_true(d, evaluation, g_obs, g_sd, gdp_mean, gdp_sd, log_mu)
+            gdp_true = _gdp_true(d, evaluation, g_obs, g_sd, gdp_mean, gdp_sd, config.gdp_form)
             if evaluation:
                 g_w = pm.Data("gdp_obs_weight", (~np.isnan(d.gdp_all)).astype(float), dims=C.GDP_YEAR)
                 g_lp = pm.logp(pm.Normal.dist(mu=gdp_true, sigma=g_sd), g_obs)
@@ -459,7 +463,11 @@ def ranked_parameters(model: pm.Model, config: ModelConfig) -> list[str]:
     """
     names = parameter_names(model)
     if config.parameterization != "log_mu":
-        return names
+        gdp_offsets = {C.GDP_PINNED_OFFSET, C.GDP_INNOVATION}
+        if not gdp_offsets & set(names):
+            return names
+        # a non-centred GDP block: rank the values its offsets stand for (same names in every form)
+        return [n for n in names if n not in gdp_offsets] + [C.GDP_TRUE]
     offsets = {
         C.LOG_MU_OFFSET,
         C.GDP_PINNED_OFFSET,
@@ -469,5 +477,5 @@ def ranked_parameters(model: pm.Model, config: ModelConfig) -> list[str]:
         f"{C.LATENT_INNOVATION}_rest",
     }
     out = [n for n in names if n not in offsets]
-    out += [n for n in (C.GDP_TRUE, C.LATENT) if n in model.named_vars]
+    out += [n for n in (C.GDP_TRUE, C.LATENT) if n in model.named_vars and n not in out]
     return out

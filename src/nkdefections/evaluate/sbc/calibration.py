@@ -52,8 +52,9 @@ def fit_row(fit: Any) -> dict[str, Any]:
         "min_ess_bulk": float(row["min_ess_bulk"]),
         "min_ess_tail": float(row["min_ess_tail"]),
         "failures": " | ".join(fit.convergence.failures),
-        # which form's draws these are: log_mu, or the innovation form after a missed gate
+        # which forms' draws these are: log_mu and pinned GDP, or a fallback rung's after a missed gate
         "parameterization": fit.parameterization,
+        "gdp_form": fit.gdp_form,
         "first_attempt_failures": " | ".join(fit.first_attempt.failures) if fit.first_attempt else "",
     }
 
