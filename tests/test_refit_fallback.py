@@ -33,6 +33,7 @@ def scripted(monkeypatch):
             inputs=x,
             parameterization=key[0],
             gdp_form=key[1],
+            target_accept=key[2],
         )
 
     monkeypatch.setattr(Refitter, "_fit_once", fake)
@@ -124,5 +125,5 @@ def test_the_last_rungs_change_the_gdp_block_and_are_recorded(scripted, refitter
     from nkdefections.evaluate.sbc.calibration import fit_row
 
     row = fit_row(fit)
-    assert (row["parameterization"], row["gdp_form"]) == ("noncentered", "pinned")
+    assert (row["parameterization"], row["gdp_form"], row["target_accept"]) == ("noncentered", "pinned", 0.95)
     assert row["first_attempt_failures"] == "3 divergences"

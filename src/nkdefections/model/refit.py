@@ -88,6 +88,8 @@ class RefitResult:
     parameterization: str = "log_mu"
     #: the GDP block's form of those draws (:attr:`ModelConfig.gdp_form`)
     gdp_form: str = "pinned"
+    #: the NUTS target acceptance those draws were sampled at (0.99 on two of the ladder's rungs)
+    target_accept: float | None = None
     #: the gate report of the first attempt when the fallback replaced it, else None
     first_attempt: ConvergenceReport | None = field(default=None, repr=False)
 
@@ -445,6 +447,7 @@ class Refitter:
             inputs=x,
             parameterization=self.config.parameterization,
             gdp_form=self.config.gdp_form,
+            target_accept=self.sampler.target_accept,
         )
 
     def _to_datatree(

@@ -55,6 +55,7 @@ def fit_row(fit: Any) -> dict[str, Any]:
         # which forms' draws these are: log_mu and pinned GDP, or a fallback rung's after a missed gate
         "parameterization": fit.parameterization,
         "gdp_form": fit.gdp_form,
+        "target_accept": fit.target_accept,
         "first_attempt_failures": " | ".join(fit.first_attempt.failures) if fit.first_attempt else "",
     }
 
