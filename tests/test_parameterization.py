@@ -48,34 +48,10 @@ def _fn(model, names):
 
 
 def _points(s, d, config, log_mu_model, nc_model):
-    p = config.priors
-    m0, s0 = p["latent_init"]["mu"], p["latent_init"]["sigma"]
-    z, rho, sigma = s["z"], s["rho"], s["sigma"]
-    shared = {
-        C.LEVEL: np.asarray(s["level"]),
-        C.BETA: s["beta"],
-        "rho_logodds__": np.asarray(np.log(rho / (1 - rho))),
-        "sigma_latent_log__": np.asarray(np.log(sigma)),
-        C.GDP_MEAN: np.asarray(s["gdp_mean"]),
-        "gdp_sd_log__": np.asarray(np.log(s["gdp_sd"])),
-    }
-    eps = np.concatenate([[(z[0] - m0) / s0], (z[1:] - rho * z[:-1]) / sigma])
-    nc = {**shared, C.GDP_TRUE: s["gdp_true"], C.LATENT_INNOVATION: eps}
-    X = d.X_fixed.copy()
-    X[:, d.economy_col] = s["gdp_true"][d.economy_idx]
-    intercept = s["level"] - d.center @ s["beta"]
-    eta = intercept + X @ s["beta"] + z
-    yy = d.y.astype(float) + 0.5
-    pinned = ~np.isnan(d.gdp_all)  # every year with a figure is centred on it
-    lm = {
-        **shared,
-        C.LOG_MU_OFFSET: (eta - np.log(yy)) * np.sqrt(yy),
-        C.GDP_PINNED_OFFSET: (s["gdp_true"][pinned] - d.gdp_all[pinned]) / d.gdp_sd_all[pinned],
-        C.GDP_INNOVATION: (s["gdp_true"][~pinned] - s["gdp_mean"]) / s["gdp_sd"],
-    }
-    assert set(nc) == {v.name for v in nc_model.value_vars}
-    assert set(lm) == {v.name for v in log_mu_model.value_vars}
-    return nc, lm, int((~pinned).sum())
+    """The point ``s`` in the innovation form's and in ``log_mu``'s coordinates (see :func:`_point`)."""
+    nc, _ = _point(s, d, dataclasses.replace(config, parameterization="noncentered"), nc_model)
+    lm, n_nc = _point(s, d, config, log_mu_model)
+    return nc, lm, n_nc
 
 
 def test_log_mu_and_innovation_forms_have_the_same_density(data):
