@@ -131,7 +131,10 @@ def test_save_load_round_trip(small_fit, tmp_path):
         small_fit.save(path)
     loaded = DefectionModel.load(path)
     assert loaded.attrs["fit_id"] == small_fit.fit_id()
-    xr.testing.assert_allclose(loaded.idata.posterior.to_dataset(), small_fit.idata.posterior.to_dataset())
+    # float64 through netCDF is exact, and a fit in memory holds numpy arrays as a loaded one does (JAX arrays
+    # from numpyro made effects() differ in the last bit between the two), so the derived tables agree exactly
+    assert all(isinstance(v.data, np.ndarray) for v in small_fit.idata.posterior.data_vars.values())
+    xr.testing.assert_equal(loaded.idata.posterior.to_dataset(), small_fit.idata.posterior.to_dataset())
     assert loaded.config == small_fit.config
     for key in ("model_config", "sampler_config", "data_hash", "package_versions", "code_version"):
         assert key in loaded.attrs

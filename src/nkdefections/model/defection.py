@@ -241,7 +241,10 @@ class DefectionModel:
                 log.info("sampling: %s", sampler)
             with self.model, display:
                 idata = pm.sample(**kwargs)
-            self.idata = idata
+            # pm.sample(nuts_sampler="numpyro") leaves JAX arrays in the tree: arithmetic on them then runs
+            # through XLA, whose pow/exp differ from numpy's in the last bit, so a fit in memory and the same
+            # fit saved and loaded gave different effects(). Hold plain numpy arrays, as a loaded fit does.
+            self.idata = idata.map_over_datasets(lambda ds: ds.as_numpy())
             self.attrs = self._attrs(sampler)
             if cached is not None:
                 self.save(cached, overwrite=True)
