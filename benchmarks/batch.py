@@ -19,7 +19,8 @@ the gate pass count, the mean and the mean per-batch maximum of leapfrog steps p
 batch runs each NUTS tree until its deepest member is done), and the largest absolute
 difference between a batched and a sequential draw (the same keys and starts; 0 when XLA
 compiles both to the same arithmetic).  Results go to ``benchmarks/results/batch-<time>.json``
-(git-ignored) and ``batch-latest.json`` (committed, the README's figures).  Nothing is enforced: the exit status is 0 when everything ran.
+(git-ignored) and ``batch-latest.json`` (committed, the README's figures).  Nothing is enforced:
+the exit status is 0 when everything ran.
 """
 
 from __future__ import annotations
