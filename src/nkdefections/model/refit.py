@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, validate_prior
+from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
 from nkdefections.data.load import DataConfig, load_data
 from nkdefections.errors import ConfigError
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
@@ -44,21 +44,11 @@ from nkdefections.model.graph import (
     parameter_names,
     ranked_parameters,
 )
+from nkdefections.model.refit_inputs import refit_inputs, whole_number
 from nkdefections.model.sampling import sample_kwargs
 from nkdefections.model.starts import start_points
 
 log = logging.getLogger(__name__)
-
-
-def _whole(value: Any, key: str) -> int:
-    """A whole number (int, or a float/str holding one), else ConfigError naming ``key``."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: {value!r} is not a year (a whole number).") from None
-    if isinstance(value, bool) or not np.isfinite(f) or f != int(f):
-        raise ConfigError(f"{key}: {value!r} is not a year (a whole number).")
-    return int(f)
 
 
 #: What a ``log_mu`` refit that misses its gate tries next, in order: (parameterization,
@@ -213,93 +203,18 @@ class Refitter:
             first-release one, whatever its vintage in the data).  Default 0: GDP known
             through the origin, as the full-window fit knows it.
         """
-        d = self.design
-        x = self.default_inputs()
-        last = int(d.years[-1])
-        origin = last if origin is None else _whole(origin, "origin")
-        if not d.years[0] + 2 <= origin <= last:
-            raise ConfigError(
-                f"origin: {origin} is outside {int(d.years[0]) + 2}..{last}; a fit needs at least three "
-                "observed years and cannot see beyond the data window."
-            )
-        seen = d.years <= origin
-        excluded = [_whole(y, "exclude_years") for y in exclude_years]
-        bad = sorted(set(excluded) - {int(y) for y in d.years})
-        if bad:
-            raise ConfigError(f"exclude_years: {bad} are not years of the window {int(d.years[0])}..{last}.")
-        x["obs_weight"] = (seen & ~np.isin(d.years, excluded)).astype(float)
-        if arrivals is not None:
-            arrivals = np.asarray(arrivals, dtype=float)
-            if (
-                arrivals.shape != d.y.shape
-                or not np.isfinite(arrivals).all()
-                or (arrivals < 0).any()
-                or (arrivals != np.round(arrivals)).any()
-            ):
-                raise ConfigError(
-                    f"arrivals: need {d.y.shape[0]} finite, non-negative whole counts (one per year "
-                    f"{int(d.years[0])}..{last}), got {arrivals!r}."
-                )
-            dtype = x["arrivals_data"].dtype
-            if arrivals.max() > np.iinfo(dtype).max:
-                raise ConfigError(f"arrivals: {arrivals.max():.0f} exceeds the {dtype} data container of the model.")
-            x["arrivals_data"] = arrivals.astype(dtype)
-        if "gdp_obs_all" in x:
-            g = d.gdp_all if gdp is None else np.asarray(gdp, dtype=float)
-            if g.shape != d.gdp_all.shape:
-                raise ConfigError(f"gdp: need {d.gdp_all.shape[0]} values (years {d.gdp_years[0]}..), got {g.shape}.")
-            if np.isinf(g).any():
-                raise ConfigError("gdp: infinite values; use NaN for a missing year.")
-            lag = _whole(gdp_publication_lag, "gdp_publication_lag")
-            if lag < 0:
-                raise ConfigError(f"gdp_publication_lag: {lag} must be >= 0 (years until a GDP figure is published).")
-            newest = origin - lag
-            known = ~np.isnan(g) & (d.gdp_years <= newest)
-            x["gdp_obs_all"] = np.where(known, np.nan_to_num(g), 0.0)
-            x["gdp_obs_weight"] = known.astype(float)
-            if lag:
-                first_release = self.config.gdp_first_release_sd
-                x["gdp_obs_sd_all"] = np.where(d.gdp_years == newest, first_release, d.gdp_sd_all)
-            if "gdp_sign_weight" in x:
-                # the known sign (2005) is information about that year: a fit that stops
-                # before it must not see it, as a fit on the shorter series would not
-                sign_years = d.gdp_years[d.gdp_sign_idx]
-                seen_sign = bool(len(sign_years)) and bool((sign_years <= newest).all())
-                x["gdp_sign_weight"] = np.asarray(1.0 if sign_constraint and seen_sign else 0.0)
-        # centre on the training window, as a fit on the shorter series would
-        center = d.X_fixed[seen].mean(axis=0)
-        if d.economy_col is not None:
-            obs = x["gdp_obs_weight"] > 0
-            center[d.economy_col] = float(x["gdp_obs_all"][obs].mean()) if obs.any() else 0.0
-        if "driver_center" in x:
-            x["driver_center"] = center
-        self._swap_priors(x, priors or {})
-        return x
-
-    def _swap_priors(self, x: dict[str, np.ndarray], priors: Mapping[str, Mapping[str, float]]) -> None:
-        """Replace the normal priors of the level and the driver effects in the inputs ``x`` (checked)."""
-        d = self.design
-        for name, spec in priors.items():
-            if name != "level" and (not name.startswith("beta_") or name.removeprefix("beta_") not in d.drivers):
-                raise ConfigError(
-                    f"priors.{name}: only 'level' and beta_<driver> for drivers in the model "
-                    f"({[f'beta_{k}' for k in d.drivers]}) can be swapped without recompiling."
-                )
-            if name == "level":
-                current = {"mu": float(x["level_prior_mu"]), "sigma": float(x["level_prior_sigma"])}
-            else:
-                k = list(d.drivers).index(name.removeprefix("beta_"))
-                current = {"mu": float(x["beta_prior_mu"][k]), "sigma": float(x["beta_prior_sigma"][k])}
-            if not isinstance(spec, Mapping):
-                raise ConfigError(f"priors.{name}: expected a mapping like {{mu: 0, sigma: 1}}, got {spec!r}.")
-            # same checks as a config file's prior: known keys, finite numbers, sigma > 0
-            checked = validate_prior(name, {"dist": "normal", **current, **spec}, prefix="priors")
-            if name == "level":
-                x["level_prior_mu"] = np.asarray(checked["mu"])
-                x["level_prior_sigma"] = np.asarray(checked["sigma"])
-            else:
-                x["beta_prior_mu"][k] = checked["mu"]
-                x["beta_prior_sigma"][k] = checked["sigma"]
+        return refit_inputs(
+            self.design,
+            self.config,
+            self.default_inputs(),
+            origin,
+            exclude_years=exclude_years,
+            arrivals=arrivals,
+            gdp=gdp,
+            sign_constraint=sign_constraint,
+            priors=priors,
+            gdp_publication_lag=gdp_publication_lag,
+        )
 
     # -- compilation ----------------------------------------------------------------
     def _jaxified(self, outputs: list[Any]) -> Any:
@@ -437,7 +352,7 @@ class Refitter:
         """
         if len(inputs) != len(seeds):
             raise ConfigError(f"fit_many: {len(inputs)} inputs but {len(seeds)} seeds; give one seed per data set.")
-        size = _whole(batch_size, "batch_size")
+        size = whole_number(batch_size, "batch_size", "a count of data sets")
         if size < 1:
             raise ConfigError(f"batch_size: {size} must be >= 1 (data sets per compiled call).")
         results: list[RefitResult] = []
