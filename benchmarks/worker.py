@@ -19,7 +19,7 @@ Usage (normally only called by ``run.py``)::
 The compile caches are chosen by the parent through the environment
 (``PYTENSOR_FLAGS=base_compiledir=...``, ``NKDEFECTIONS_CACHE_DIR``); this script
 never touches them.  Both kinds of run end with the same convergence diagnostics
-(:func:`nkdefections.diagnostics.check_convergence` over the free parameters): the
+(:func:`nkdefections.model.diagnostics.check_convergence` over the free parameters): the
 project's fit computes them itself, the baseline calls the same function.
 
 Instrumentation only observes, it changes nothing: ``pymc.sample`` is wrapped by a

@@ -126,7 +126,7 @@ def test_ets_falls_back_to_arima_explicitly(monkeypatch, caplog):
         raise np.linalg.LinAlgError("singular matrix")
 
     monkeypatch.setattr(B, "_ets_fit", broken)
-    with caplog.at_level(logging.WARNING, logger="nkdefections.baselines"):
+    with caplog.at_level(logging.WARNING, logger="nkdefections.evaluate.baselines"):
         f = _fit("ets")
     assert f.name == "ets" and f.method == "arima (fallback from ets)"
     assert "LinAlgError" in f.warnings[0] and "fell back" in f.warnings[0]
@@ -142,7 +142,7 @@ def test_statsmodels_warnings_are_recorded_and_logged(monkeypatch, caplog):
         return real(z, horizon)
 
     monkeypatch.setattr(B, "_ets_fit", warns)
-    with caplog.at_level(logging.WARNING, logger="nkdefections.baselines"):
+    with caplog.at_level(logging.WARNING, logger="nkdefections.evaluate.baselines"):
         f = _fit("ets")
     assert f.method == "ets"
     assert any(w.startswith("ets: ConvergenceWarning") for w in f.warnings)

@@ -1,7 +1,7 @@
 """Slow statistical test: parameter recovery on synthetic series with known driver effects.
 
 Run with ``make test-slow``. Not part of the default run: 20 refits with the compiled refit
-engine (:func:`nkdefections.sbc.run_recovery`, about 3 minutes here). The full study, with
+engine (:func:`nkdefections.evaluate.sbc.run_recovery`, about 3 minutes here). The full study, with
 its tables and figures, is ``experiments/sbc/``; simulation-based calibration is
 ``tests/test_sbc.py``.
 """

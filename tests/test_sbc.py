@@ -1,4 +1,4 @@
-"""Simulation-based calibration (nkdefections.sbc).
+"""Simulation-based calibration (nkdefections.evaluate.sbc).
 
 Fast tier: the rank and uniformity-test kernels (no sampling), the simulator's shapes and
 seeding, and the check that the refit inputs give exactly the simulating model's density.

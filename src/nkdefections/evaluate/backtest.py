@@ -1,7 +1,7 @@
 """Rolling-origin backtest and model comparison by leave-future-out CV and PSIS-LOO.
 
 For each origin year (2008..2015 by default) a model is refitted on 1999..origin
-(:class:`~nkdefections.refit.Refitter`: one compiled graph, the later years masked)
+(:class:`~nkdefections.model.refit.Refitter`: one compiled graph, the later years masked)
 and forecasts 1, 2 and 3 years ahead in two modes:
 
 ``conditional``
@@ -15,7 +15,7 @@ The latent process in the masked years is its forecast distribution given the
 training years, so the forecast of year ``t`` is
 ``log mu_t = intercept + sum_k beta_k x_k,t + latent_t`` with posterior draws of each
 term, and counts are drawn from the likelihood.  Scores come from
-:mod:`nkdefections.evaluate`; the baselines from :mod:`nkdefections.baselines` are
+:mod:`nkdefections.evaluate`; the baselines from :mod:`nkdefections.evaluate.baselines` are
 fitted on the same training series.
 
 What is "known at the origin" (the end of the origin year): its count (the final
@@ -219,7 +219,7 @@ def run_backtest(
     sampler
         NUTS settings of every refit (default :class:`SamplerConfig`).
     baselines
-        Names from :data:`nkdefections.baselines.BASELINES`, fitted on the same
+        Names from :data:`nkdefections.evaluate.baselines.BASELINES`, fitted on the same
         training series.
     method
         Label of the model in the tables (default: the config's name).

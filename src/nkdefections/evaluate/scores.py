@@ -206,7 +206,7 @@ def interval_metrics(samples: Any, y: Any, levels: Sequence[float] = LEVELS) -> 
     """Coverage and width of equal-tailed central intervals of the draws.
 
     The k% interval runs from the ``(1 - k)/2`` to the ``(1 + k)/2`` quantile of the draws
-    (``numpy.quantile``'s default linear interpolation, as in :mod:`nkdefections.checks`);
+    (``numpy.quantile``'s default linear interpolation, as in :mod:`nkdefections.evaluate.checks`);
     ``y`` is covered when ``lower <= y <= upper``.
 
     Returns

@@ -3,7 +3,7 @@
 For each driver the prior s.d. of its effect (``beta_<driver>``) is multiplied by
 each factor (default 0.5 and 2) with every other prior kept, and the model is
 refitted on the full window with the same compiled graph
-(:class:`~nkdefections.refit.Refitter`).  Reported per driver and factor: the
+(:class:`~nkdefections.model.refit.Refitter`).  Reported per driver and factor: the
 posterior median and 90% interval of the effect (% change per unit), the shift of
 the median in units of the reference posterior s.d., the ratio of interval widths,
 and P(effect < 0).  The reference fit also gives the prior-to-posterior contraction

@@ -310,7 +310,7 @@ def _log_mu_latent(config: ModelConfig, years: np.ndarray, fixed: Any, y: Any, w
 
 
 #: Data containers of the evaluation-mode graph (``build_model(..., evaluation=True)``):
-#: everything :mod:`nkdefections.refit` swaps between refits without recompiling.
+#: everything :mod:`nkdefections.model.refit` swaps between refits without recompiling.
 EVAL_DATA = (
     "arrivals_data",
     "obs_weight",
@@ -339,7 +339,7 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
     centring point, the level and driver-effect prior parameters, and the weight of
     the known-sign constraint.  The likelihoods become weighted ``Potential`` terms.
     With all weights 1 it is the same posterior as the default graph (tested); it is
-    meant for :class:`nkdefections.refit.Refitter`, not for posterior predictive
+    meant for :class:`nkdefections.model.refit.Refitter`, not for posterior predictive
     sampling.
     """
     config = config or ModelConfig()

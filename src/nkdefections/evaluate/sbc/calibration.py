@@ -138,7 +138,7 @@ def run_sbc(
         Seeds the prior draws (:func:`simulate_prior`), each refit and the tie-breaking;
         the same seed gives the same ranks (JAX's NUTS is deterministic given its key).
     refitter
-        A :class:`~nkdefections.refit.Refitter` to reuse (its compiled code is reused across
+        A :class:`~nkdefections.model.refit.Refitter` to reuse (its compiled code is reused across
         calls); built from ``config``, ``data``, ``sampler`` (default :data:`SBC_SAMPLER`)
         if omitted.
     thin_to

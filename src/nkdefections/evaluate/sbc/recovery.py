@@ -161,7 +161,7 @@ def run_recovery(
     """Refit ``n_series`` synthetic series with known parameters (:class:`RecoveryTruth`).
 
     The simulated counts are swapped into the compiled model
-    (:class:`~nkdefections.refit.Refitter`); the GDP figures, the known-sign constraint and
+    (:class:`~nkdefections.model.refit.Refitter`); the GDP figures, the known-sign constraint and
     the centring are the real data's, as in a fit of the real series.
 
     Returns
