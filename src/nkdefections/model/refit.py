@@ -334,9 +334,9 @@ class Refitter:
         the default ``batch_size=1``.  Measure before batching elsewhere.  The draws are the
         same distribution as :meth:`fit`'s (on that machine bit for bit the same; not
         guaranteed, as XLA compiles a batched program differently).  A first attempt that
-        misses its gate climbs
-        :data:`FALLBACK_LADDER` one data set at a time, as in :meth:`fit`.  Each result's
-        ``seconds`` is its share of its batch's wall time plus its own ladder attempts.
+        misses its gate climbs :data:`FALLBACK_LADDER` one data set at a time, as in
+        :meth:`fit`.  Each result's ``seconds`` is its share of its batch's wall time plus
+        its own ladder attempts.
 
         Parameters
         ----------
