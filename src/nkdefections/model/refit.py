@@ -206,7 +206,7 @@ class Refitter:
         return refit_inputs(
             self.design,
             self.config,
-            self.default_inputs(),
+            self.default_inputs(),  # fresh copies, filled in place
             origin,
             exclude_years=exclude_years,
             arrivals=arrivals,
@@ -355,9 +355,9 @@ class Refitter:
         size = whole_number(batch_size, "batch_size", "a count of data sets")
         if size < 1:
             raise ConfigError(f"batch_size: {size} must be >= 1 (data sets per compiled call).")
-        results: list[RefitResult] = []
         if size == 1:  # one at a time: the program fit() already compiled
             return [self.fit(x, seed=int(seed), gate=gate) for x, seed in zip(inputs, seeds, strict=True)]
+        results: list[RefitResult] = []
         for start in range(0, len(inputs), size):
             chunk = list(range(start, min(start + size, len(inputs))))
             firsts = self._fit_batch([inputs[i] for i in chunk], [int(seeds[i]) for i in chunk], gate=gate)

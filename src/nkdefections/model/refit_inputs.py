@@ -31,7 +31,7 @@ def whole_number(value: Any, key: str, what: str = "a year") -> int:
 def refit_inputs(
     design: Design,
     config: ModelConfig,
-    defaults: Mapping[str, np.ndarray],
+    x: dict[str, np.ndarray],
     origin: int | None = None,
     *,
     exclude_years: Sequence[int] = (),
@@ -41,9 +41,8 @@ def refit_inputs(
     priors: Mapping[str, Mapping[str, float]] | None = None,
     gdp_publication_lag: int = 0,
 ) -> dict[str, np.ndarray]:
-    """The inputs of one refit of ``design`` (see :meth:`Refitter.inputs` for the arguments); ``defaults`` unchanged."""
+    """Fill ``x`` (fresh copies of the default inputs) for one refit of ``design``; see :meth:`Refitter.inputs`."""
     d = design
-    x = {k: np.array(v, copy=True) for k, v in defaults.items()}
     last = int(d.years[-1])
     origin = last if origin is None else whole_number(origin, "origin")
     if not d.years[0] + 2 <= origin <= last:
