@@ -183,7 +183,7 @@ def test_a_step_writes_atomically_with_provenance(tmp_path, monkeypatch):
     evidence.run_step("backtest", tmp_path / "new")
     meta = json.loads((tmp_path / "new" / "meta.json").read_text())
     assert meta["settings"]["origins"] == [2012]
-    assert {"data_hash", "package_versions", "code_version", "seconds"} <= set(meta)
+    assert {"data_hash", "package_versions", "code_version", "machine", "seconds"} <= set(meta)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]
 
 

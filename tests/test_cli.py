@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from conftest import REPO, SMALL_GATE, SMALL_SAMPLER
 from nkdefections.cli.app import CONFIG_DIR, configs_from_dict
 from nkdefections.errors import ConfigError
+from nkdefections.provenance import machine
 
 SMALL_OVERRIDES = [f"sampler.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_SAMPLER.items()] + [
     f"gate.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SMALL_GATE.items()
@@ -165,6 +166,7 @@ def test_cli_default_run_writes_every_output(small_fit, fit_cache_dir, tmp_path)
     assert meta["convergence"]["passed"] is True
     assert {"pymc", "arviz", "xarray", "hydra-core"} <= set(meta["package_versions"])
     assert meta["code_version"]
+    assert meta["machine"] == machine() and "fit_machine" in meta  # draws are exact per machine only
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "border_crackdown" in html and "Caveats" in html
     summary = pd.read_csv(out / "forecast_summary.csv")

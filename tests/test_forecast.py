@@ -36,7 +36,7 @@ def test_forecast_schema(fc, small_fit):
     assert (y.values >= 0).all() and np.issubdtype(y.dtype, np.integer)
     assert fc.attrs["fit_id"] == small_fit.fit_id()
     assert "economic_crisis" in fc.attrs["scenarios"]
-    for key in ("data_hash", "model_config", "package_versions", "code_version", "seed", "horizon"):
+    for key in ("data_hash", "model_config", "package_versions", "code_version", "machine", "seed", "horizon"):
         assert fc.attrs[key] != "", key
 
 

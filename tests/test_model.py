@@ -136,7 +136,7 @@ def test_save_load_round_trip(small_fit, tmp_path):
     assert all(isinstance(v.data, np.ndarray) for v in small_fit.idata.posterior.data_vars.values())
     xr.testing.assert_equal(loaded.idata.posterior.to_dataset(), small_fit.idata.posterior.to_dataset())
     assert loaded.config == small_fit.config
-    for key in ("model_config", "sampler_config", "data_hash", "package_versions", "code_version"):
+    for key in ("model_config", "sampler_config", "data_hash", "package_versions", "code_version", "machine"):
         assert key in loaded.attrs
     assert json.loads(loaded.attrs["package_versions"])["pymc"].startswith("6.")
     assert loaded.effects().equals(small_fit.effects())

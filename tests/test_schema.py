@@ -108,3 +108,32 @@ def test_code_version_is_dirty_only_when_code_changes(tmp_path):
     assert code_version(tmp_path) == clean
     (tmp_path / "src" / "m.py").write_text("x = 2\n")
     assert code_version(tmp_path) == clean + "-dirty"
+
+
+X86 = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: fpu sse4_2 avx avx2 fma avx512f
+processor\t: 1
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: fpu sse4_2 avx avx2 fma avx512f
+"""
+
+
+def test_machine_record_tells_cpus_with_other_vector_units_apart():
+    """Outputs record the CPU: draws are exact per machine, and the flag hash says which machine."""
+    from nkdefections.provenance import describe_cpu, machine, provenance
+
+    a = describe_cpu(X86)
+    assert a["cpu"] == "Intel(R) Xeon(R) Processor"
+    assert a["isa"] == ["sse4_2", "avx", "avx2", "fma", "avx512f"]
+    reordered = describe_cpu(X86.replace("fpu sse4_2 avx avx2 fma avx512f", "avx512f fma avx2 avx sse4_2 fpu"))
+    assert reordered["cpu_flags_sha256"] == a["cpu_flags_sha256"]  # the set of flags, not their order
+    no_avx512 = describe_cpu(X86.replace(" avx512f", ""))
+    assert no_avx512["cpu_flags_sha256"] != a["cpu_flags_sha256"]
+    assert no_avx512["isa"] == ["sse4_2", "avx", "avx2", "fma"]
+    arm = describe_cpu("processor\t: 0\nFeatures\t: fp asimd sve\nCPU implementer\t: 0x41\n")
+    assert arm["isa"] == ["asimd", "sve"] and arm["cpu_flags_sha256"]
+    bare = describe_cpu("")  # no /proc/cpuinfo (macOS, Windows)
+    assert bare["isa"] == [] and bare["cpu_flags_sha256"] == ""
+    assert provenance()["machine"] == machine() and set(machine()) == set(a)

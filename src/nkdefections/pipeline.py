@@ -297,6 +297,8 @@ def _run_meta(
         "package_versions": prov["packages"],
         "code_version": prov["code_version"],
         "fit_code_version": model.attrs.get("code_version"),
+        "machine": prov["machine"],
+        "fit_machine": json.loads(model.attrs.get("machine", "{}")),
         "fit_package_versions": json.loads(model.attrs.get("package_versions", "{}")),
         **fc_meta,
         **({"extra": run_config.extra} if run_config.extra else {}),

@@ -1,9 +1,12 @@
-"""What made an output: package versions and code version."""
+"""What made an output: package versions, code version and the machine."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata as md
+import os
+import platform
 import subprocess
 from collections.abc import Sequence
 from importlib import resources
@@ -99,5 +102,45 @@ def code_version(root: Path | None = None) -> str:
         return f"nkdefections=={package_versions()['nkdefections']}"
 
 
+#: CPU features that change which instructions XLA and numba emit, hence the floating-point path.
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512vl", "avx512bw", "amx_tile")
+ISA_FLAGS_ARM = ("asimd", "sve", "sve2")
+
+
+@functools.cache
+def machine() -> dict[str, Any]:
+    """The processor an output was computed on: where MCMC draws can differ, this says so.
+
+    The same seed gives the same draws on one machine; on a CPU with other instruction-set
+    extensions XLA compiles other code and the chains differ within Monte Carlo error.
+    ``cpu_flags_sha256`` hashes the full flag list (``/proc/cpuinfo``), so two outputs with
+    equal hashes came from processors with the same features; ``isa`` lists the few flags
+    that matter most for vector code.  Read once per process.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux: the platform module's name, no flags
+        text = ""
+    return describe_cpu(text)
+
+
+def describe_cpu(cpuinfo: str) -> dict[str, Any]:
+    """:func:`machine`'s record from the text of ``/proc/cpuinfo`` (empty: name from :mod:`platform` only)."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())  # the first processor's entry
+    have = set((fields.get("flags") or fields.get("Features") or "").split())
+    return {
+        "system": platform.system(),
+        "arch": platform.machine(),
+        "cpu": fields.get("model name") or fields.get("Model") or platform.processor(),
+        "cpus": os.cpu_count(),
+        "isa": [f for f in (*ISA_FLAGS, *ISA_FLAGS_ARM) if f in have],
+        "cpu_flags_sha256": hashlib.sha256(" ".join(sorted(have)).encode()).hexdigest()[:16] if have else "",
+    }
+
+
 def provenance() -> dict[str, Any]:
-    return {"packages": package_versions(), "code_version": code_version()}
+    """Package versions, code version and machine of the running process (see :func:`machine`)."""
+    return {"packages": package_versions(), "code_version": code_version(), "machine": machine()}

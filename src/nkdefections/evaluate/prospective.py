@@ -325,4 +325,5 @@ def score_meta(
         },
         "package_versions": {**prov["packages"], **package_versions(("scoringrules", "statsmodels", "matplotlib"))},
         "code_version": prov["code_version"],
+        "machine": prov["machine"],
     }

@@ -45,6 +45,7 @@ def step_meta(
         "data_files": json.loads(ds.attrs["files"]),
         "package_versions": prov["packages"],
         "code_version": prov["code_version"],
+        "machine": prov["machine"],
         "seconds": round(seconds, 1),
         "command": " ".join(["nkdefections-evidence", *sys.argv[1:]])
         if Path(sys.argv[0]).name in ("nkdefections-evidence", "evidence.py", "__main__.py")

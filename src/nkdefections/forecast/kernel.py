@@ -270,6 +270,18 @@ def count_ppf(u: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | None) 
     return stats.nbinom.ppf(u_f.reshape(shape), phi, nb_prob(phi, np.asarray(mu, dtype=float)))
 
 
+def _provenance_attrs(model: DefectionModel) -> dict[str, str]:
+    """What made a forecast: this process's packages, code and machine, and those of the fit it used."""
+    prov = provenance()
+    return {
+        "package_versions": json.dumps(prov["packages"], sort_keys=True),
+        "fit_package_versions": str(model.attrs.get("package_versions", "")),
+        "code_version": prov["code_version"],
+        "machine": json.dumps(prov["machine"], sort_keys=True),
+        "fit_machine": str(model.attrs.get("machine", "")),
+    }
+
+
 def forecast(
     model: DefectionModel,
     scenarios: Sequence[Scenario],
@@ -361,7 +373,6 @@ def forecast(
         },
         coords={**coords, C.YEAR: years_obs},
     )
-    prov = provenance()
     ds.attrs = {
         "scenarios": json.dumps({s.name: s.to_dict() for s in scenarios}, sort_keys=True),
         "fit_id": str(model.attrs.get("fit_id", "")),
@@ -370,9 +381,7 @@ def forecast(
         "seed": int(seed),
         "lags": json.dumps(model.config.lags, sort_keys=True),
         "model_config": json.dumps(model.config.to_dict(), sort_keys=True),
-        "package_versions": json.dumps(prov["packages"], sort_keys=True),
-        "fit_package_versions": str(model.attrs.get("package_versions", "")),
-        "code_version": prov["code_version"],
+        **_provenance_attrs(model),
         "common_random_numbers": "latent innovations, path-uncertainty normals and count uniforms shared by scenarios",
         "widen_outside_range": int(bool(widen)),
     }

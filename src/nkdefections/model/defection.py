@@ -277,6 +277,7 @@ class DefectionModel:
             "sampler_config": json.dumps(sampler.to_dict(), sort_keys=True),
             "package_versions": json.dumps(prov["packages"], sort_keys=True),
             "code_version": prov["code_version"],
+            "machine": json.dumps(prov["machine"], sort_keys=True),
             "model_code": model_code_hash(),
             "free_parameters": json.dumps(parameter_names(self.model)),
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
