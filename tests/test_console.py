@@ -266,3 +266,22 @@ def test_numpyro_setup_changes_no_environment_variable(tmp_path):
     configure_jax(cache_dir=tmp_path / "elsewhere")
     assert jax.config.jax_compilation_cache_dir == chosen  # a cache folder already chosen is kept
     assert dict(os.environ) == env
+
+
+def test_jax_compile_cache_is_one_folder_per_cpu_feature_set(tmp_path):
+    """Executables compiled for one CPU's instruction set are never loaded on another (a fresh, unconfigured JAX)."""
+    pytest.importorskip("jax")
+    from nkdefections.provenance import machine
+
+    code = (
+        "import sys, jax\n"
+        "from nkdefections.model.sampling import configure_jax\n"
+        "configure_jax(cache_dir=sys.argv[1])\n"
+        "print(jax.config.jax_compilation_cache_dir)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    res = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env, check=True, timeout=120
+    )
+    flags = machine()["cpu_flags_sha256"] or "unknown-cpu"
+    assert res.stdout.strip().splitlines()[-1] == str((tmp_path / f"cpu-{flags}").resolve())

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nkdefections.config import SamplerConfig
+from nkdefections.provenance import machine
 from nkdefections.resources import cache_dir as _cache_root
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ def configure_jax(devices: int = 4, cache_dir: str | os.PathLike[str] | None = N
     as it is.  Every fit with ``sampler.name="numpyro"`` calls it (through
     :func:`sample_kwargs`), so the ``nkdefections`` command and a notebook get the same
     parallel chains; call it yourself before any JAX computation to be sure it takes
-    effect, or configure JAX yourself to opt out.
+    effect, or configure JAX yourself to opt out.  The cache folder is
+    ``<cache_dir>/cpu-<hash of the CPU's flags>`` (default ``cache_dir``: ``<cache>/jax``), so
+    processes on CPUs with other instruction sets never share compiled executables.
     """
     import jax
 
@@ -56,7 +59,12 @@ def configure_jax(devices: int = 4, cache_dir: str | os.PathLike[str] | None = N
         except RuntimeError:  # the backend already started: keep its devices
             log.debug("jax CPU backend already initialised; keeping %d device(s)", jax.local_device_count())
     if jax.config.jax_compilation_cache_dir is None:
-        jax.config.update("jax_compilation_cache_dir", str(Path(cache_dir or (_cache_root() / "jax")).resolve()))
+        # one folder per CPU feature set: XLA compiles for the host's instruction set, so an
+        # executable cached on another CPU (a shared home, a cluster's mixed nodes) would run that
+        # CPU's floating-point path here, or fail to load; draws stay exact per machine
+        flags = machine()["cpu_flags_sha256"] or "unknown-cpu"
+        base = Path(cache_dir or (_cache_root() / "jax")) / f"cpu-{flags}"
+        jax.config.update("jax_compilation_cache_dir", str(base.resolve()))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
