@@ -283,5 +283,6 @@ def test_jax_compile_cache_is_one_folder_per_cpu_feature_set(tmp_path):
     res = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env, check=True, timeout=120
     )
-    flags = machine()["cpu_flags_sha256"] or "unknown-cpu"
+    cpu = machine()
+    flags = cpu["cpu_flags_sha256"] or f"unknown-{cpu['arch'] or 'cpu'}"
     assert res.stdout.strip().splitlines()[-1] == str((tmp_path / f"cpu-{flags}").resolve())

@@ -137,3 +137,5 @@ def test_machine_record_tells_cpus_with_other_vector_units_apart():
     bare = describe_cpu("")  # no /proc/cpuinfo (macOS, Windows)
     assert bare["isa"] == [] and bare["cpu_flags_sha256"] == ""
     assert provenance()["machine"] == machine() and set(machine()) == set(a)
+    machine()["isa"].append("changed by a caller")
+    assert "changed by a caller" not in machine()["isa"]  # the cached record is not shared

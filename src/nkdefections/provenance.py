@@ -107,7 +107,6 @@ ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512vl", 
 ISA_FLAGS_ARM = ("asimd", "sve", "sve2")
 
 
-@functools.cache
 def machine() -> dict[str, Any]:
     """The processor an output was computed on: where MCMC draws can differ, this says so.
 
@@ -115,8 +114,14 @@ def machine() -> dict[str, Any]:
     extensions XLA compiles other code and the chains differ within Monte Carlo error.
     ``cpu_flags_sha256`` hashes the full flag list (``/proc/cpuinfo``), so two outputs with
     equal hashes came from processors with the same features; ``isa`` lists the few flags
-    that matter most for vector code.  Read once per process.
+    that matter most for vector code.  Read once per process; each call returns a fresh copy.
     """
+    record = _machine()
+    return {**record, "isa": list(record["isa"])}
+
+
+@functools.cache
+def _machine() -> dict[str, Any]:
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:  # not Linux: the platform module's name, no flags

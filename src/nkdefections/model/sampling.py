@@ -62,7 +62,8 @@ def configure_jax(devices: int = 4, cache_dir: str | os.PathLike[str] | None = N
         # one folder per CPU feature set: XLA compiles for the host's instruction set, so an
         # executable cached on another CPU (a shared home, a cluster's mixed nodes) would run that
         # CPU's floating-point path here, or fail to load; draws stay exact per machine
-        flags = machine()["cpu_flags_sha256"] or "unknown-cpu"
+        cpu = machine()
+        flags = cpu["cpu_flags_sha256"] or f"unknown-{cpu['arch'] or 'cpu'}"  # no /proc/cpuinfo: by architecture
         base = Path(cache_dir or (_cache_root() / "jax")) / f"cpu-{flags}"
         jax.config.update("jax_compilation_cache_dir", str(base.resolve()))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
