@@ -472,21 +472,13 @@ def report_text(result: dict[str, Any]) -> str:
 
 def machine_info(packages_of_interest: Sequence[str] = PACKAGES) -> dict[str, Any]:
     """nproc, CPU, OS, Python, package versions and the code version (shared by forecast.py)."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from nkdefections.provenance import code_version, package_versions
+    from nkdefections.provenance import code_version, machine, package_versions
 
     packages = package_versions(packages_of_interest)
     code = code_version()
     return {
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu": cpu,
+        "cpu": machine()["cpu"] or "unknown CPU",
         "platform": platform.platform(),
         "python": platform.python_version(),
         "executable": sys.executable,
