@@ -17,10 +17,11 @@ run.  The variants (see ``worker.py``):
   innovations, ``noncentered``) sampled with ``pm.sample()`` at PyMC's defaults (nutpie when
   installed, its default chains): the baseline of the ratios;
 * ``baseline-default-logmu``: ``pm.sample()`` defaults on the ``log_mu`` form (the geometry's share);
-* ``project-numpyro-noncentered``: the project's sampler settings on the innovation form (the sampler's share);
+* ``project-nutpie-noncentered``: the project's sampler settings on the innovation form (the sampler's share);
 * ``baseline-pymc``: the innovation form, plain ``pm.sample(..., nuts_sampler="pymc")``, 4 chains;
-* ``project-numpyro``: the project's default ``DefectionModel().fit(...)``;
-* ``project-nutpie``, ``project-pymc``: the project's fit with the other samplers.
+* ``project-nutpie``: the project's default ``DefectionModel().fit(...)``: the fit engine
+  (nutpie on the one compiled program every refit shares);
+* ``project-numpyro``, ``project-pymc``: the project's fit through ``pm.sample`` with the other samplers.
 
 A full run also writes ``fit-latest.json`` (warm/cold ratios, times, ESS ratio, leapfrog
 steps, divergences).  Results (JSON and a markdown table, with date, machine and package versions) go to
@@ -52,14 +53,14 @@ DEFAULT_OUT = HERE / "results"
 VARIANTS = (  # as in worker.py
     "baseline-default",  # pm.sample() with PyMC's defaults on the innovation form (the model as first written)
     "baseline-default-logmu",  # pm.sample() with PyMC's defaults on the log_mu form: the geometry's share
-    "project-numpyro-noncentered",  # the project's sampler settings on the innovation form: the sampler's share
-    "project-numpyro",  # the project's default fit: log_mu form + numpyro
+    "project-nutpie-noncentered",  # the project's sampler settings on the innovation form: the sampler's share
+    "project-nutpie",  # the project's default fit: the fit engine (log_mu form + nutpie, low-rank mass matrix)
+    "project-numpyro",  # the project's fit through pm.sample(nuts_sampler="numpyro") (the previous default)
     "baseline-pymc",  # PyMC's own NUTS, 4 chains, on the innovation form (the earlier baseline)
-    "project-nutpie",
     "project-pymc",
 )
 DEFAULT_VARIANTS = VARIANTS[:4]
-BASELINE, PROJECT = "baseline-default", "project-numpyro"
+BASELINE, PROJECT = "baseline-default", "project-nutpie"
 CACHES = ("cold", "warm")
 DEFAULT_SEED = 20161231  # SamplerConfig's default seed
 CHAINS, CORES = 4, 2

@@ -44,7 +44,7 @@ from typing import Any  # noqa: E402
 VARIANTS = (  # as in run.py
     "baseline-default",
     "baseline-default-logmu",
-    "project-numpyro-noncentered",
+    "project-nutpie-noncentered",
     "project-numpyro",
     "baseline-pymc",
     "project-nutpie",

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: parameterisation a draw costs ~15 leapfrog steps, so it takes a few seconds once compiled; at
 #: 4 x 500 draws the max R-hat over 20 seeds reached 1.015, too close to a 1.02 gate.
 SMALL_SAMPLER = dict(
-    name="numpyro", draws=1000, tune=1000, chains=4, cores=2, target_accept=0.95, seed=1234, progressbar=False
+    name="nutpie", draws=1000, tune=1000, chains=4, cores=2, target_accept=0.95, seed=1234, progressbar=False
 )
 #: Its gate, with margin: over 20 seeds (tests/test_model.py::test_shared_fit_passes_its_gate_across_seeds,
 #: slow) this fit of the default (border effect <= 0, log1p sanctions) gave max R-hat 1.0064, min bulk/tail

@@ -11,7 +11,6 @@ import pytest
 from nkdefections import constants as C
 from nkdefections.config import (
     DEFAULT_PRIORS,
-    GDP_BLOCKS,
     LATENTS,
     LIKELIHOODS,
     MAX_LAG,
@@ -108,7 +107,7 @@ def test_every_listed_option_is_accepted(likelihood, latent, parameterization):
         (ModelConfig, {"likelihood": "Poisson"}, "model.likelihood", LIKELIHOODS),
         (ModelConfig, {"latent": "ar2"}, "model.latent", LATENTS),
         (ModelConfig, {"parameterization": "non-centered"}, "model.parameterization", PARAMETERIZATIONS),
-        (ModelConfig, {"gdp_block": "partial"}, "model.gdp_block", GDP_BLOCKS),
+        (ModelConfig, {"parameterization": "centered"}, "model.parameterization", PARAMETERIZATIONS),
         (ModelConfig, {"drivers": ("border", "trade")}, "model.drivers", C.DRIVERS),
         (SamplerConfig, {"name": "blackjax"}, "sampler.name", SAMPLERS),
     ],
@@ -378,7 +377,7 @@ CUSTOM = dict(
     name="custom",
     likelihood="negative_binomial",
     latent="random_walk",
-    parameterization="centered",
+    parameterization="noncentered",
     drivers=("economy", "border"),
     lags={"border": 2, "economy": 3},
     priors={"sigma_latent": {"dist": "halfnormal", "sigma": 0.3}, "beta_economy": {"sigma": 0.2}},

@@ -190,11 +190,11 @@ def test_corrupt_fit_cache_entry_is_set_aside_and_refitted(small_fit, tmp_path, 
     entry.write_bytes(good.read_bytes()[: good.stat().st_size // 3])  # an interrupted copy
     calls = []
 
-    def fake_sample(**kwargs):  # the refit: reuse the session's draws instead of sampling again
-        calls.append(kwargs)
+    def fake_sample(self, sampler):  # the refit: reuse the session's draws instead of sampling again
+        calls.append(sampler)
         return small_fit.idata
 
-    monkeypatch.setattr(D.pm, "sample", fake_sample)
+    monkeypatch.setattr(D.DefectionModel, "_sample_engine", fake_sample)
     with pytest.warns(UserWarning, match=r"could not be used .* moved it to .*\.corrupt and refitting"):
         model = D.DefectionModel().fit(sampler, GateConfig(**SMALL_GATE), cache_dir=cache)
     assert len(calls) == 1 and model.attrs["cache_hit"] is False

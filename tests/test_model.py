@@ -55,11 +55,12 @@ def test_design_refuses_lag_without_history():
 @pytest.mark.parametrize(
     "kw",
     [
-        {"likelihood": "negative_binomial", "parameterization": "centered"},
+        {"likelihood": "negative_binomial", "parameterization": "noncentered"},
+        {"likelihood": "negative_binomial"},
         {"latent": "random_walk"},
-        {"latent": "random_walk", "parameterization": "centered"},
+        {"latent": "random_walk", "parameterization": "noncentered"},
         {"latent": "none", "likelihood": "negative_binomial"},
-        {"latent": "ar1", "parameterization": "centered"},
+        {"latent": "ar1", "parameterization": "noncentered"},
         {"drivers": ["border"]},
         {"drivers": []},
     ],

@@ -69,30 +69,32 @@ def main() -> int:
     rows = []
     for k, v in feats.items():
         rho_s, p = stats.spearmanr(fits["divergences"].to_numpy(), v)
-        many = fits["divergences"].to_numpy() > 10
+        many = fits["divergences"].to_numpy() > 0
         rows.append(
             {
                 "truth / data": k,
                 "spearman_with_divergences": float(rho_s),
                 "p": float(p),
-                "median, >10 divergences": float(np.median(v[many])),
-                "median, <=10": float(np.median(v[~many])),
+                "median, >=1 divergence": float(np.median(v[many])),
+                "median, none": float(np.median(v[~many])),
             }
         )
     corr = pd.DataFrame(rows)
 
     # 2. uniformity on the diverging and the other refits separately
-    many = fits["divergences"].to_numpy() > 10
+    # any divergence against none (the split was at > 10 while most refits diverged; with the engine of
+    # issue 18 one refit has more than 10, too few for a test)
+    many = fits["divergences"].to_numpy() > 0
     sens = []
     for q in CHECK:
         r = ranks[q].to_numpy()
         sens.append(
             {
                 "quantity": q,
-                f"p_ecdf, >10 divergences (n={many.sum()})": sbc.ecdf_uniformity_test(r[many], L),
-                "mean_rank, >10 div": float(r[many].mean() / L),
-                f"p_ecdf, <=10 divergences (n={(~many).sum()})": sbc.ecdf_uniformity_test(r[~many], L),
-                "mean_rank, <=10 div": float(r[~many].mean() / L),
+                f"p_ecdf, >=1 divergence (n={many.sum()})": sbc.ecdf_uniformity_test(r[many], L),
+                "mean_rank, >=1 div": float(r[many].mean() / L),
+                f"p_ecdf, no divergence (n={(~many).sum()})": sbc.ecdf_uniformity_test(r[~many], L),
+                "mean_rank, no div": float(r[~many].mean() / L),
             }
         )
     sens = pd.DataFrame(sens)

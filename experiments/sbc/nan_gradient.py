@@ -1,7 +1,7 @@
 """The NaN gradient behind most SBC divergences until issue 9's third session (a follow-up to ``run.py``).
 
 Refits SBC simulation 0 (seed 20161231, the SBC's first simulation) twice at the SBC
-sampler settings, with the fallback ladder off so that each number is one ``log_mu`` fit:
+sampler settings (the engine has no retry since issue 18), so that each number is one ``log_mu`` fit:
 
 1. with PyMC's ``pm.logcdf(Normal)`` in the known-sign term of 2005 GDP (the code before
    the fix; the term is weighted 0 in SBC, yet its gradient is evaluated);
@@ -37,7 +37,7 @@ def run(variant: str) -> dict[str, object]:
     if variant == "pymc_logcdf":
         graph.log_normal_cdf = lambda z: pm.logcdf(pm.Normal.dist(0.0, 1.0), z)
     try:
-        r = Refitter(sampler=sbc.SBC_SAMPLER, fallback=False)
+        r = Refitter(sampler=sbc.SBC_SAMPLER)
     finally:
         graph.log_normal_cdf = safe
     sim = sbc.simulate_prior(1, sbc.SEED, config=r.config, data=r.data).isel({sbc.SIMULATION: 0})

@@ -36,9 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 LIKELIHOODS = ("negative_binomial", "poisson")
 LATENTS = ("ar1", "random_walk", "none")
-PARAMETERIZATIONS = ("centered", "noncentered", "log_mu")
+PARAMETERIZATIONS = ("noncentered", "log_mu")
 INNOVATIONS = ("normal", "student_t")
-GDP_BLOCKS = ("auto", "centered", "pinned", "noncentered")
 #: Sign constraints a driver effect can carry, and transforms of a driver before it enters log mu.
 SIGNS = ("nonpositive", "nonnegative")
 TRANSFORMS = ("linear", "log1p")
@@ -74,16 +73,10 @@ class ModelConfig:
         Latent log-rate dynamics: ``ar1`` (default), ``random_walk`` or ``none``.
     parameterization
         How the sampler sees the same model: ``log_mu`` (default: each year's log rate is the
-        free variable and the latent its residual; GDP years pinned by the latest vintage are
-        offsets from their figure, the others non-centred), ``noncentered`` (the latent as
-        standardised innovations) or ``centered`` (the latent states themselves).
-    gdp_block
-        How the sampler sees the true GDP growth, the same ``N(gdp_mean, gdp_sd)`` prior in each:
-        ``auto`` (default: ``pinned`` under ``log_mu``, else ``centered``), ``centered`` (the
-        values themselves), ``pinned`` (a year with a figure as an offset from it in units of its
-        measurement s.d., the others non-centred) or ``noncentered`` (every year as
-        ``gdp_mean + gdp_sd * e``: the form for a growth spread ``gdp_sd`` narrower than the
-        figures' own s.d., where the other two make a funnel; the refit ladder's last rungs).
+        free variable and the latent its residual; GDP years with a figure are offsets from it
+        in units of its measurement s.d., the others non-centred) or ``noncentered`` (the latent
+        as standardised innovations and the true GDP growth centred: the form the prior is drawn
+        from).  The fit engine samples ``log_mu`` (experiments/sbc/ENGINE_RULE.md).
     drivers
         Which of ``border``, ``economy``, ``sanctions`` enter the model.
     lags
@@ -114,7 +107,6 @@ class ModelConfig:
     likelihood: str = "poisson"
     latent: str = "ar1"
     parameterization: str = "log_mu"
-    gdp_block: str = "auto"
     drivers: tuple[str, ...] = C.DRIVERS
     lags: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_LAGS))
     priors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -128,16 +120,13 @@ class ModelConfig:
 
     @property
     def gdp_form(self) -> str:
-        """The GDP block's form after ``auto`` is resolved (``centered``, ``pinned`` or ``noncentered``)."""
-        if self.gdp_block != "auto":
-            return self.gdp_block
+        """The GDP block's form: ``pinned`` under ``log_mu`` (with a latent), else ``centered``."""
         return "pinned" if self.parameterization == "log_mu" and self.latent != "none" else "centered"
 
     def __post_init__(self) -> None:
         choice(self.likelihood, LIKELIHOODS, "model.likelihood")
         choice(self.latent, LATENTS, "model.latent")
         choice(self.parameterization, PARAMETERIZATIONS, "model.parameterization")
-        choice(self.gdp_block, GDP_BLOCKS, "model.gdp_block")
         choice(self.innovations, INNOVATIONS, "model.innovations")
         if not isinstance(self.startup_drift, bool):
             raise ConfigError(f"model.startup_drift: {self.startup_drift!r} must be true or false.")
@@ -217,13 +206,15 @@ class ModelConfig:
 class SamplerConfig:
     """NUTS settings.
 
-    ``name`` picks the NUTS implementation (``numpyro`` default: fastest here,
-    see README "Sampler choice"; ``nutpie``; ``pymc``).  ``seed`` makes a run
-    reproducible.
+    ``name`` picks the NUTS implementation: ``nutpie`` (default) is the fit engine
+    (:class:`nkdefections.model.refit.Refitter`), one compiled program per model that the
+    main fit and every refit share; ``numpyro`` and ``pymc`` run :func:`pymc.sample` on the
+    model (the main fit only: backtests, comparison, SBC and sensitivity need ``nutpie``).
+    ``seed`` makes a run reproducible on one machine.
     """
 
-    name: str = "numpyro"
-    draws: int = 1000
+    name: str = "nutpie"
+    draws: int = 2000
     tune: int = 1000
     chains: int = 4
     cores: int = 2

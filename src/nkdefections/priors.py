@@ -24,11 +24,11 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "beta_economy": {"dist": "normal", "mu": 0.0, "sigma": 0.1},
     "beta_sanctions": {"dist": "normal", "mu": 0.0, "sigma": 0.1},  # per unit of log(1 + index)
     "rho": {"dist": "beta", "alpha": 3.0, "beta": 2.0},
-    "sigma_latent": {"dist": "gamma", "alpha": 2.0, "beta": 10.0},
+    "sigma_latent": {"dist": "gamma", "alpha": 4.0, "beta": 20.0},
     "latent_init": {"dist": "normal", "mu": 0.0, "sigma": 1.5},
     "overdispersion": {"dist": "gamma", "alpha": 2.0, "beta": 10.0},
     "gdp_mean": {"dist": "normal", "mu": 1.0, "sigma": 2.0},
-    "gdp_sd": {"dist": "halfnormal", "sigma": 3.0},
+    "gdp_sd": {"dist": "gamma", "alpha": 2.0, "beta": 1.0},
     "nu": {"dist": "gamma", "alpha": 2.0, "beta": 0.1},
     "startup_drift": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
 }

@@ -328,7 +328,8 @@ def run_sbc_study(out: Path, settings: SBCSettings = SBCSettings(), *, readme: P
     lines = [
         "# SBC and recovery (written by nkdefections-evidence sbc)",
         "",
-        f"Sampler: numpyro NUTS via the refit engine, {sampler.chains} chains x {sampler.draws} draws after "
+        f"Sampler: the fit engine (nutpie NUTS, low-rank mass matrix, no retry), {sampler.chains} chains x "
+        f"{sampler.draws} draws after "
         f"{sampler.tune} tuning, target_accept {sampler.target_accept}; seed {s.seed}.",
         "",
     ]

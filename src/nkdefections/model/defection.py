@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -29,8 +28,7 @@ from nkdefections.model.graph import (
     generative_model,
     parameter_names,
 )
-from nkdefections.model.sampling import FitProgress, model_code_hash, quantile_label, sample_kwargs
-from nkdefections.model.starts import constrained, start_points
+from nkdefections.model.sampling import model_code_hash, pymc_posterior, quantile_label
 from nkdefections.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -224,27 +222,10 @@ class DefectionModel:
                 self.attrs["cache_hit"] = True
                 loaded_from_cache = True
         if not loaded_from_cache:
-            kwargs = sample_kwargs(sampler)
-            if self.config.parameterization == "log_mu" and sampler.name in ("numpyro", "pymc"):
-                # dispersed starts on the posterior's own scale instead of PyMC's U(-1, 1) jitter
-                rng = np.random.default_rng([sampler.seed, 1])
-                starts = start_points(self.model, self.design.y, sampler.chains, rng)
-                kwargs["initvals"] = constrained(self.model, starts)
-                if sampler.name == "numpyro":
-                    kwargs["nuts"]["jitter"] = False
-                else:
-                    kwargs["init"] = "adapt_diag"
-            if sampler.progressbar and sampler.name == "numpyro":
-                display: Any = FitProgress(f"sampling ({sampler.name}, {sampler.tune} tune + {sampler.draws} draws)")
+            if sampler.name == "nutpie":
+                self.idata = self._sample_engine(sampler)
             else:
-                display = contextlib.nullcontext()
-                log.info("sampling: %s", sampler)
-            with self.model, display:
-                idata = pm.sample(**kwargs)
-            # pm.sample(nuts_sampler="numpyro") leaves JAX arrays in the tree: arithmetic on them then runs
-            # through XLA, whose pow/exp differ from numpy's in the last bit, so a fit in memory and the same
-            # fit saved and loaded gave different effects(). Hold plain numpy arrays, as a loaded fit does.
-            self.idata = idata.map_over_datasets(lambda ds: ds.as_numpy())
+                self.idata = pymc_posterior(self.model, self.design.y, self.config.parameterization, sampler)
             self.attrs = self._attrs(sampler)
             if cached is not None:
                 self.save(cached, overwrite=True)
@@ -263,6 +244,27 @@ class DefectionModel:
                 raise ConvergenceError(msg, self.convergence)
             warnings.warn(msg, stacklevel=2)
         return self
+
+    def _sample_engine(self, sampler: SamplerConfig) -> xr.DataTree:
+        """The posterior from the fit engine (:class:`~nkdefections.model.refit.Refitter`): the program
+        every refit of this model shares, on the full window with every weight 1.
+
+        The evaluation graph with every weight 1 is the same posterior as :attr:`model` (tested);
+        its filler variables (the masked years' innovations, which no full-window quantity reads)
+        are dropped, so the posterior holds exactly the variables of :attr:`model`.
+        """
+        from nkdefections.model.refit import Refitter
+
+        refitter = Refitter(self.config, self.data, sampler)
+        s = sampler
+        log.info("sampling (%s, %d tune + %d draws, %d chains) ...", s.name, s.tune, s.draws, s.chains)
+        fit = refitter.fit(seed=sampler.seed, progressbar=sampler.progressbar)
+        post = fit.idata.posterior.to_dataset()
+        keep = [v for v in post.data_vars if v in self.model.named_vars]
+        post = post[keep]
+        post = post.drop_vars([c for c in post.coords if c not in post.dims and c not in (C.CHAIN, C.DRAW)])
+        post = post.drop_dims([d for d in post.dims if not any(d in post[v].dims for v in post.data_vars)])
+        return xr.DataTree.from_dict({"posterior": post, "sample_stats": fit.idata.sample_stats.to_dataset()})
 
     def _attrs(self, sampler: SamplerConfig) -> dict[str, Any]:
         prov = provenance()

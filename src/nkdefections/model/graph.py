@@ -189,17 +189,6 @@ def _latent(config: ModelConfig, T: int, years: np.ndarray | None = None) -> pt.
     if config.latent == "ar1":
         rho = _prior(C.RHO, p["rho"])
         s0 = p["latent_init"]["sigma"]
-        if config.parameterization == "centered":
-            init = pm.Normal.dist(mu=p["latent_init"]["mu"], sigma=s0)
-            return pm.AR(
-                C.LATENT,
-                rho=pt.stack([rho]),
-                sigma=sigma,
-                init_dist=init,
-                constant=False,
-                steps=T - 1,
-                dims=C.YEAR,
-            )
         eps = _innovations(config, C.LATENT_INNOVATION, T, first_normal=True)
         t = np.arange(T)
         power = t[:, None] - t[None, :]
@@ -207,32 +196,25 @@ def _latent(config: ModelConfig, T: int, years: np.ndarray | None = None) -> pt.
         L = pt.where(power >= 0, rho ** pt.maximum(power, 0), 0.0) * scale[None, :]
         return pm.Deterministic(C.LATENT, p["latent_init"]["mu"] * rho**t + L @ eps, dims=C.YEAR)
     # random walk anchored at 0 in the first year: the intercept is the first year's level
-    if config.parameterization == "centered":
-        walk = pm.GaussianRandomWalk("latent_walk", sigma=sigma, init_dist=pm.Normal.dist(0.0, sigma), steps=T - 2)
-    else:
-        eps = _innovations(config, C.LATENT_INNOVATION, T - 1)
-        walk = pt.cumsum(sigma * eps + drift[1:])
+    eps = _innovations(config, C.LATENT_INNOVATION, T - 1)
+    walk = pt.cumsum(sigma * eps + drift[1:])
     return pm.Deterministic(C.LATENT, pt.concatenate([pt.zeros(1), walk]), dims=C.YEAR)
 
 
 def _gdp_true(d: Design, evaluation: bool, g_obs: Any, g_sd: Any, gdp_mean: Any, gdp_sd: Any, form: str) -> Any:
     """True GDP growth per gdp year, in the form :attr:`ModelConfig.gdp_form` names.
 
-    ``centered``: the values themselves.  ``pinned`` (the default under ``log_mu``): every year
-    with a published figure is an offset from that figure in units of its measurement s.d.
-    (0.05 pp latest vintage, 1 pp first release), centred at the data, which dominate wherever
-    the growth rates' spread ``gdp_sd`` exceeds the measurement s.d.; the years without a
-    figure (1998, 2005) are non-centred, ``gdp_mean + gdp_sd * e``.  ``noncentered``: every
-    year ``gdp_mean + gdp_sd * e``, the form for a spread ``gdp_sd`` narrower than the figures'
-    s.d. (SBC simulations with ``gdp_sd`` near 0.02 pp: the other two forms make a funnel in
-    ``gdp_sd`` there).  All three are affine maps of the same ``N(gdp_mean, gdp_sd)`` prior:
-    the same model.  (Until the SBC divergence study, first releases were non-centred under
-    ``log_mu``; their divergences rose with the true ``gdp_sd``:
-    experiments/sbc/results/divergences.md.)
+    ``centered``: the values themselves (the ``noncentered`` parameterisation, from which the
+    prior is drawn).  ``pinned`` (``log_mu``, what the engine samples): every year with a
+    published figure is an offset from that figure in units of its measurement s.d. (0.05 pp
+    latest vintage, 1 pp first release), centred at the data, which dominate wherever the
+    growth rates' spread ``gdp_sd`` exceeds the measurement s.d.; the years without a figure
+    (1998, 2005) are non-centred, ``gdp_mean + gdp_sd * e``.  Both are affine maps of the same
+    ``N(gdp_mean, gdp_sd)`` prior: the same model (tested).
     """
     if form == "centered":
         return pm.Normal(C.GDP_TRUE, mu=gdp_mean, sigma=gdp_sd, dims=C.GDP_YEAR)
-    pinned = ~np.isnan(d.gdp_all) if form == "pinned" else np.zeros(len(d.gdp_years), dtype=bool)
+    pinned = ~np.isnan(d.gdp_all)
     c_idx, nc_idx = np.flatnonzero(pinned), np.flatnonzero(~pinned)
     g = pt.zeros(len(d.gdp_years))
     if len(c_idx):

@@ -1,69 +1,73 @@
-"""Compile once, refit many times: the engine behind backtests, LFO-CV, SBC and prior sensitivity.
+"""One sampler program per model graph, compiled once: the engine behind every fit.
 
 A :class:`Refitter` builds the evaluation-mode graph of a model
 (:func:`nkdefections.model.build_model` with ``evaluation=True``) over the full
-observation window, compiles its log density to JAX **once** with every swappable
-quantity (:data:`nkdefections.model.EVAL_DATA`) as a function argument, and runs
-numpyro's NUTS kernel (the same kernel ``pm.sample(nuts_sampler="numpyro")`` uses,
-with its step-size and diagonal mass-matrix adaptation) on the compiled function.
-A refit then only swaps arrays:
+observation window and compiles it **once per process** with nutpie's numba backend
+(:func:`nutpie.compile_pymc_model`).  Every swappable quantity
+(:data:`nkdefections.model.EVAL_DATA`) is a shared data array of that program, so a refit
+swaps arrays (:meth:`nutpie.compile_pymc.CompiledPyMCModel.with_data`) and never
+recompiles; ``draws``, ``tune``, ``target_accept`` and the seed are arguments of the
+sampler, not part of the program.  Two refitters of the same model and data share the
+compiled program (:func:`compiled_program`), and so does the main fit
+(:meth:`nkdefections.model.DefectionModel.fit` with ``sampler.name="nutpie"``).
 
 * a fit "on 1999..origin" is the full-window graph with the likelihood weights of
   later years set to 0 (and their GDP figures masked), so every origin has the same
-  shapes and reuses the compiled code; the latent process runs on through the
-  masked years under its prior, which is exactly its forecast distribution;
+  shapes; the latent process runs on through the masked years under its prior, which is
+  exactly its forecast distribution;
 * simulation-based calibration swaps in simulated counts and GDP figures;
 * prior sensitivity swaps the prior parameters of the level and the driver effects.
 
 Centring follows the training window (the drivers' means over 1999..origin), so a
 masked fit is the same model as a fit on the shorter series (tested against
 :class:`~nkdefections.model.DefectionModel` in ``tests/test_refit.py``).
+
+There is no retry: a refit that misses its gate is recorded as it is.  The geometry
+(``parameterization="log_mu"``) and the sampler settings were chosen once, by the rule in
+``experiments/sbc/ENGINE_RULE.md``, and SBC calibrates that one procedure.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from dataclasses import replace as dataclasses_replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
+from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, stable_hash
 from nkdefections.data.load import DataConfig, load_data
 from nkdefections.errors import ConfigError
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
-from nkdefections.model.graph import (
-    EVAL_DATA,
-    build_model,
-    design,
-    parameter_names,
-    ranked_parameters,
-)
-from nkdefections.model.refit_inputs import refit_inputs, whole_number
-from nkdefections.model.sampling import sample_kwargs
-from nkdefections.model.starts import start_points
+from nkdefections.model.graph import EVAL_DATA, build_model, design, parameter_names, ranked_parameters
+from nkdefections.model.refit_inputs import refit_inputs
 
 log = logging.getLogger(__name__)
 
+#: nutpie's mass-matrix adaptation for every fit: a diagonal plus a low-rank correction learnt from
+#: the draws and gradients, which takes the level-persistence correlation of the AR(1) (the commonest
+#: gate failure with a diagonal matrix in the tuning simulations of experiments/sbc/ENGINE_RULE.md)
+ADAPTATION = "low_rank"
 
-#: What a ``log_mu`` refit that misses its gate tries next, in order: (parameterization,
-#: GDP block (:attr:`ModelConfig.gdp_block`), target_accept or None for the refitter's own).
-#: The last two rungs came from the seven SBC simulations that failed the first four
-#: (README "Simulation-based calibration"): a GDP spread ``gdp_sd`` of 0.015-0.04 pp wants the
-#: GDP block non-centred, a latent sigma near 0.017 with counts in the tens of thousands the
-#: innovation form with the GDP years pinned.  See :class:`Refitter` ``fallback``.
-FALLBACK_LADDER: tuple[tuple[str, str, float | None], ...] = (
-    ("noncentered", "centered", None),
-    ("log_mu", "pinned", 0.99),
-    ("noncentered", "centered", 0.99),
-    ("log_mu", "noncentered", None),
-    ("noncentered", "pinned", None),
-)
+#: Compiled programs of this process, by :func:`program_key`: one per model graph and window.
+_PROGRAMS: dict[str, Any] = {}
+
+
+def program_key(config: ModelConfig, data: xr.Dataset) -> str:
+    """What a compiled program depends on: the model config and the data's design (hash and window)."""
+    return stable_hash(
+        {
+            "model": config.to_dict(),
+            "data": data.attrs.get("data_hash"),
+            "years": [int(v) for v in data[C.YEAR].values],
+            "window": [int(data.attrs["first_year"]), int(data.attrs["last_year"])],
+        }
+    )
 
 
 @dataclass
@@ -72,16 +76,15 @@ class RefitResult:
 
     idata: xr.DataTree
     convergence: ConvergenceReport
+    #: wall seconds of the sampling (the compilation is in :attr:`Refitter.compile_seconds`)
     seconds: float
     inputs: dict[str, np.ndarray] = field(repr=False)
-    #: the parameterisation whose draws these are (the fallback's when it was used)
+    #: the parameterisation whose draws these are
     parameterization: str = "log_mu"
-    #: the GDP block's form of those draws (:attr:`ModelConfig.gdp_form`)
-    gdp_form: str = "pinned"
-    #: the NUTS target acceptance those draws were sampled at (0.99 on two of the ladder's rungs)
+    #: the NUTS target acceptance the draws were sampled at
     target_accept: float | None = None
-    #: the gate report of the first attempt when the fallback replaced it, else None
-    first_attempt: ConvergenceReport | None = field(default=None, repr=False)
+    #: sampler runs behind this result (always 1: the engine has no retry)
+    attempts: int = 1
 
     @property
     def posterior(self) -> xr.Dataset:
@@ -90,7 +93,7 @@ class RefitResult:
 
 
 class Refitter:
-    """Refit one model many times on swapped data without recompiling.
+    """Fit one model many times on swapped data from one compiled program.
 
     Parameters
     ----------
@@ -99,18 +102,8 @@ class Refitter:
     data
         The full data set (default: :func:`load_data` with the history the lags need).
     sampler
-        NUTS settings; only ``numpyro`` is supported here (the name is checked).
-    fallback
-        ``log_mu`` only: when a fit misses its gate, climb :data:`FALLBACK_LADDER` (the
-        innovation form, then both forms at ``target_accept`` 0.99, then two other forms of
-        the GDP block; each compiled on first use) and keep the first fit that passes; if
-        none does, the first fit.  Every rung samples the same model; ``log_mu`` suits counts
-        that pin each year's rate more tightly than the latent's sigma does (the real data),
-        the innovation form the opposite (small latent sigma or small counts, common among
-        prior simulations), and a non-centred GDP block a growth spread narrower than the
-        figures' s.d. (README "Simulation-based calibration").  The result records the forms
-        it is from and the first attempt's gate report.  SBC checks the whole procedure,
-        ladder included.
+        NUTS settings; ``name`` must be ``nutpie`` (the engine's sampler).  ``draws``,
+        ``tune``, ``chains``, ``cores`` and ``target_accept`` are read at every fit.
 
     Examples
     --------
@@ -124,30 +117,24 @@ class Refitter:
         config: ModelConfig | None = None,
         data: xr.Dataset | None = None,
         sampler: SamplerConfig | None = None,
-        *,
-        fallback: bool = True,
     ) -> None:
         self.config = config or ModelConfig()
-        self.fallback = bool(fallback) and self.config.parameterization == "log_mu"
-        self._fallback_refitters: dict[tuple[str, str, float | None], Refitter] = {}
         if data is None:
             data = load_data(DataConfig(history=self.config.max_lag))
         self.data = data
         self.sampler = sampler or SamplerConfig(progressbar=False)
-        if self.sampler.name != "numpyro":
+        if self.sampler.name != "nutpie":
             raise ConfigError(
-                f"sampler.name: the refit engine runs numpyro's NUTS on a compiled graph; got "
-                f"{self.sampler.name!r}. Use sampler=numpyro for backtests, SBC and sensitivity."
+                f"sampler.name: the fit engine runs nutpie on one compiled program; got {self.sampler.name!r}. "
+                "Use sampler=nutpie for backtests, model comparison, SBC and sensitivity."
             )
         self.design = design(data, self.config)
         self.model = build_model(data, self.config, evaluation=True)
         self.free_parameters = parameter_names(self.model)
         #: what SBC ranks: the free parameters, with log_mu's offsets replaced by gdp_true and latent
         self.ranked_parameters = ranked_parameters(self.model, self.config)
-        self._compiled: tuple[Any, Any, list[str], list[tuple[str, ...]]] | None = None
-        self._run_many: Any = None  # the batched sampler (:meth:`fit_many`), built with the rest by _compile
-        #: seconds to build the JAX functions (graph rewriting); XLA compiles them on the
-        #: first fit, so that fit's ``seconds`` includes the compilation
+        self.key = program_key(self.config, data)
+        #: seconds this refitter spent compiling (0.0 when the process had the program already)
         self.compile_seconds: float | None = None
 
     # -- inputs -----------------------------------------------------------------
@@ -158,9 +145,10 @@ class Refitter:
 
     def default_inputs(self) -> dict[str, np.ndarray]:
         """The evaluation data as built (the full window, every weight 1)."""
-        return {name: np.asarray(self.model[name].get_value()).copy() for name in self._data_names()}
+        return {name: np.asarray(self.model[name].get_value()).copy() for name in self.data_names()}
 
-    def _data_names(self) -> list[str]:
+    def data_names(self) -> list[str]:
+        """The swappable data arrays of this graph, in :data:`EVAL_DATA` order."""
         return [n for n in EVAL_DATA if n in self.model.named_vars]
 
     def inputs(
@@ -217,246 +205,72 @@ class Refitter:
         )
 
     # -- compilation ----------------------------------------------------------------
-    def _jaxified(self, outputs: list[Any]) -> Any:
-        """A JAX function of (value variables..., data in :meth:`_data_names` order...) for ``outputs``.
-
-        The data containers become function arguments, so one compiled function serves every refit.
-        """
-        from pymc.sampling.jax import get_jaxified_graph
-        from pytensor.graph.replace import clone_replace
-
-        model = self.model
-        shared = [model[n] for n in self._data_names()]
-        symbolic = [v.type(name=v.name) for v in shared]
-        swapped = clone_replace(outputs, replace=dict(zip(shared, symbolic, strict=True)))
-        return get_jaxified_graph(inputs=model.value_vars + symbolic, outputs=swapped)
-
-    def _compile(self) -> tuple[Any, Any, list[str], list[tuple[str, ...]]]:
-        if self._compiled is not None:
-            return self._compiled
-        sample_kwargs(self.sampler)  # sets the XLA/JAX cache environment before jax is imported
-        import jax
-        from numpyro.infer.hmc import hmc
-        from pymc.util import get_default_varnames
+    def program(self) -> Any:
+        """The compiled nutpie program of this graph (compiled on first use in the process, then shared)."""
+        if self.key in _PROGRAMS:
+            if self.compile_seconds is None:
+                self.compile_seconds = 0.0
+            return _PROGRAMS[self.key]
+        import nutpie
 
         t0 = time.perf_counter()
-        model = self.model
-        logp_fn = self._jaxified([model.logp()])
-        outs = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
-        out_names = [v.name for v in outs]
-        out_dims = [tuple(model.named_vars_to_dims.get(n, ())) for n in out_names]
-        post_fn = self._jaxified(outs)
-
-        def potential_gen(*data: Any) -> Any:
-            return lambda z: -logp_fn(*z, *data)[0]
-
-        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
-        s = self.sampler
-
-        def one_chain(key: Any, z0: Any, data: tuple[Any, ...]) -> Any:
-            state = init_kernel(z0, s.tune, target_accept_prob=s.target_accept, model_args=data, rng_key=key)
-
-            def warm(st: Any, _: Any) -> Any:
-                return sample_kernel(st, model_args=data), None
-
-            def draw(st: Any, _: Any) -> Any:
-                st = sample_kernel(st, model_args=data)
-                return st, (st.z, st.diverging, st.num_steps, st.accept_prob)
-
-            state, _ = jax.lax.scan(warm, state, None, length=s.tune)
-            _, out = jax.lax.scan(draw, state, None, length=s.draws)
-            return out
-
-        if jax.local_device_count() >= s.chains:
-            run = jax.pmap(one_chain, in_axes=(0, 0, None))
-        else:  # jax was imported before the host-device flag was set: vectorise the chains instead
-            log.warning("only %d JAX devices for %d chains: chains run vectorised", jax.local_device_count(), s.chains)
-            run = jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
-        post = jax.jit(jax.vmap(jax.vmap(lambda z, data: post_fn(*z, *data), in_axes=(0, None)), in_axes=(0, None)))
-        # many data sets in one program: the chains as above, and inside each chain the data sets vectorised
-        # (keys and starts per chain and data set, data per data set)
-        if jax.local_device_count() >= s.chains:
-            run_many = jax.pmap(jax.vmap(one_chain, in_axes=(0, 0, 0)), in_axes=(0, 0, None))
-        else:
-            run_many = jax.jit(jax.vmap(jax.vmap(one_chain, in_axes=(0, 0, 0)), in_axes=(0, 0, None)))
-        self._run_many = run_many
-        self._compiled = (run, post, out_names, out_dims)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            _PROGRAMS[self.key] = nutpie.compile_pymc_model(self.model, backend="numba")
         self.compile_seconds = time.perf_counter() - t0
-        return self._compiled
-
-    def _initial_points(self, rng: np.random.Generator, arrivals: np.ndarray) -> list[np.ndarray]:
-        """Start points in unconstrained space, one per chain, stacked per value variable.
-
-        The innovation forms use PyMC's initial point jittered by U(-1, 1) (as ``pm.sample``
-        does); ``log_mu`` uses :func:`~nkdefections.model.starts.start_points` (the same
-        dispersed starts as :meth:`DefectionModel.fit`, centred on this refit's counts).
-        """
-        chains = self.sampler.chains
-        names = [v.name for v in self.model.value_vars]
-        if self.config.parameterization == "log_mu":
-            starts = start_points(self.model, arrivals, chains, rng)
-            return [np.stack([s[n] for s in starts]) for n in names]
-        ip = self.model.initial_point()
-        values = [np.asarray(ip[n], dtype=float) for n in names]
-        return [np.stack([v + rng.uniform(-1, 1, size=v.shape) for _ in range(chains)]) for v in values]
+        log.info("compiled the %s sampler program in %.1f s", self.config.name, self.compile_seconds)
+        return _PROGRAMS[self.key]
 
     # -- fitting ----------------------------------------------------------------------
     def fit(
-        self, inputs: Mapping[str, np.ndarray] | None = None, *, seed: int | None = None, gate: GateConfig | None = None
+        self,
+        inputs: Mapping[str, np.ndarray] | None = None,
+        *,
+        seed: int | None = None,
+        gate: GateConfig | None = None,
+        progressbar: bool = False,
     ) -> RefitResult:
         """Sample the posterior for ``inputs`` (default: the full window).
 
         The gate is evaluated and reported, never raised: a backtest or SBC run must
-        record a failing refit, not stop at it.  With ``fallback`` a ``log_mu`` fit that
-        misses the gate is refitted down :data:`FALLBACK_LADDER` (same inputs and seed); the
-        first rung that passes is kept, else the first fit.
-        ``seconds`` counts every attempt.
+        record a failing refit, not stop at it.  ``seconds`` is the sampling's wall time.
         """
-        return self._climb(self._fit_once(inputs, seed=seed, gate=gate), seed=seed, gate=gate)
+        import nutpie
 
-    def fit_many(
-        self,
-        inputs: Sequence[Mapping[str, np.ndarray]],
-        *,
-        seeds: Sequence[int],
-        gate: GateConfig | None = None,
-        batch_size: int = 1,
-    ) -> list[RefitResult]:
-        """Refit many independent data sets, ``batch_size`` at a time in one compiled program.
-
-        Each data set's first attempt starts from the same points and random keys as
-        :meth:`fit` with its seed would, with the data sets vectorised inside every chain
-        (``jax.vmap``).  A vectorised NUTS step runs until the deepest tree of the batch is
-        done, so a batch pays for its slowest member at every draw.  On the 2-core CPU this
-        was measured on, that cancels the gain: 20 SBC refits took 40.0 s one at a time,
-        43.8 s in batches of 5 and 44.3 s in one batch of 20 (mean leapfrog steps per draw
-        24.7; the batches' per-draw maximum 39.5 and 60.4; ``benchmarks/batch.py``), hence
-        the default ``batch_size=1``.  Measure before batching elsewhere.  The draws are the
-        same distribution as :meth:`fit`'s (on that machine bit for bit the same; not
-        guaranteed, as XLA compiles a batched program differently).  A first attempt that
-        misses its gate climbs :data:`FALLBACK_LADDER` one data set at a time, as in
-        :meth:`fit`.  Each result's ``seconds`` is its share of its batch's wall time plus
-        its own ladder attempts.
-
-        Parameters
-        ----------
-        inputs
-            One mapping per data set, as built by :meth:`inputs`.
-        seeds
-            One seed per data set.
-        gate
-            Gate recorded for every refit (never raised).
-        batch_size
-            Data sets per compiled call; a batch's compile is cached per size, and a
-            larger batch waits longer for its deepest tree.
-        """
-        if len(inputs) != len(seeds):
-            raise ConfigError(f"fit_many: {len(inputs)} inputs but {len(seeds)} seeds; give one seed per data set.")
-        size = whole_number(batch_size, "batch_size", "a count of data sets")
-        if size < 1:
-            raise ConfigError(f"batch_size: {size} must be >= 1 (data sets per compiled call).")
-        if size == 1:  # one at a time: the program fit() already compiled
-            return [self.fit(x, seed=int(seed), gate=gate) for x, seed in zip(inputs, seeds, strict=True)]
-        results: list[RefitResult] = []
-        for start in range(0, len(inputs), size):
-            chunk = list(range(start, min(start + size, len(inputs))))
-            firsts = self._fit_batch([inputs[i] for i in chunk], [int(seeds[i]) for i in chunk], gate=gate)
-            results.extend(self._climb(f, seed=int(seeds[i]), gate=gate) for i, f in zip(chunk, firsts, strict=True))
-        return results
-
-    def _climb(self, first: RefitResult, *, seed: int | None, gate: GateConfig | None) -> RefitResult:
-        """``first`` if it passed its gate (or there is no fallback), else the ladder's first passing rung."""
-        if not self.fallback or first.convergence.passed:
-            return first
-        seconds = first.seconds
-        for form, gdp_block, target_accept in FALLBACK_LADDER:
-            alt = self._rung(form, gdp_block, target_accept)
-            x = {n: first.inputs[n] for n in alt._data_names()}
-            fit = alt._fit_once(x, seed=seed, gate=gate)
-            seconds += fit.seconds
-            passed = fit.convergence.passed
-            ta = alt.sampler.target_accept
-            log.info("refit missed its gate; %s, GDP %s, target_accept %s: %s", form, gdp_block, ta, passed)
-            if passed:
-                return dataclasses_replace(fit, seconds=seconds, inputs=first.inputs, first_attempt=first.convergence)
-        return dataclasses_replace(first, seconds=seconds)
-
-    def _rung(self, form: str, gdp_block: str, target_accept: float | None) -> Refitter:
-        """The refitter of one fallback rung (compiled on first use, then kept)."""
-        key = (form, gdp_block, target_accept)
-        if key not in self._fallback_refitters:
-            config = dataclasses_replace(self.config, parameterization=form, gdp_block=gdp_block)
-            sampler = self.sampler
-            if target_accept is not None:
-                sampler = dataclasses_replace(sampler, target_accept=max(target_accept, sampler.target_accept))
-            self._fallback_refitters[key] = Refitter(config, self.data, sampler, fallback=False)
-        return self._fallback_refitters[key]
-
-    def _fit_once(
-        self, inputs: Mapping[str, np.ndarray] | None = None, *, seed: int | None = None, gate: GateConfig | None = None
-    ) -> RefitResult:
-        run, post, out_names, out_dims = self._compile()
-        x, seed, keys, z0, data = self._prepare(inputs, seed)
-        t0 = time.perf_counter()
-        z, diverging, num_steps, accept = run(keys, z0, data)
-        values = [np.asarray(v) for v in post(z, data)]
-        seconds = time.perf_counter() - t0
-        return self._result(x, values, diverging, num_steps, accept, seconds, gate)
-
-    def _prepare(
-        self, inputs: Mapping[str, np.ndarray] | None, seed: int | None
-    ) -> tuple[dict[str, np.ndarray], int, Any, list[np.ndarray], tuple[np.ndarray, ...]]:
-        """Checked inputs, the seed, the chains' random keys and start points, and the data arguments."""
-        import jax
-
+        program = self.program()
         x = dict(self.default_inputs() if inputs is None else inputs)
-        missing = set(self._data_names()) - set(x)
+        missing = set(self.data_names()) - set(x)
         if missing:
             raise ConfigError(f"refit inputs: missing {sorted(missing)}; build them with Refitter.inputs().")
         seed = self.sampler.seed if seed is None else int(seed)
-        rng = np.random.default_rng(seed)
-        z0 = self._initial_points(rng, np.asarray(x["arrivals_data"], dtype=float))
-        keys = jax.random.split(jax.random.PRNGKey(seed), self.sampler.chains)
-        data = tuple(np.asarray(x[n], dtype=self.model[n].dtype) for n in self._data_names())
-        return x, seed, keys, z0, data
-
-    def _fit_batch(
-        self, inputs: Sequence[Mapping[str, np.ndarray]], seeds: Sequence[int], *, gate: GateConfig | None
-    ) -> list[RefitResult]:
-        """First attempts of several data sets in one call of the batched program."""
-        import jax.numpy as jnp
-
-        _, post, _, _ = self._compile()
-        prepared = [self._prepare(x, seed) for x, seed in zip(inputs, seeds, strict=True)]
-        # stack: keys and starts as (chain, data set, ...), data as (data set, ...)
-        keys = jnp.stack([p[2] for p in prepared], axis=1)
-        z0 = [np.stack([p[3][k] for p in prepared], axis=1) for k in range(len(prepared[0][3]))]
-        data = tuple(np.stack([p[4][k] for p in prepared]) for k in range(len(prepared[0][4])))
+        s = self.sampler
+        swapped = program.with_data(**{n: x[n] for n in self.data_names()})
         t0 = time.perf_counter()
-        z, diverging, num_steps, accept = self._run_many(keys, z0, data)
-        z = [np.asarray(v) for v in z]
-        diverging, num_steps, accept = np.asarray(diverging), np.asarray(num_steps), np.asarray(accept)
-        out = []
-        for b, p in enumerate(prepared):
-            values = [np.asarray(v) for v in post([v[:, b] for v in z], p[4])]
-            out.append((p[0], values, diverging[:, b], num_steps[:, b], accept[:, b]))
-        share = (time.perf_counter() - t0) / len(prepared)
-        return [self._result(x, v, dv, ns, ac, share, gate) for x, v, dv, ns, ac in out]
-
-    def _result(
-        self,
-        x: dict[str, np.ndarray],
-        values: list[np.ndarray],
-        diverging: Any,
-        num_steps: Any,
-        accept: Any,
-        seconds: float,
-        gate: GateConfig | None,
-    ) -> RefitResult:
-        _, _, out_names, out_dims = self._compile()
-        idata = self._to_datatree(
-            values, out_names, out_dims, np.asarray(diverging), np.asarray(num_steps), np.asarray(accept)
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            running = nutpie.sample(
+                swapped,
+                draws=s.draws,
+                tune=s.tune,
+                chains=s.chains,
+                cores=min(s.cores, s.chains),
+                seed=seed,
+                target_accept=s.target_accept,
+                adaptation=ADAPTATION,
+                save_warmup=False,
+                progress_bar=progressbar,
+                blocking=False,
+            )
+            # nutpie's own blocking call answers Ctrl-C with the draws so far, as if the fit had ended:
+            # an interrupted fit must stop the caller instead, with nothing half-sampled returned
+            try:
+                idata = running.wait()
+            except BaseException:
+                running.cancel()
+                raise
+        seconds = time.perf_counter() - t0
+        idata = _plain(idata)
         report = check_convergence(idata, self.free_parameters, gate or GateConfig(enforce=False))
         return RefitResult(
             idata=idata,
@@ -464,32 +278,42 @@ class Refitter:
             seconds=seconds,
             inputs=x,
             parameterization=self.config.parameterization,
-            gdp_form=self.config.gdp_form,
-            target_accept=self.sampler.target_accept,
+            target_accept=s.target_accept,
         )
 
-    def _to_datatree(
+    def fit_many(
         self,
-        values: list[np.ndarray],
-        names: list[str],
-        dims: list[tuple[str, ...]],
-        diverging: np.ndarray,
-        num_steps: np.ndarray,
-        accept: np.ndarray,
-    ) -> xr.DataTree:
-        coords = {k: np.asarray(v) for k, v in self.model.coords.items() if v is not None}
-        post = {}
-        for v, n, dd in zip(values, names, dims, strict=True):
-            extra = list(dd) if dd else [f"{n}_dim_{i}" for i in range(v.ndim - 2)]
-            post[n] = ([C.CHAIN, C.DRAW, *extra], v)
-        chains, draws = diverging.shape
-        ds = xr.Dataset(post, coords={C.CHAIN: np.arange(chains), C.DRAW: np.arange(draws)})
-        ds = ds.assign_coords({k: v for k, v in coords.items() if k in ds.dims})
-        stats = xr.Dataset(
-            {
-                "diverging": ((C.CHAIN, C.DRAW), diverging.astype(bool)),
-                "n_steps": ((C.CHAIN, C.DRAW), num_steps),
-                "acceptance_rate": ((C.CHAIN, C.DRAW), accept),
-            }
-        )
-        return xr.DataTree.from_dict({"posterior": ds, "sample_stats": stats})
+        inputs: Sequence[Mapping[str, np.ndarray]],
+        *,
+        seeds: Sequence[int],
+        gate: GateConfig | None = None,
+    ) -> list[RefitResult]:
+        """Refit many independent data sets one after another on the one compiled program.
+
+        Each fit runs its chains on ``sampler.cores`` threads (nutpie), so the two cores of a
+        small machine are busy without a second process.
+        """
+        if len(inputs) != len(seeds):
+            raise ConfigError(f"fit_many: {len(inputs)} inputs but {len(seeds)} seeds; give one seed per data set.")
+        return [self.fit(x, seed=int(seed), gate=gate) for x, seed in zip(inputs, seeds, strict=True)]
+
+
+#: sample-stat names the package reads, from nutpie's names
+_STATS = {
+    "diverging": "diverging",
+    "n_steps": "n_steps",
+    "mean_tree_accept": "acceptance_rate",
+    "depth": "tree_depth",
+    "step_size": "step_size",
+    "energy": "energy",
+    "logp": "lp",
+}
+
+
+def _plain(idata: xr.DataTree) -> xr.DataTree:
+    """Posterior and the sample stats the package reads, as plain numpy-backed datasets."""
+    post = idata.posterior.to_dataset().as_numpy()
+    raw = idata.sample_stats.to_dataset()
+    stats = xr.Dataset({new: raw[old] for old, new in _STATS.items() if old in raw}).as_numpy()
+    stats = stats.drop_vars([c for c in stats.coords if c not in (C.CHAIN, C.DRAW)])
+    return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})

@@ -1,4 +1,5 @@
-"""How a fit is run: sampler arguments, the JAX set-up, the one-line fit progress, the fit-cache key."""
+"""How a ``pm.sample`` fit is run (numpyro, pymc): sampler arguments, the JAX set-up, the one-line fit progress;
+and the fit-cache code hash."""
 
 from __future__ import annotations
 
@@ -89,6 +90,40 @@ def sample_kwargs(sampler: SamplerConfig) -> dict[str, Any]:
     if not sampler.progressbar:
         kw["quiet"] = True
     return kw
+
+
+def pymc_posterior(model: Any, y: Any, parameterization: str, sampler: SamplerConfig) -> Any:
+    """The posterior of ``model`` from :func:`pymc.sample` (``sampler.name`` ``numpyro`` or ``pymc``).
+
+    Under ``log_mu`` the chains start from :func:`~nkdefections.model.starts.start_points` (dispersed on
+    the posterior's own scale, centred on the counts ``y``) instead of PyMC's U(-1, 1) jitter.
+    """
+    import contextlib
+
+    import numpy as np
+    import pymc as pm
+
+    from nkdefections.model.starts import constrained, start_points
+
+    kwargs = sample_kwargs(sampler)
+    if parameterization == "log_mu":
+        rng = np.random.default_rng([sampler.seed, 1])
+        kwargs["initvals"] = constrained(model, start_points(model, y, sampler.chains, rng))
+        if sampler.name == "numpyro":
+            kwargs["nuts"]["jitter"] = False
+        else:
+            kwargs["init"] = "adapt_diag"
+    if sampler.progressbar and sampler.name == "numpyro":
+        display: Any = FitProgress(f"sampling ({sampler.name}, {sampler.tune} tune + {sampler.draws} draws)")
+    else:
+        display = contextlib.nullcontext()
+        log.info("sampling: %s", sampler)
+    with model, display:
+        idata = pm.sample(**kwargs)
+    # pm.sample(nuts_sampler="numpyro") leaves JAX arrays in the tree: arithmetic on them then runs
+    # through XLA, whose pow/exp differ from numpy's in the last bit, so a fit in memory and the same
+    # fit saved and loaded gave different effects(). Hold plain numpy arrays, as a loaded fit does.
+    return idata.map_over_datasets(lambda ds: ds.as_numpy())
 
 
 class FitProgress:

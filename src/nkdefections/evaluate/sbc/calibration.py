@@ -52,11 +52,10 @@ def fit_row(fit: Any) -> dict[str, Any]:
         "min_ess_bulk": float(row["min_ess_bulk"]),
         "min_ess_tail": float(row["min_ess_tail"]),
         "failures": " | ".join(fit.convergence.failures),
-        # which forms' draws these are: log_mu and pinned GDP, or a fallback rung's after a missed gate
         "parameterization": fit.parameterization,
-        "gdp_form": fit.gdp_form,
         "target_accept": fit.target_accept,
-        "first_attempt_failures": " | ".join(fit.first_attempt.failures) if fit.first_attempt else "",
+        # sampler runs behind the row: 1, as the engine never retries (a gate miss is recorded as it is)
+        "attempts": int(fit.attempts),
     }
 
 
