@@ -36,7 +36,7 @@ from nkdefections.report.blocks import markdown_table
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results"
 WORST = 4
-CHECK = ["level", "beta[border]", "beta[economy]", "beta[sanctions]", "sigma_latent", "rho", "gdp_sd", sbc.LOGLIK]
+CHECK = ["level", "beta_border", "beta_economy", "beta_sanctions", "sigma_latent", "rho", "gdp_sd", sbc.LOGLIK]
 
 
 def fmt(df: pd.DataFrame) -> pd.DataFrame:
