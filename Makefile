@@ -28,12 +28,11 @@ test-slow: $(STAMP)
 test-slurm: $(STAMP)  ## start a one-node SLURM here (root; installs slurm-wlm + munge), run a 4-job sweep through hydra/launcher=slurm, stop it
 	NK_PYTHON=$(abspath $(BIN))/python scripts/slurm/test_slurm.sh
 
-bench: $(STAMP)  ## fit, forecast + sweep, backtest, explorer and batched-refit benchmarks (each prints ratios against a baseline measured in the same run)
+bench: $(STAMP)  ## fit, forecast + sweep, backtest, explorer benchmarks (each prints ratios against a baseline measured in the same run)
 	$(BIN)/python benchmarks/run.py $(ARGS)
 	$(BIN)/python benchmarks/forecast.py $(ARGS)
 	$(BIN)/python benchmarks/backtest.py
 	$(BIN)/python benchmarks/explore.py
-	$(BIN)/python benchmarks/batch.py
 
 screenshots: $(STAMP)  ## docs/explorer.png: the scenario explorer in headless chromium at 1280 px (the cached default fit)
 	$(BIN)/python scripts/screenshot_explorer.py $(ARGS)
