@@ -144,7 +144,7 @@ def main() -> int:
         "# Divergences in the SBC refits (written by experiments/sbc/divergences.py)",
         "",
         f"{int((fits['divergences'] > 0).sum())} of {len(fits)} refits diverged at least once, "
-        f"{int(many.sum())} more than 10 times.",
+        f"{int((fits['divergences'].to_numpy() > 10).sum())} more than 10 times.",
         "",
         "## Which simulations diverge (Spearman correlation of the refit's divergences with the truth / data)",
         "",
