@@ -258,7 +258,7 @@ class DefectionModel:
         refitter = Refitter(self.config, self.data, sampler)
         s = sampler
         log.info("sampling (%s, %d tune + %d draws, %d chains) ...", s.name, s.tune, s.draws, s.chains)
-        fit = refitter.fit(seed=sampler.seed, progressbar=sampler.progressbar)
+        fit = refitter.fit(seed=s.seed, progressbar=s.progressbar)
         post = fit.idata.posterior.to_dataset()
         keep = [v for v in post.data_vars if v in self.model.named_vars]
         post = post[keep]

@@ -8,7 +8,7 @@ observation window and compiles it **once per process** with nutpie's numba back
 swaps arrays (:meth:`nutpie.compile_pymc.CompiledPyMCModel.with_data`) and never
 recompiles; ``draws``, ``tune``, ``target_accept`` and the seed are arguments of the
 sampler, not part of the program.  Two refitters of the same model and data share the
-compiled program (:func:`compiled_program`), and so does the main fit
+compiled program (:meth:`Refitter.program`, keyed by :func:`program_key`), and so does the main fit
 (:meth:`nkdefections.model.DefectionModel.fit` with ``sampler.name="nutpie"``).
 
 * a fit "on 1999..origin" is the full-window graph with the likelihood weights of
