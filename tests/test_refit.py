@@ -84,6 +84,15 @@ def test_bad_inputs_are_refused_before_sampling(refitter, kwargs, match):
         refitter.inputs(**kwargs)
 
 
+def test_a_fractional_likelihood_weight_is_refused_before_sampling(refitter, monkeypatch):
+    """The graph solves the latent recursion for years that are seen (1) or not (0), nothing between."""
+    monkeypatch.setattr(refitter, "program", lambda: pytest.fail("compiled before the inputs were checked"))
+    x = refitter.inputs(origin=2012)
+    x["obs_weight"] = np.where(x["obs_weight"] > 0, 0.5, 0.0)
+    with pytest.raises(ConfigError, match=r"obs_weight must be 0 \(year unseen\) or 1"):
+        refitter.fit(x, seed=1)
+
+
 @pytest.mark.parametrize("name", ["pymc", "numpyro"])
 def test_only_the_engines_sampler_is_supported(name):
     from nkdefections.model.refit import Refitter

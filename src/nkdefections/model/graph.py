@@ -273,16 +273,20 @@ def _log_mu_latent(config: ModelConfig, years: np.ndarray, fixed: Any, y: Any, w
         pm.Potential("latent_density", lp)
     else:
         eps = _innovations(config, C.LATENT_INNOVATION, T, first_normal=True)
-        zs = []
-        for t in range(T):
-            if t == 0:
-                innov = m0 + s0 * eps[0] if ar else pt.zeros(())
-                z_t = weight[0] * free[0] + (1.0 - weight[0]) * innov if ar else innov
-            else:
-                innov = rho * zs[-1] + drift[t] + sigma * eps[t]
-                z_t = weight[t] * free[t] + (1.0 - weight[t]) * innov
-            zs.append(z_t)
-        z = pt.stack(zs)
+        # z_t = w_t free_t + (1 - w_t) (rho z_{t-1} + drift_t + sigma eps_t), and z_0 = w_0 free_0 +
+        # (1 - w_0) (m0 + s0 eps_0) (AR) or 0 (random walk): a linear recursion z_t = a_t z_{t-1} + b_t,
+        # solved in one product z = L b with L[t, s] = rho^(t-s) prod_{s<r<=t} (1 - w_r).  For 0/1 weights
+        # (Refitter.fit checks) the product is 1 exactly when no year in (s, t] is pinned, i.e. when the
+        # running count of pinned years is the same at s and t.  One matrix product instead of a loop over
+        # the years keeps the graph small (the unrolled loop took most of the compile time).
+        b0 = weight[0] * free[0] + (1.0 - weight[0]) * (m0 + s0 * eps[0]) if ar else pt.zeros(())
+        b_rest = weight[1:] * free[1:] + (1.0 - weight[1:]) * (drift[1:] + sigma * eps[1:])
+        b = pt.concatenate([pt.stack([b0]), b_rest])
+        lag = np.subtract.outer(np.arange(T), np.arange(T))
+        pinned_so_far = pt.cumsum(weight)
+        linked = pt.and_(pt.eq(pinned_so_far[:, None], pinned_so_far[None, :]), lag >= 0)
+        L = pt.where(linked, rho ** np.maximum(lag, 0), 0.0)
+        z = pt.dot(L, b)
         w0 = weight[0] if ar else 0.0
         lp0 = w0 * pm.logp(pm.Normal.dist(m0, s0), z[0]) + (1.0 - w0) * pm.logp(std, xi[0])
         lp_ar = weight[1:] * pm.logp(step(rho * z[:-1] + drift[1:]), z[1:])

@@ -238,13 +238,19 @@ class Refitter:
         """
         import nutpie
 
-        program = self.program()
         x = dict(self.default_inputs() if inputs is None else inputs)
         missing = set(self.data_names()) - set(x)
         if missing:
             raise ConfigError(f"refit inputs: missing {sorted(missing)}; build them with Refitter.inputs().")
+        weight = np.asarray(x["obs_weight"])
+        if not np.isin(weight, (0.0, 1.0)).all():  # the graph's latent solution assumes a year is seen or not
+            raise ConfigError(
+                f"refit inputs: obs_weight must be 0 (year unseen) or 1 (seen); got {sorted(set(weight.tolist()))}. "
+                "Build the inputs with Refitter.inputs(origin=..., exclude_years=...)."
+            )
         seed = self.sampler.seed if seed is None else int(seed)
         s = self.sampler
+        program = self.program()
         swapped = program.with_data(**{n: x[n] for n in self.data_names()})
         t0 = time.perf_counter()
         with warnings.catch_warnings():
