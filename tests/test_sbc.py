@@ -290,3 +290,28 @@ def test_sbc_driver_effects_and_level_are_calibrated(sbc_run):
 def test_sbc_same_seed_same_ranks(sbc_run, refitter):
     again = sbc.run_sbc(2, seed=sbc.SEED, refitter=refitter)
     pd.testing.assert_frame_equal(again.ranks, sbc_run.ranks.iloc[:2])
+
+
+@pytest.mark.fit
+def test_sbc_on_two_worker_processes_gives_the_ranks_of_one_process(refitter, monkeypatch):
+    """The simulations run on worker processes by default; the pool must not change a single number.
+
+    nutpie seeds each chain on its own, so one sampling thread per worker gives the draws that two
+    threads in one process give (numba's compile-cache state aside, which both runs here share).
+    """
+    from nkdefections.config import SamplerConfig
+    from nkdefections.evaluate.workers import WORKERS_ENV
+    from nkdefections.model.refit import Refitter
+
+    small = SamplerConfig(draws=200, tune=200, chains=2, cores=2, progressbar=False)
+
+    r = Refitter(refitter.config, refitter.data, small)
+    monkeypatch.setenv(WORKERS_ENV, "1")
+    one = sbc.run_sbc(3, seed=5, refitter=r, thin_to=99)
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    two = sbc.run_sbc(3, seed=5, refitter=r, thin_to=99)
+    assert one.settings["workers"] == 1 and two.settings["workers"] == 2
+    pd.testing.assert_frame_equal(one.ranks, two.ranks)
+    pd.testing.assert_frame_equal(one.posterior, two.posterior)
+    cols = [c for c in one.fits.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(one.fits[cols], two.fits[cols])

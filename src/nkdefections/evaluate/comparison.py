@@ -20,6 +20,8 @@ from nkdefections.arithmetic import nb_prob, nb_shape
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate.backtest import DEFAULT_HORIZONS, DEFAULT_ORIGINS, BacktestResult, check_plan, run_backtest
+from nkdefections.evaluate.workers import default_workers, run_pieces, threads_per_worker
+from nkdefections.model.graph import build_model
 from nkdefections.model.refit import RefitResult, Refitter
 
 log = logging.getLogger(__name__)
@@ -181,53 +183,26 @@ def compare_models(
     if data is None:
         data = load_data(DataConfig(history=max_lag))
     # build every variant's graph first: a variant the data cannot support fails before any fit
-    refitters = {label: Refitter(cfg, data=data, sampler=sampler) for label, cfg in variants.items()}
+    for cfg in variants.values():
+        build_model(data, cfg, evaluation=True)
+    workers = min(default_workers(), len(variants))
+    threads = threads_per_worker(sampler.cores, workers)
+    sampler = dataclasses.replace(sampler, cores=threads)
+    pieces = [(label, cfg, data, origins, horizons, sampler, seed, exact_loo) for label, cfg in variants.items()]
+
+    def progress(i: int, result: tuple[Any, ...]) -> None:
+        done[0] += 1
+        log.info("compared %s in %.1f s (%d/%d)", result[0]["variant"], result[0]["seconds"], done[0], len(pieces))
+
+    done = [0]
+    outcomes = run_pieces(compare_variant, pieces, workers=workers, label="comparison", progress=progress)
     rows, pointwise, results, pointwise_loo = [], {}, {}, {}
-    for label, cfg in variants.items():
-        t0 = time.perf_counter()
-        r = refitters[label]
-        bt = run_backtest(
-            cfg,
-            origins=origins,
-            horizons=horizons,
-            baselines=(),
-            modes=("conditional",),
-            refitter=r,
-            seed=seed,
-            method=label,
-        )
-        results[label] = bt
-        one = bt.scores[bt.scores["horizon"] == 1].sort_values("origin")
-        pointwise[label] = -one["log_score"].to_numpy()  # log predictive density of each one-step forecast
-        full = r.fit(r.inputs(), seed=seed)
-        loo = psis_loo(full, r.design.y, cfg.likelihood, refitter=r if exact_loo else None, seed=seed)
-        row = {
-            "variant": label,
-            "name": cfg.name,
-            "elpd_lfo": float(pointwise[label].sum()),
-        }
-        for h in horizons:
-            row[f"crps_h{h}"] = float(bt.scores.loc[bt.scores["horizon"] == h, "crps"].mean())
-        row.update({k: v for k, v in loo.items() if not k.startswith("pointwise") and k != "loo_refits"})
-        if "pointwise_loo_exact" in loo:
-            pointwise_loo[label] = loo["pointwise_loo_exact"]
-        row["full_fit_passed"] = bool(full.convergence.passed)
-        row["lfo_refits_failing_gate"] = int((~bt.fits["passed"].astype(bool)).sum())
-        loo_refits = loo.get("loo_refits", pd.DataFrame({"passed": [], "divergences": []}))
-        row["loo_refits_failing_gate"] = int((~loo_refits["passed"].astype(bool)).sum()) if len(loo_refits) else 0
-        # every refit of the variant in its backtest's fits table: the LFO refits, the full fit, the LOO refits
-        bt.fits = pd.concat(
-            [
-                bt.fits.assign(kind="lfo"),
-                pd.DataFrame([{"method": label, "kind": "full", **full.convergence.summary_row()}]),
-                loo_refits.assign(method=label, kind="loo"),
-            ],
-            ignore_index=True,
-        )
-        row["max_divergences"] = int(bt.fits["divergences"].max())
-        row["seconds"] = time.perf_counter() - t0
+    for (label, *_), (row, bt, lfo_terms, loo_terms) in zip(pieces, outcomes, strict=True):
         rows.append(row)
-        log.info("compared %s in %.1f s", label, row["seconds"])
+        results[label] = bt
+        pointwise[label] = lfo_terms
+        if loo_terms is not None:
+            pointwise_loo[label] = loo_terms
     table = _with_paired_differences(pd.DataFrame(rows), next(iter(variants)), pointwise, pointwise_loo)
     table = table.sort_values("elpd_lfo", ascending=False).reset_index(drop=True)
     lfo = pd.DataFrame(pointwise, index=sorted(origins))
@@ -236,3 +211,57 @@ def compare_models(
         index=data[C.YEAR].sel({C.YEAR: slice(int(data.attrs["first_year"]), int(data.attrs["last_year"]))}).values,
     )
     return table, lfo, results, loo
+
+
+def compare_variant(
+    label: str,
+    cfg: ModelConfig,
+    data: xr.Dataset,
+    origins: Sequence[int],
+    horizons: Sequence[int],
+    sampler: SamplerConfig,
+    seed: int,
+    exact_loo: bool,
+) -> tuple[dict[str, Any], BacktestResult, np.ndarray, np.ndarray | None]:
+    """One variant of :func:`compare_models` (a piece run by a worker process).
+
+    Returns its table row, its backtest (the fits table holds every refit: LFO, full, LOO),
+    its one-step log predictive densities by origin and its exact-refit LOO terms (or None).
+    """
+    t0 = time.perf_counter()
+    r = Refitter(cfg, data=data, sampler=sampler)
+    bt = run_backtest(
+        cfg,
+        origins=origins,
+        horizons=horizons,
+        baselines=(),
+        modes=("conditional",),
+        refitter=r,
+        seed=seed,
+        method=label,
+    )
+    one = bt.scores[bt.scores["horizon"] == 1].sort_values("origin")
+    lfo_terms = -one["log_score"].to_numpy()  # log predictive density of each one-step forecast
+    full = r.fit(r.inputs(), seed=seed)
+    loo = psis_loo(full, r.design.y, cfg.likelihood, refitter=r if exact_loo else None, seed=seed)
+    row: dict[str, Any] = {"variant": label, "name": cfg.name, "elpd_lfo": float(lfo_terms.sum())}
+    for h in horizons:
+        row[f"crps_h{h}"] = float(bt.scores.loc[bt.scores["horizon"] == h, "crps"].mean())
+    row.update({k: v for k, v in loo.items() if not k.startswith("pointwise") and k != "loo_refits"})
+    row["full_fit_passed"] = bool(full.convergence.passed)
+    row["lfo_refits_failing_gate"] = int((~bt.fits["passed"].astype(bool)).sum())
+    loo_refits = loo.get("loo_refits", pd.DataFrame({"passed": [], "divergences": []}))
+    row["loo_refits_failing_gate"] = int((~loo_refits["passed"].astype(bool)).sum()) if len(loo_refits) else 0
+    # every refit of the variant in its backtest's fits table: the LFO refits, the full fit, the LOO refits
+    bt.fits = pd.concat(
+        [
+            bt.fits.assign(kind="lfo"),
+            pd.DataFrame([{"method": label, "kind": "full", **full.convergence.summary_row()}]),
+            loo_refits.assign(method=label, kind="loo"),
+        ],
+        ignore_index=True,
+    )
+    row["max_divergences"] = int(bt.fits["divergences"].max())
+    row["compile_seconds"] = float(r.compile_seconds or 0.0)
+    row["seconds"] = time.perf_counter() - t0
+    return row, bt, lfo_terms, loo.get("pointwise_loo_exact")

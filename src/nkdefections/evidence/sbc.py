@@ -217,10 +217,13 @@ def _sbc_lines(
 def run_sbc_part(refitter: Any, s: SBCSettings, out: Path, lines: list[str], info: dict[str, Any]) -> sbc.SBCResult:
     t0 = time.perf_counter()
 
-    def progress(i: int, row: Any) -> None:
-        if (i + 1) % 10 == 0 or not row["passed"]:
+    done = [0]
+
+    def progress(i: int, row: Any) -> None:  # in completion order (simulations run on worker processes)
+        done[0] += 1
+        if done[0] % 10 == 0 or not row["passed"]:
             print(
-                f"  sbc {i + 1}/{s.sims}: passed={row['passed']} div={row['divergences']} "
+                f"  sbc {done[0]}/{s.sims} (simulation {i}): passed={row['passed']} div={row['divergences']} "
                 f"rhat={row['max_rhat']:.3f} ess={row['min_ess_bulk']:.0f} ({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )

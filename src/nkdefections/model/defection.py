@@ -255,7 +255,7 @@ class DefectionModel:
         """
         from nkdefections.model.refit import Refitter
 
-        refitter = Refitter(self.config, self.data, sampler)
+        refitter = Refitter.shared(self.config, self.data, sampler)
         s = sampler
         log.info("sampling (%s, %d tune + %d draws, %d chains) ...", s.name, s.tune, s.draws, s.chains)
         fit = refitter.fit(seed=s.seed, progressbar=s.progressbar)

@@ -56,6 +56,8 @@ ADAPTATION = "low_rank"
 
 #: Compiled programs of this process, by :func:`program_key`: one per model graph and window.
 _PROGRAMS: dict[str, Any] = {}
+#: Refitters of this process, by program key and sampler settings (:meth:`Refitter.shared`).
+_REFITTERS: dict[tuple[str, str], Refitter] = {}
 
 
 def program_key(config: ModelConfig, data: xr.Dataset) -> str:
@@ -136,6 +138,23 @@ class Refitter:
         self.key = program_key(self.config, data)
         #: seconds this refitter spent compiling (0.0 when the process had the program already)
         self.compile_seconds: float | None = None
+
+    @classmethod
+    def shared(
+        cls, config: ModelConfig | None = None, data: xr.Dataset | None = None, sampler: SamplerConfig | None = None
+    ) -> Refitter:
+        """This process's refitter for ``(config, data, sampler)``: built once, then reused.
+
+        Building one costs a graph (about a second); the compiled program is shared anyway.
+        """
+        fresh = None
+        if data is None:
+            fresh = cls(config, data, sampler)
+            data = fresh.data
+        key = (program_key(config or ModelConfig(), data), stable_hash((sampler or SamplerConfig()).to_dict()))
+        if key not in _REFITTERS:
+            _REFITTERS[key] = fresh or cls(config, data, sampler)
+        return _REFITTERS[key]
 
     # -- inputs -----------------------------------------------------------------
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from nkdefections.evaluate.sbc.ranks import (
     thin_indices,
 )
 from nkdefections.evaluate.sbc.simulate import quantities, rank_summary, sbc_inputs, simulate_prior
+from nkdefections.evaluate.workers import default_workers, run_pieces, threads_per_worker
 
 if TYPE_CHECKING:  # importing the refit engine pulls in PyMC: only the drivers need it
     from nkdefections.model.refit import Refitter
@@ -166,36 +168,29 @@ def run_sbc(
     s = refitter.sampler
     thin_indices(s.chains * s.draws, thin_to)  # validates before anything runs
     sims = simulate_prior(n_sims, seed, config=config, data=refitter.data)
-    d = refitter.design
     free = list(refitter.ranked_parameters)
-    rank_rows, fit_rows, post_rows = [], [], []
-    for i in range(n_sims):
-        sim = sims.isel({SIMULATION: i})
-        y = sim[C.ARRIVALS].values
-        g = sim[C.GDP_GROWTH].values
-        fit_seed = derive_seed(seed, i, 1)
-        fit = refitter.fit((make_inputs or sbc_inputs)(refitter, sim), seed=fit_seed, gate=gate)
-        kw = dict(y=y, gdp=g, gdp_sd=d.gdp_sd_all, config=config)
-        truth = quantities(sim.expand_dims(SAMPLE), free, sample_dim=SAMPLE, **kw)
-        full = fit.posterior.stack({SAMPLE: (C.CHAIN, C.DRAW)}).drop_vars([SAMPLE, C.CHAIN, C.DRAW])
-        post_all = quantities(full, free, sample_dim=SAMPLE, **kw)
-        idx = thin_indices(full.sizes[SAMPLE], thin_to)
-        rng = np.random.default_rng(derive_seed(seed, i, 2))
-        rank_rows.append({q: sbc_rank(float(truth[q][0]), post_all[q][idx], rng) for q in truth})
-        for q in truth:
-            post_rows.append(
-                {
-                    SIMULATION: i,
-                    "quantity": q,
-                    "truth": float(truth[q][0]),
-                    "post_mean": float(post_all[q].mean()),
-                    "post_sd": float(post_all[q].std(ddof=1)),
-                }
-            )
-        row = {SIMULATION: i, "fit_seed": fit_seed, **fit_row(fit)}
-        fit_rows.append(row)
-        if progress is not None:
-            progress(i, row)
+    workers = min(default_workers(), n_sims)
+    pieces = [(i, sims.isel({SIMULATION: i}), seed, thin_to, gate, make_inputs) for i in range(n_sims)]
+    if workers > 1:  # each worker builds (and compiles) the refitter once, sampling on its share of the cores
+        worker_sampler = dataclasses.replace(s, cores=threads_per_worker(s.cores, workers))
+        spec = (config, refitter.data, worker_sampler)
+        outcomes = run_pieces(
+            sbc_simulation_in_worker,
+            [(spec, *p) for p in pieces],
+            workers=workers,
+            progress=(lambda i, out: progress(i, out[2])) if progress is not None else None,
+        )
+        compile_seconds = max(out[3] for out in outcomes)
+    else:
+        outcomes = []
+        for p in pieces:
+            outcomes.append(sbc_simulation(refitter, *p))
+            if progress is not None:
+                progress(p[0], outcomes[-1][2])
+        compile_seconds = refitter.compile_seconds
+    rank_rows = [out[0] for out in outcomes]
+    post_rows = [row for out in outcomes for row in out[1]]
+    fit_rows = [out[2] for out in outcomes]
     ranks = pd.DataFrame(rank_rows, index=pd.RangeIndex(n_sims, name=SIMULATION))
     fits = pd.DataFrame(fit_rows).set_index(SIMULATION)
     settings = {
@@ -206,7 +201,8 @@ def run_sbc(
         "sampler": s.to_dict(),
         "gate": gate.to_dict(),
         "model": config.to_dict(),
-        "compile_seconds": refitter.compile_seconds,
+        "compile_seconds": compile_seconds,
+        "workers": workers,
         "seconds": round(time.perf_counter() - t_start, 1),
         "simulator": sims.attrs["simulator"],
         "refit_inputs": (
@@ -224,3 +220,47 @@ def run_sbc(
         settings=settings,
         simulations=sims,
     )
+
+
+def sbc_simulation(
+    refitter: Refitter,
+    i: int,
+    sim: xr.Dataset,
+    seed: int,
+    thin_to: int,
+    gate: GateConfig,
+    make_inputs: Callable[[Refitter, xr.Dataset], dict[str, np.ndarray]] | None,
+) -> tuple[dict[str, int], list[dict[str, Any]], dict[str, Any], float]:
+    """Refit simulation ``i`` and rank its truth: (rank row, posterior rows, fit row, compile seconds)."""
+    config, d = refitter.config, refitter.design
+    free = list(refitter.ranked_parameters)
+    y = sim[C.ARRIVALS].values
+    g = sim[C.GDP_GROWTH].values
+    fit_seed = derive_seed(seed, i, 1)
+    fit = refitter.fit((make_inputs or sbc_inputs)(refitter, sim), seed=fit_seed, gate=gate)
+    kw = dict(y=y, gdp=g, gdp_sd=d.gdp_sd_all, config=config)
+    truth = quantities(sim.expand_dims(SAMPLE), free, sample_dim=SAMPLE, **kw)
+    full = fit.posterior.stack({SAMPLE: (C.CHAIN, C.DRAW)}).drop_vars([SAMPLE, C.CHAIN, C.DRAW])
+    post_all = quantities(full, free, sample_dim=SAMPLE, **kw)
+    idx = thin_indices(full.sizes[SAMPLE], thin_to)
+    rng = np.random.default_rng(derive_seed(seed, i, 2))
+    ranks = {q: sbc_rank(float(truth[q][0]), post_all[q][idx], rng) for q in truth}
+    post_rows = [
+        {
+            SIMULATION: i,
+            "quantity": q,
+            "truth": float(truth[q][0]),
+            "post_mean": float(post_all[q].mean()),
+            "post_sd": float(post_all[q].std(ddof=1)),
+        }
+        for q in truth
+    ]
+    row = {SIMULATION: i, "fit_seed": fit_seed, **fit_row(fit)}
+    return ranks, post_rows, row, float(refitter.compile_seconds or 0.0)
+
+
+def sbc_simulation_in_worker(spec: tuple[ModelConfig, xr.Dataset, SamplerConfig], *piece: Any) -> Any:
+    """:func:`sbc_simulation` in a worker process, on that process's one refitter for ``spec``."""
+    from nkdefections.model.refit import Refitter
+
+    return sbc_simulation(Refitter.shared(*spec), *piece)
