@@ -106,7 +106,19 @@ def main() -> None:
             rows.append({"step": step, "size": size, "seconds": times, "ratio_one_over_two": round(one / two, 2)})
             print(f"{step}: one process {one:.0f} s, two workers {two:.0f} s, ratio {one / two:.2f}", flush=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    record = {"date": stamp, "machine": platform.platform(), "cpus": os.cpu_count(), "quick": a.quick, "rows": rows}
+    code = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    from importlib.metadata import version
+
+    record = {
+        "date": stamp,
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "code_version": code.stdout.strip() or "unknown",
+        "packages": {p: version(p) for p in ("nkdefections", "nutpie", "pymc", "pytensor", "numba")},
+        "command": " ".join(["python", "benchmarks/refits.py", *sys.argv[1:]]),
+        "quick": a.quick,
+        "rows": rows,
+    }
     (OUT / f"refits-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if not a.quick:
         (OUT / "refits-latest.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

@@ -98,11 +98,16 @@ def fit_model(last_year: int | None = None, cache: Path | None = None) -> Any:
 # -- scoring every partial figure ------------------------------------------------------------
 
 
-def _nowcasts(r: Any, year: int, pairs: pd.DataFrame, model: Any, refit_model: Any) -> dict[str, Any]:
+def _nowcasts(
+    r: Any, year: int, pairs: pd.DataFrame, model: Any, refit_model: Any, shares: dict[tuple[int, bool], Any]
+) -> dict[str, Any]:
     x = int(r.partial)
     day = None if pd.isna(r.day) else int(r.day)
-    share_bb = fit_share_curve(pairs, exclude_years=[year], seed=SEED)
-    share_bi = fit_share_curve(pairs, exclude_years=[year], overdispersed=False, seed=SEED)
+    # the leave-one-year-out share curves depend on the year alone: fitted once for all its figures
+    for od in (True, False):
+        if (year, od) not in shares:
+            shares[(year, od)] = fit_share_curve(pairs, exclude_years=[year], overdispersed=od, seed=SEED)
+    share_bb, share_bi = shares[(year, True)], shares[(year, False)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = {
@@ -148,6 +153,7 @@ def score_figures(pairs: pd.DataFrame, refit: bool, cache: Path | None) -> tuple
     all_finals = dict(zip(ds["year"].values.astype(int), ds["arrivals"].values.astype(int), strict=True))
     model = fit_model(cache=cache)
     refits: dict[int, Any] = {}
+    shares: dict[tuple[int, bool], Any] = {}
     rows, next_rows = [], []
     for r in pairs.itertuples(index=False):
         year, final = int(r.year), int(r.final)
@@ -156,7 +162,7 @@ def score_figures(pairs: pd.DataFrame, refit: bool, cache: Path | None) -> tuple
             if year not in refits:
                 refits[year] = fit_model(last_year=year - 1, cache=cache)
             refit_model = refits[year]
-        res = _nowcasts(r, year, pairs, model, refit_model)
+        res = _nowcasts(r, year, pairs, model, refit_model, shares)
         base = {
             "year": year,
             "period": r.period,
