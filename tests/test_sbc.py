@@ -297,19 +297,25 @@ def test_sbc_on_two_worker_processes_gives_the_ranks_of_one_process(refitter, mo
     """The simulations run on worker processes by default; the pool must not change a single number.
 
     nutpie seeds each chain on its own, so one sampling thread per worker gives the draws that two
-    threads in one process give (numba's compile-cache state aside, which both runs here share).
+    threads in one process give.  The numba code behind the program gives other draws when it is
+    compiled cold than when it is loaded from the disk cache (PLATFORM-NOTES), so the one-process
+    run happens in a fresh process too, after this process has compiled the graph and written the
+    cache: both runs then load the same compiled code.
     """
+    import concurrent.futures
+    import multiprocessing
+
     from nkdefections.config import SamplerConfig
     from nkdefections.evaluate.workers import WORKERS_ENV
-    from nkdefections.model.refit import Refitter
 
     small = SamplerConfig(draws=200, tune=200, chains=2, cores=2, progressbar=False)
-
-    r = Refitter(refitter.config, refitter.data, small)
+    refitter.program()  # compiled (and cached on disk) before any child starts
+    kwargs = dict(config=refitter.config, data=refitter.data, sampler=small, thin_to=99)
     monkeypatch.setenv(WORKERS_ENV, "1")
-    one = sbc.run_sbc(3, seed=5, refitter=r, thin_to=99)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        one = pool.submit(sbc.run_sbc, 3, 5, **kwargs).result()
     monkeypatch.setenv(WORKERS_ENV, "2")
-    two = sbc.run_sbc(3, seed=5, refitter=r, thin_to=99)
+    two = sbc.run_sbc(3, 5, **kwargs)
     assert one.settings["workers"] == 1 and two.settings["workers"] == 2
     pd.testing.assert_frame_equal(one.ranks, two.ranks)
     pd.testing.assert_frame_equal(one.posterior, two.posterior)

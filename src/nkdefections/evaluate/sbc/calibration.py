@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -137,7 +138,8 @@ def run_sbc(
         Number of simulated data sets (100 or more for a meaningful test).
     seed
         Seeds the prior draws (:func:`simulate_prior`), each refit and the tie-breaking;
-        the same seed gives the same ranks (JAX's NUTS is deterministic given its key).
+        the same seed gives the same ranks on the same machine with the same compile-cache state
+        (numba code compiled cold gives other draws than code loaded from the cache).
     refitter
         A :class:`~nkdefections.model.refit.Refitter` to reuse (its compiled code is reused across
         calls); built from ``config``, ``data``, ``sampler`` (default :data:`SBC_SAMPLER`)
@@ -173,21 +175,13 @@ def run_sbc(
     pieces = [(i, sims.isel({SIMULATION: i}), seed, thin_to, gate, make_inputs) for i in range(n_sims)]
     if workers > 1:  # each worker builds (and compiles) the refitter once, sampling on its share of the cores
         worker_sampler = dataclasses.replace(s, cores=threads_per_worker(s.cores, workers))
-        spec = (config, refitter.data, worker_sampler)
-        outcomes = run_pieces(
-            sbc_simulation_in_worker,
-            [(spec, *p) for p in pieces],
-            workers=workers,
-            progress=(lambda i, out: progress(i, out[2])) if progress is not None else None,
-        )
-        compile_seconds = max(out[3] for out in outcomes)
-    else:
-        outcomes = []
-        for p in pieces:
-            outcomes.append(sbc_simulation(refitter, *p))
-            if progress is not None:
-                progress(p[0], outcomes[-1][2])
-        compile_seconds = refitter.compile_seconds
+        fn: Callable[..., Any] = functools.partial(sbc_simulation_in_worker, (config, refitter.data, worker_sampler))
+    else:  # in this process, on the caller's refitter
+        fn = functools.partial(sbc_simulation, refitter)
+    outcomes = run_pieces(
+        fn, pieces, workers=workers, progress=(lambda i, out: progress(i, out[2])) if progress is not None else None
+    )
+    compile_seconds = max(out[3] for out in outcomes)
     rank_rows = [out[0] for out in outcomes]
     post_rows = [row for out in outcomes for row in out[1]]
     fit_rows = [out[2] for out in outcomes]
