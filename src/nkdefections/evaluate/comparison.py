@@ -21,7 +21,6 @@ from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate.backtest import DEFAULT_HORIZONS, DEFAULT_ORIGINS, BacktestResult, check_plan, run_backtest
 from nkdefections.evaluate.workers import default_workers, run_pieces, threads_per_worker
-from nkdefections.model.graph import build_model
 from nkdefections.model.refit import RefitResult, Refitter
 
 log = logging.getLogger(__name__)
@@ -182,12 +181,11 @@ def compare_models(
     max_lag = max(v.max_lag for v in variants.values())
     if data is None:
         data = load_data(DataConfig(history=max_lag))
+    workers = min(default_workers(), len(variants))
+    sampler = dataclasses.replace(sampler, cores=threads_per_worker(sampler.cores, workers))
     # build every variant's graph first: a variant the data cannot support fails before any fit
     for cfg in variants.values():
-        build_model(data, cfg, evaluation=True)
-    workers = min(default_workers(), len(variants))
-    threads = threads_per_worker(sampler.cores, workers)
-    sampler = dataclasses.replace(sampler, cores=threads)
+        Refitter.shared(cfg, data, sampler)
     pieces = [(label, cfg, data, origins, horizons, sampler, seed, exact_loo) for label, cfg in variants.items()]
 
     def progress(i: int, result: tuple[Any, ...]) -> None:
@@ -229,7 +227,7 @@ def compare_variant(
     its one-step log predictive densities by origin and its exact-refit LOO terms (or None).
     """
     t0 = time.perf_counter()
-    r = Refitter(cfg, data=data, sampler=sampler)
+    r = Refitter.shared(cfg, data, sampler)  # a worker builds its own; this process reuses the check's
     bt = run_backtest(
         cfg,
         origins=origins,

@@ -179,6 +179,12 @@ def _startup(config: ModelConfig, years: np.ndarray) -> Any:
     return delta * startup_mask(years)
 
 
+def _ar_decay(rho: Any, T: int) -> Any:
+    """(T, T) matrix of ``rho^(t-s)`` for ``s <= t``, 0 above the diagonal: how z_s carries into z_t."""
+    lag = np.subtract.outer(np.arange(T), np.arange(T))
+    return pt.where(lag >= 0, rho ** np.maximum(lag, 0), 0.0)
+
+
 def _latent(config: ModelConfig, T: int, years: np.ndarray | None = None) -> pt.TensorVariable:
     """Latent log-rate deviation z_t (dims ``year``)."""
     p = config.priors
@@ -191,9 +197,8 @@ def _latent(config: ModelConfig, T: int, years: np.ndarray | None = None) -> pt.
         s0 = p["latent_init"]["sigma"]
         eps = _innovations(config, C.LATENT_INNOVATION, T, first_normal=True)
         t = np.arange(T)
-        power = t[:, None] - t[None, :]
         scale = pt.concatenate([pt.stack([pt.as_tensor(s0)]), pt.repeat(sigma, T - 1)])
-        L = pt.where(power >= 0, rho ** pt.maximum(power, 0), 0.0) * scale[None, :]
+        L = _ar_decay(rho, T) * scale[None, :]
         return pm.Deterministic(C.LATENT, p["latent_init"]["mu"] * rho**t + L @ eps, dims=C.YEAR)
     # random walk anchored at 0 in the first year: the intercept is the first year's level
     eps = _innovations(config, C.LATENT_INNOVATION, T - 1)
@@ -282,10 +287,8 @@ def _log_mu_latent(config: ModelConfig, years: np.ndarray, fixed: Any, y: Any, w
         b0 = weight[0] * free[0] + (1.0 - weight[0]) * (m0 + s0 * eps[0]) if ar else pt.zeros(())
         b_rest = weight[1:] * free[1:] + (1.0 - weight[1:]) * (drift[1:] + sigma * eps[1:])
         b = pt.concatenate([pt.stack([b0]), b_rest])
-        lag = np.subtract.outer(np.arange(T), np.arange(T))
         pinned_so_far = pt.cumsum(weight)
-        linked = pt.and_(pt.eq(pinned_so_far[:, None], pinned_so_far[None, :]), lag >= 0)
-        L = pt.where(linked, rho ** np.maximum(lag, 0), 0.0)
+        L = pt.where(pt.eq(pinned_so_far[:, None], pinned_so_far[None, :]), _ar_decay(rho, T), 0.0)
         z = pt.dot(L, b)
         w0 = weight[0] if ar else 0.0
         lp0 = w0 * pm.logp(pm.Normal.dist(m0, s0), z[0]) + (1.0 - w0) * pm.logp(std, xi[0])
