@@ -36,6 +36,7 @@ def _fake_fit(refitter, *, beta=(-0.5, 0.02, 0.05), S=40):
             C.BETA: ((C.CHAIN, C.DRAW, C.DRIVER), np.broadcast_to(np.array(beta), (1, S, 3)).copy()),
             C.LATENT: ((C.CHAIN, C.DRAW, C.YEAR), np.zeros((1, S, len(d.years)))),
             C.GDP_TRUE: ((C.CHAIN, C.DRAW, C.GDP_YEAR), rng.normal(1.0, 0.1, (1, S, len(d.gdp_years)))),
+            C.RHO: ((C.CHAIN, C.DRAW), np.full((1, S), 0.5)),
         },
         coords={C.DRIVER: list(d.drivers), C.YEAR: d.years, C.GDP_YEAR: d.gdp_years},
     )
@@ -56,6 +57,27 @@ def test_status_quo_holds_what_is_in_force_at_the_origin_and_conditional_uses_th
     assert float(data[C.BORDER_IN_FORCE].sel(year=2011)) == 0.75
     np.testing.assert_allclose(sq[0], 7.0 - 0.5 * 0.75)
     assert (cond[0] < sq[0]).all()  # the 2012 tightening lowers the conditional forecast further
+
+
+def test_variance_rows_put_the_drawn_gdp_on_the_gdp_share(refitter):
+    """With a flat latent and fixed effects, all of a forecast's variance is the GDP it draws."""
+    from nkdefections.evaluate.backtest import _variance_rows, forecast_log_mu
+
+    fit = _fake_fit(refitter, beta=(0.0, 0.3, 0.0), S=400)  # the economy only
+    targets = [2012, 2013]
+    rng = np.random.default_rng(0)
+    rows = {}
+    for mode in ("conditional", "status_quo"):
+        log_mu = forecast_log_mu(fit, refitter, 2011, targets, mode)
+        counts = rng.poisson(np.exp(log_mu))
+        rows[mode] = _variance_rows(fit, refitter, 2011, targets, mode, log_mu, counts, [1500, 1500], "default")
+        assert list(rows[mode]["horizon"]) == [1, 2] and set(rows[mode]["mode"]) == {mode}
+    # status quo holds the last published growth (2010), drawn from the GDP block: all the variance
+    sq = rows["status_quo"]
+    np.testing.assert_allclose(sq["share_gdp_draws"], 1.0, atol=1e-9)
+    assert (sq["share_latent_innovation"] == 0.0).all() and (sq["var_log_mu"] > 0).all()
+    # conditional takes the realised 2011 and 2012 figures as published: nothing is drawn
+    np.testing.assert_allclose(rows["conditional"]["var_log_mu"], 0.0, atol=1e-20)
 
 
 def test_origin_year_gdp_is_unknown_at_the_origin(refitter):

@@ -17,6 +17,7 @@ DEFAULT_OUT = {
     "backtest": "experiments/backtest/results",
     "compare": "experiments/model_comparison/results",
     "structures": "experiments/model_structures/results",
+    "calibration": "experiments/calibration/results",
     "sensitivity": "experiments/prior_sensitivity/results",
     "sbc": "experiments/sbc/results",
     "nowcast": "experiments/nowcast/results",
@@ -27,6 +28,7 @@ README = {
     "sbc": "experiments/sbc/README.md",
     "nowcast": "experiments/nowcast/README.md",
     "structures": "experiments/model_structures/README.md",
+    "calibration": "experiments/calibration/README.md",
 }
 
 

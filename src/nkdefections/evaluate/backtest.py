@@ -45,6 +45,7 @@ from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate import baselines as B
 from nkdefections.evaluate import scores as E
+from nkdefections.evaluate import variance as V
 from nkdefections.model.refit import RefitResult, Refitter
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,17 @@ def _draws(post: xr.Dataset, name: str) -> np.ndarray:
     return da.values.reshape(-1, *da.shape[2:])
 
 
-def forecast_log_mu(fit: RefitResult, refitter: Refitter, origin: int, targets: Sequence[int], mode: str) -> np.ndarray:
+def forecast_log_mu(
+    fit: RefitResult, refitter: Refitter, origin: int, targets: Sequence[int], mode: str, gdp_at_mean: bool = False
+) -> np.ndarray:
     """Draws of ``log mu`` for the ``targets`` years from a fit on ..``origin``; shape (S, H).
 
     ``mode`` is ``conditional`` (realised drivers) or ``status_quo`` (what is in force
     at the origin held).  The economy enters through GDP growth lagged by its lag: a GDP
     year published at the origin (up to ``origin - GDP_PUBLICATION_LAG``) takes the
     fitted ``gdp_true`` draws, a later one the published figure (conditional) or the
-    last published year's draws (status quo).
+    last published year's draws (status quo).  ``gdp_at_mean`` holds those draws at their
+    posterior mean (for :mod:`nkdefections.evaluate.variance`).
     """
     if mode not in MODES:
         raise ConfigError(f"backtest mode: unknown {mode!r}; choose one of {list(MODES)}.")
@@ -88,14 +92,21 @@ def forecast_log_mu(fit: RefitResult, refitter: Refitter, origin: int, targets: 
         return log_mu
     beta = _draws(post, C.BETA)
     for k, drv in enumerate(d.drivers):
-        x = _driver_columns(post, refitter, drv, origin, targets, mode, beta.shape[0])
+        x = _driver_columns(post, refitter, drv, origin, targets, mode, beta.shape[0], gdp_at_mean)
         x = transform_driver(x, refitter.config.transforms.get(drv, "linear"))
         log_mu = log_mu + beta[:, k : k + 1] * x
     return log_mu
 
 
 def _driver_columns(
-    post: xr.Dataset, refitter: Refitter, drv: str, origin: int, targets: Sequence[int], mode: str, n: int
+    post: xr.Dataset,
+    refitter: Refitter,
+    drv: str,
+    origin: int,
+    targets: Sequence[int],
+    mode: str,
+    n: int,
+    gdp_at_mean: bool = False,
 ) -> np.ndarray:
     """(S, H) values of one driver in the target years as a forecast made at ``origin`` sees them."""
     d, data, cfg = refitter.design, refitter.data, refitter.config
@@ -108,7 +119,8 @@ def _driver_columns(
             g = t - lag if mode == "conditional" else min(t - lag, newest)
             figure = float(data[C.GDP_GROWTH].sel({C.YEAR: g}).values)
             if g <= newest or np.isnan(figure):
-                cols.append(gdp_true[:, gdp_years.index(g)])
+                draws = gdp_true[:, gdp_years.index(g)]
+                cols.append(np.full(n, draws.mean()) if gdp_at_mean else draws)
             else:  # conditional: the realised (published) figure
                 cols.append(np.full(n, figure))
         return np.column_stack(cols)
@@ -152,6 +164,8 @@ class BacktestResult:
     seconds: float
     compile_seconds: float
     settings: dict = field(default_factory=dict)
+    #: per method, mode, origin and target: the predictive variance's sources (:mod:`~nkdefections.evaluate.variance`)
+    variance: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> pd.DataFrame:
         """Mean CRPS, log score, coverage and width by method, mode and horizon."""
@@ -194,6 +208,29 @@ def check_plan(
 
 def _targets(origin: int, horizons: Sequence[int], last: int) -> list[int]:
     return [origin + h for h in horizons if origin + h <= last]
+
+
+def _variance_rows(
+    fit: RefitResult,
+    refitter: Refitter,
+    origin: int,
+    targets: Sequence[int],
+    mode: str,
+    log_mu: np.ndarray,
+    counts: np.ndarray,
+    observed: Sequence[int],
+    method: str,
+) -> pd.DataFrame:
+    """The variance decomposition of one origin's forecasts in one mode, one row per target."""
+    cfg = refitter.config
+    at_mean = forecast_log_mu(fit, refitter, origin, targets, mode, gdp_at_mean=True)
+    innov = V.latent_innovation(fit.posterior, refitter.years, origin, targets, cfg.latent)
+    od = _draws(fit.posterior, C.OVERDISPERSION) if cfg.likelihood == "negative_binomial" else None
+    table = V.decompose(log_mu, at_mean, innov, counts, observed, od)
+    keys = {"method": method, "mode": mode, "origin": origin, "target_year": list(targets)}
+    return table.assign(**keys, horizon=[t - origin for t in targets])[
+        ["method", "mode", "origin", "target_year", "horizon", *table.columns]
+    ]
 
 
 def run_backtest(
@@ -245,7 +282,7 @@ def run_backtest(
     bad = [o for o in origins if not years[0] + 4 <= o < last]
     if bad:
         raise ConfigError(f"backtest origins: {bad} outside {int(years[0]) + 4}..{last - 1}.")
-    rows, fit_rows = [], []
+    rows, fit_rows, var_rows = [], [], []
     n_draws = refitter.sampler.chains * refitter.sampler.draws
     for origin in origins:
         # one generator per origin: an origin's scores do not depend on which origins ran before it
@@ -256,9 +293,10 @@ def run_backtest(
         for mode in modes:
             log_mu = forecast_log_mu(fit, refitter, origin, targets, mode)
             counts, log_pmf = predictive(log_mu, fit, cfg.likelihood, rng)
+            observed = [int(y_all[list(years).index(t)]) for t in targets]
             for h_i, t in enumerate(targets):
-                y = int(y_all[list(years).index(t)])
-                rows.append(_row(method, mode, origin, t, y, counts[:, h_i], log_pmf(h_i, y)))
+                rows.append(_row(method, mode, origin, t, observed[h_i], counts[:, h_i], log_pmf(h_i, observed[h_i])))
+            var_rows.append(_variance_rows(fit, refitter, origin, targets, mode, log_mu, counts, observed, method))
         train = years <= origin
         for name in baselines:
             bf = B.fit_baseline(name, years[train], y_all[train], max(t - origin for t in targets))
@@ -268,6 +306,7 @@ def run_backtest(
                 y = int(y_all[list(years).index(t)])
                 rows.append(_row(name, E.NO_MODE, origin, t, y, draws[h - 1], float(bf.log_pmf(h, y))))
     return BacktestResult(
+        variance=pd.concat(var_rows, ignore_index=True) if var_rows else pd.DataFrame(),
         scores=E.scores_frame(rows),
         fits=pd.DataFrame(fit_rows),
         seconds=time.perf_counter() - t_start,

@@ -114,10 +114,22 @@ def step_structures(out: Path, quick: bool = False) -> dict[str, Any]:
     return {**res, "settings": {"origins": list(origins), "sampler": sampler.to_dict(), "winner": res["winner"]}}
 
 
+def step_calibration(out: Path, quick: bool = False) -> dict[str, Any]:
+    """Candidates for the latent innovation by the backtest's calibration (experiments/calibration)."""
+    from nkdefections.config import SamplerConfig
+    from nkdefections.evidence.calibration import run_calibration
+
+    origins = (2012, 2013) if quick else tuple(range(2008, 2016))
+    sampler = QUICK_SAMPLER if quick else SamplerConfig(progressbar=False)
+    res = run_calibration(out, sampler=sampler, origins=origins)
+    return {**res, "settings": {"origins": list(origins), "sampler": sampler.to_dict(), "winner": res["winner"]}}
+
+
 STEPS: dict[str, Callable[..., dict[str, Any]]] = {
     "backtest": step_backtest,
     "compare": step_compare,
     "structures": step_structures,
+    "calibration": step_calibration,
     "sensitivity": step_sensitivity,
     "sbc": step_sbc_experiment,
     "nowcast": step_nowcast_experiment,

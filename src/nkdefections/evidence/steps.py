@@ -75,6 +75,7 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     """Rolling-origin backtest 2008-2015, h = 1..3, conditional and status quo, with baselines."""
     from nkdefections.evaluate import scores as E
     from nkdefections.evaluate.backtest import backtest_targets, run_backtest
+    from nkdefections.evaluate.variance import spread_error
 
     origins = (2012, 2013) if quick else tuple(range(2008, 2016))
     bt = run_backtest(origins=origins, sampler=_sampler(quick))
@@ -90,9 +91,13 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     _write_table(skill, out, "skill")
     targets = backtest_targets(bt.scores)
     _write_table(targets, out, "targets")
+    bt.variance.to_csv(out / "variance.csv", index=False)
+    _write_table(spread_error(bt.variance[bt.variance["method"] == "default"]), out, "variance_summary")
+    _plot_variance(bt.variance, out / "variance.png")
     _plot_backtest(bt.scores, out / "backtest.png")
     _plot_pit(bt.scores, out / "pit.png")
-    (out / "readme.md").write_text(backtest_fragment(summary, skill, bt.fits, targets), encoding="utf-8")
+    variance = spread_error(bt.variance[bt.variance["method"] == "default"])
+    (out / "readme.md").write_text(backtest_fragment(summary, skill, bt.fits, targets, variance), encoding="utf-8")
     return {
         "targets": targets,
         "summary": summary,
@@ -104,9 +109,15 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
 
 
 def backtest_fragment(
-    summary: pd.DataFrame, skill: pd.DataFrame, fits: pd.DataFrame, targets: pd.DataFrame | None = None
+    summary: pd.DataFrame,
+    skill: pd.DataFrame,
+    fits: pd.DataFrame,
+    targets: pd.DataFrame | None = None,
+    variance: pd.DataFrame | None = None,
 ) -> str:
-    """The README's backtest tables (scores by horizon; skill ratios against each baseline)."""
+    """The README's backtest tables (scores by horizon; skill ratios against each baseline; variance sources)."""
+    from nkdefections.evaluate.variance import SHARES
+
     order = {"default": 0, "no_change": 1, "rw_drift": 2, "ets": 3, "arima": 4}
     s = summary.assign(_o=summary["method"].map(order).fillna(9)).sort_values(["_o", "mode", "horizon"])
     s = s.assign(
@@ -148,6 +159,18 @@ def backtest_fragment(
             markdown_table(t, "{:.2f}"),
             "",
         ]
+    variance_lines = []
+    if variance is not None:
+        v = variance.assign(mode=variance["mode"].str.replace("_", " "))
+        v = v[["mode", "horizon", *[f"share_{k}" for k in SHARES], "count_noise", "error_over_spread"]]
+        variance_lines = [
+            "Where the width comes from (`variance_summary.csv`): shares of the log-scale predictive variance, the "
+            "count noise's share of the count variance, and rms realised log error over rms predictive log s.d. "
+            "(near 1: calibrated; below 1: too wide):",
+            "",
+            markdown_table(v.rename(columns=lambda c: c.removeprefix("share_").replace("_", " ")), "{:.2f}"),
+            "",
+        ]
     return "\n".join(
         [
             markdown_table(table, "{:.4g}"),
@@ -158,6 +181,7 @@ def backtest_fragment(
             markdown_table(wide),
             "",
             *target_lines,
+            *variance_lines,
             f"Refits: {len(fits)}, of which {failing} missed the convergence gate "
             f"(max divergences {int(fits['divergences'].max())}; min bulk ESS {fits['min_ess_bulk'].min():.0f}).",
             "",
@@ -181,6 +205,32 @@ def _plot_pit(scores: pd.DataFrame, path: Path) -> None:
     fig.suptitle("Backtest PIT: flat = calibrated; U = too narrow; hump = too wide")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_variance(variance: pd.DataFrame, path: Path) -> None:
+    """Stacked shares of the log-scale predictive variance by mode and horizon, with error / spread."""
+    from nkdefections.evaluate.variance import SHARES, spread_error
+
+    plt = _plt()
+    summ = spread_error(variance[variance["method"] == "default"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, (mode, g) in zip(axes, summ.groupby("mode"), strict=False):
+        bottom = np.zeros(len(g))
+        for k in SHARES:
+            vals = g[f"share_{k}"].clip(lower=0).to_numpy()
+            ax.bar(g["horizon"], vals, bottom=bottom, label=k.replace("_", " "))
+            bottom += vals
+        for h, r in zip(g["horizon"], g["error_over_spread"], strict=True):
+            ax.annotate(f"error/spread {r:.2f}", (h, 1.02), ha="center", fontsize=8)
+        ax.set_title(mode.replace("_", " "))
+        ax.set_xlabel("horizon (years)")
+        ax.set_xticks(g["horizon"])
+    axes[0].set_ylabel("share of Var(log mu)")
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle("Where the backtest forecasts' width comes from")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 

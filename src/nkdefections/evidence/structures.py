@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,11 @@ def candidate_row(name: str, bt: Any, full_passed: bool, reference_scores: pd.Da
     row["refits_failing_gate"] = int((~bt.fits["passed"].astype(bool)).sum())
     row["max_divergences"] = int(bt.fits["divergences"].max())
     row["seconds"] = float(bt.seconds)
+    if not bt.variance.empty:  # the spread-error ratio of each mode, pooled over horizons
+        from nkdefections.evaluate.variance import spread_error
+
+        for r in spread_error(bt.variance, by=("mode",)).itertuples():
+            row[f"error_over_spread_{r.mode}"] = float(r.error_over_spread)
     return row
 
 
@@ -139,9 +144,20 @@ def _paired(table: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def run_structures(
-    out: Path, variants: Mapping[str, ModelConfig] | None = None, *, sampler: SamplerConfig, origins: tuple[int, ...]
+    out: Path,
+    variants: Mapping[str, ModelConfig] | None = None,
+    *,
+    sampler: SamplerConfig,
+    origins: tuple[int, ...],
+    decide: Callable[[pd.DataFrame], tuple[str, str]] = decide,
+    fragment: Callable[[pd.DataFrame, str, str], str] | None = None,
+    table_name: str = "structures",
 ) -> dict[str, Any]:
-    """Backtest every candidate (plus its full-data fit), apply :func:`decide`, write the tables."""
+    """Backtest every candidate (plus its full-data fit), apply ``decide``, write the tables.
+
+    The calibration experiment (:mod:`nkdefections.evidence.calibration`) passes its own
+    candidates, rule and README fragment.
+    """
     from nkdefections.evaluate.backtest import run_backtest
     from nkdefections.model.refit import Refitter
 
@@ -159,12 +175,13 @@ def run_structures(
         rows.append(candidate_row(name, bt, full.convergence.passed, reference))
         bt.scores.to_csv(out / f"scores_{name}.csv", index=False)
         bt.fits.assign(candidate=name).to_csv(out / f"fits_{name}.csv", index=False)
+        bt.variance.to_csv(out / f"variance_{name}.csv", index=False)
         log.warning("structures: %s R = %.3f (%.0f s)", name, rows[-1]["R"], rows[-1]["seconds"])
     reference.to_csv(out / "scores_no_change.csv", index=False)
     table = _paired(rows)
     winner, reason = decide(table)
-    table.to_csv(out / "structures.csv", index=False)
-    md = structures_fragment(table, winner, reason)
+    table.to_csv(out / f"{table_name}.csv", index=False)
+    md = (fragment or structures_fragment)(table, winner, reason)
     (out / "readme.md").write_text(md, encoding="utf-8")
     return {"table": table, "winner": winner, "reason": reason, "results_md": md}
 
