@@ -106,6 +106,8 @@ def calibration_fragment(table: pd.DataFrame, winner: str, reason: str) -> str:
     }
     return "\n".join(
         [
+            "*Written by `nkdefections-evidence calibration`; files in [`results/`](results/).*",
+            "",
             "C: calibration score (0 = spread matches errors); error / spread: rms log error over rms predictive",
             "log s.d. (below 1: too wide); R: mean CRPS ratio against the fair `no_change`.",
             "",

@@ -176,7 +176,7 @@ def run_structures(
         bt.scores.to_csv(out / f"scores_{name}.csv", index=False)
         bt.fits.assign(candidate=name).to_csv(out / f"fits_{name}.csv", index=False)
         bt.variance.to_csv(out / f"variance_{name}.csv", index=False)
-        log.warning("structures: %s R = %.3f (%.0f s)", name, rows[-1]["R"], rows[-1]["seconds"])
+        log.warning("%s: %s R = %.3f (%.0f s)", table_name, name, rows[-1]["R"], rows[-1]["seconds"])
     reference.to_csv(out / "scores_no_change.csv", index=False)
     table = _paired(rows)
     winner, reason = decide(table)
@@ -226,6 +226,8 @@ def structures_fragment(table: pd.DataFrame, winner: str, reason: str) -> str:
     }
     return "\n".join(
         [
+            "*Written by `nkdefections-evidence structures`; files in [`results/`](results/).*",
+            "",
             "CRPS ratios against the fair `no_change` over the same targets (< 1: better than no-change):",
             "",
             markdown_table(t[list(cols)].rename(columns=cols), "{:.3f}"),
