@@ -100,6 +100,12 @@ def test_gate_fails_on_rhat_ess_and_divergences(fake_idata):
     assert "ess bulk < 400" in msg and "sticky" in msg
     assert "3 divergent transition(s)" in msg
     assert "target_accept" in msg  # says what to try
+    import re
+
+    from nkdefections.config import PARAMETERIZATIONS
+
+    suggested = [v.strip() for m in re.findall(r"model\.parameterization=([\w /]+)", msg) for v in m.split("/")]
+    assert suggested and set(suggested) <= set(PARAMETERIZATIONS)  # only forms the config accepts
     relaxed = check_convergence(
         idata, ["stuck", "sticky"], GateConfig(rhat_max=10, ess_bulk_min=0, ess_tail_min=0, max_divergences=5)
     )

@@ -34,7 +34,7 @@ class ConvergenceReport:
         tips = (
             "What to try: more tuning (sampler.tune=2000), a higher target acceptance "
             "(sampler.target_accept=0.99), more draws for ESS (sampler.draws=2000), or "
-            "another parameterisation (model.parameterization=noncentered / centered). "
+            "the other parameterisation (model.parameterization=noncentered; the default is log_mu). "
             "To look at a failing fit anyway, relax the gate explicitly: gate.enforce=false."
         )
         return "convergence gate failed:\n  - " + "\n  - ".join(self.failures) + "\n" + tips
