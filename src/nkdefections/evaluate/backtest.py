@@ -40,7 +40,7 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections import validate
-from nkdefections.arithmetic import draw_counts, mixture_log_pmf, nb_shape, transform_driver
+from nkdefections.arithmetic import draw_counts, flatten_draws, mixture_log_pmf, nb_shape, transform_driver
 from nkdefections.config import ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate import baselines as B
@@ -63,12 +63,6 @@ GDP_PUBLICATION_LAG = 1
 # ----------------------------------------------------------------------------
 
 
-def _draws(post: xr.Dataset, name: str) -> np.ndarray:
-    """(sample, ...) array of a posterior variable."""
-    da = post[name]
-    return da.values.reshape(-1, *da.shape[2:])
-
-
 def forecast_log_mu(
     fit: RefitResult, refitter: Refitter, origin: int, targets: Sequence[int], mode: str, gdp_at_mean: bool = False
 ) -> np.ndarray:
@@ -87,10 +81,10 @@ def forecast_log_mu(
     post = fit.posterior
     years = list(d.years)
     idx = [years.index(t) for t in targets]
-    log_mu = _draws(post, C.INTERCEPT)[:, None] + _draws(post, C.LATENT)[:, idx]
+    log_mu = flatten_draws(post[C.INTERCEPT])[:, None] + flatten_draws(post[C.LATENT])[:, idx]
     if not d.drivers:
         return log_mu
-    beta = _draws(post, C.BETA)
+    beta = flatten_draws(post[C.BETA])
     for k, drv in enumerate(d.drivers):
         x = _driver_columns(post, refitter, drv, origin, targets, mode, beta.shape[0], gdp_at_mean)
         x = transform_driver(x, refitter.config.transforms.get(drv, "linear"))
@@ -113,7 +107,7 @@ def _driver_columns(
     lag = cfg.lags[drv]
     if drv == C.ECONOMY:
         newest = origin - GDP_PUBLICATION_LAG  # the last GDP year published at the origin
-        gdp_true, gdp_years = _draws(post, C.GDP_TRUE), list(d.gdp_years)
+        gdp_true, gdp_years = flatten_draws(post[C.GDP_TRUE]), list(d.gdp_years)
         cols = []
         for t in targets:
             g = t - lag if mode == "conditional" else min(t - lag, newest)
@@ -140,7 +134,7 @@ def predictive(
 ) -> tuple[np.ndarray, object]:
     """Count draws (S, H) and a function ``log_pmf(h_index, y)`` of the exact predictive mixture."""
     mu = np.exp(log_mu)
-    od = _draws(fit.posterior, C.OVERDISPERSION) if likelihood == "negative_binomial" else None
+    od = flatten_draws(fit.posterior[C.OVERDISPERSION]) if likelihood == "negative_binomial" else None
     counts = draw_counts(mu, rng, od)
     n = None if od is None else nb_shape(od)
 
@@ -225,7 +219,7 @@ def _variance_rows(
     cfg = refitter.config
     at_mean = forecast_log_mu(fit, refitter, origin, targets, mode, gdp_at_mean=True)
     innov = V.latent_innovation(fit.posterior, refitter.years, origin, targets, cfg.latent)
-    od = _draws(fit.posterior, C.OVERDISPERSION) if cfg.likelihood == "negative_binomial" else None
+    od = flatten_draws(fit.posterior[C.OVERDISPERSION]) if cfg.likelihood == "negative_binomial" else None
     table = V.decompose(log_mu, at_mean, innov, counts, observed, od)
     keys = {"method": method, "mode": mode, "origin": origin, "target_year": list(targets)}
     return table.assign(**keys, horizon=[t - origin for t in targets])[

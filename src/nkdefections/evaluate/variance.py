@@ -34,16 +34,12 @@ import numpy as np
 import pandas as pd
 
 from nkdefections import constants as C
-from nkdefections.arithmetic import nb_shape
+from nkdefections.arithmetic import flatten_draws, nb_shape
 from nkdefections.errors import ConfigError
 
 #: The decomposition's share columns, in table order.
 SHARES: tuple[str, ...] = ("latent_innovation", "parameters", "gdp_draws", "covariance")
 
-
-def _draws(post, name: str) -> np.ndarray:
-    da = post[name]
-    return da.values.reshape(-1, *da.shape[2:])
 
 
 def latent_innovation(post, years: Sequence[int], origin: int, targets: Sequence[int], latent: str) -> np.ndarray:
@@ -51,11 +47,11 @@ def latent_innovation(post, years: Sequence[int], origin: int, targets: Sequence
     years = list(years)
     if latent == "none":
         return np.zeros((post.sizes["chain"] * post.sizes["draw"], len(targets)))
-    z = _draws(post, C.LATENT)
+    z = flatten_draws(post[C.LATENT])
     z_o = z[:, years.index(origin)]
     h = np.array([t - origin for t in targets], dtype=float)
     if latent == "ar1":
-        mean = _draws(post, C.RHO)[:, None] ** h[None, :] * z_o[:, None]
+        mean = flatten_draws(post[C.RHO])[:, None] ** h[None, :] * z_o[:, None]
     elif latent == "random_walk":
         mean = np.broadcast_to(z_o[:, None], (z.shape[0], len(targets)))
     else:

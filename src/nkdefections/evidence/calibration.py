@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from nkdefections.config import ModelConfig, SamplerConfig
-from nkdefections.evidence.structures import run_structures
+from nkdefections.evidence.structures import run_structures, tied_best
 from nkdefections.report.blocks import markdown_table
 
 #: The rule's thresholds (experiments/calibration/README.md).
@@ -53,13 +53,10 @@ def calibration_score(row: pd.Series) -> float:
 def decide(table: pd.DataFrame) -> tuple[str, str]:
     """Apply the pre-registered rule; return (winner, the reason in a sentence)."""
     t = table.set_index("candidate")
-    eligible = t[t["full_fit_passed"] & (t["refits_failing_gate"] <= MAX_FAILED_REFITS)]
-    if eligible.empty or "default" not in t.index:
+    best = tied_best(t, "C", TIE, lambda n: ORDER.index(n) if n in ORDER else len(ORDER), MAX_FAILED_REFITS)
+    if best is None:
         return "default", "no candidate is eligible; the default stays."
     ref = t.loc["default"]
-    best_c = eligible["C"].min()
-    tied = eligible[eligible["C"] <= best_c + TIE]
-    best = min(tied.index, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), tied.loc[n, "C"]))
     if best == "default":
         return "default", f"the default's C ({ref['C']:.3f}) is within {TIE} of the best; it stays."
     b = t.loc[best]

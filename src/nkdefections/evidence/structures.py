@@ -110,16 +110,29 @@ def candidate_row(name: str, bt: Any, full_passed: bool, reference_scores: pd.Da
     return row
 
 
+def tied_best(
+    t: pd.DataFrame, score: str, tie: float, simpler: Callable[[str], int], max_failed: int = MAX_FAILED_REFITS
+) -> str | None:
+    """The eligible candidate of lowest ``score`` (rows of ``t`` indexed by candidate), ties to the simplest.
+
+    Eligible: the full fit passes the gate and at most ``max_failed`` refits miss it.  Scores within
+    ``tie`` of the lowest count as tied, and the lowest ``simpler(name)`` wins among them.  None when
+    no candidate is eligible or the table has no ``default`` row.
+    """
+    eligible = t[t["full_fit_passed"] & (t["refits_failing_gate"] <= max_failed)]
+    if eligible.empty or "default" not in t.index:
+        return None
+    tied = eligible[eligible[score] <= eligible[score].min() + tie]
+    return min(tied.index, key=lambda n: (simpler(n), tied.loc[n, score]))
+
+
 def decide(table: pd.DataFrame) -> tuple[str, str]:
     """Apply the pre-registered rule to the candidate table; return (winner, the reason in a sentence)."""
     t = table.set_index("candidate")
-    eligible = t[t["full_fit_passed"] & (t["refits_failing_gate"] <= MAX_FAILED_REFITS)]
-    if eligible.empty or "default" not in t.index:
+    best = tied_best(t, "R", TIE, lambda n: CHANGES.get(n, 9))
+    if best is None:
         return "default", "no candidate is eligible; the default stays."
     ref = t.loc["default"]
-    best_r = eligible["R"].min()
-    tied = eligible[eligible["R"] <= best_r + TIE]
-    best = min(tied.index, key=lambda n: (CHANGES.get(n, 9), tied.loc[n, "R"]))
     if best == "default":
         return "default", f"the default's R ({ref['R']:.3f}) is within {TIE} of the best; it stays."
     gain = float(ref["R"] - t.loc[best, "R"])
