@@ -92,11 +92,11 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     targets = backtest_targets(bt.scores)
     _write_table(targets, out, "targets")
     bt.variance.to_csv(out / "variance.csv", index=False)
-    _write_table(spread_error(bt.variance[bt.variance["method"] == "default"]), out, "variance_summary")
-    _plot_variance(bt.variance, out / "variance.png")
+    variance = spread_error(bt.variance[bt.variance["method"] == "default"])
+    _write_table(variance, out, "variance_summary")
+    _plot_variance(variance, out / "variance.png")
     _plot_backtest(bt.scores, out / "backtest.png")
     _plot_pit(bt.scores, out / "pit.png")
-    variance = spread_error(bt.variance[bt.variance["method"] == "default"])
     (out / "readme.md").write_text(backtest_fragment(summary, skill, bt.fits, targets, variance), encoding="utf-8")
     return {
         "targets": targets,
@@ -208,12 +208,11 @@ def _plot_pit(scores: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_variance(variance: pd.DataFrame, path: Path) -> None:
-    """Stacked shares of the log-scale predictive variance by mode and horizon, with error / spread."""
-    from nkdefections.evaluate.variance import SHARES, spread_error
+def _plot_variance(summ: pd.DataFrame, path: Path) -> None:
+    """Stacked shares of the log-scale predictive variance by mode and horizon (``spread_error``'s table)."""
+    from nkdefections.evaluate.variance import SHARES
 
     plt = _plt()
-    summ = spread_error(variance[variance["method"] == "default"])
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, (mode, g) in zip(axes, summ.groupby("mode"), strict=False):
         bottom = np.zeros(len(g))
