@@ -12,7 +12,7 @@ from scipy import stats
 from nkdefections import constants as C
 from nkdefections.cli.nowcast import _main
 from nkdefections.errors import ConfigError, DataValidationError
-from nkdefections.forecast.nowcast.nowcast import model_prior, nowcast, nowcast_summary
+from nkdefections.forecast.nowcast.nowcast import _count_logpmf, _inverse_cdf, model_prior, nowcast, nowcast_summary
 from nkdefections.forecast.nowcast.share import (
     N_FULL,
     ShareFit,
@@ -20,6 +20,7 @@ from nkdefections.forecast.nowcast.share import (
     fit_share_curve,
     naive_estimate,
     partial_loglik,
+    partial_loglik_grid,
     pmf_crps,
     pmf_pit,
     pmf_quantile,
@@ -74,6 +75,44 @@ def test_betabinom_matches_scipy_and_binomial_limit():
     bi = partial_loglik(300, n2, 0.5, 0.0, 1.0, None)
     np.testing.assert_allclose(bb, bi, atol=1e-4)
     np.testing.assert_allclose(bi, stats.binom.logpmf(300, n2, 0.5), rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("overdispersed", [True, False])
+def test_grid_loglik_is_the_broadcast_loglik(seed, overdispersed):
+    """The separated-terms kernel the nowcast runs equals partial_loglik broadcast over (draws, grid)."""
+    rng = np.random.default_rng(seed)
+    S, x = 40, int(rng.integers(50, 900))
+    a, b = rng.normal(0.0, 0.5, S), rng.uniform(0.6, 1.6, S)
+    kappa = rng.uniform(5, 400, S) if overdispersed else None
+    grid = np.arange(max(x - 30, 0), x * 6)
+    frac = float(rng.uniform(0.1, 0.9))
+    fast = partial_loglik_grid(x, grid, frac, a, b, kappa)
+    ref = partial_loglik(x, grid[None, :], frac, a[:, None], b[:, None], None if kappa is None else kappa[:, None])
+    assert fast.shape == (S, len(grid))
+    np.testing.assert_array_equal(np.isneginf(fast), np.isneginf(ref))
+    ok = np.isfinite(ref)
+    np.testing.assert_allclose(fast[ok], ref[ok], rtol=1e-9, atol=1e-8)
+
+
+def test_poisson_count_logpmf_matches_scipy():
+    n = np.arange(0, 3000)
+    mu = np.array([[0.5], [40.0], [1234.5]])
+    np.testing.assert_allclose(_count_logpmf(n, mu, None), stats.poisson.logpmf(n, mu), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_inverse_cdf_is_the_comparison_count(seed):
+    """One sorted search gives the index (cdf < u).sum() per row, zero-probability points included."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(30), size=50)
+    p[:, ::4] = 0.0  # flat steps in the cdf
+    p /= p.sum(axis=1, keepdims=True)
+    u = rng.uniform(size=(50, 8))
+    cdf = np.cumsum(p, axis=1)
+    ref = np.stack([(cdf < u[:, [j]]).sum(axis=1) for j in range(8)], axis=1)
+    np.testing.assert_array_equal(_inverse_cdf(p, u), np.minimum(ref, 29))
+    assert np.all(p[np.arange(50)[:, None], _inverse_cdf(p, u)] > 0)
 
 
 def test_pmf_helpers_agree_with_brute_force():

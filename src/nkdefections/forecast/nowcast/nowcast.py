@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import stats
-from scipy.special import logsumexp
+from scipy.special import gammaln
 
 from nkdefections import constants as C
 from nkdefections.arithmetic import draw_counts, flatten_draws, latent_step, nb_prob, nb_shape
@@ -28,7 +28,7 @@ from nkdefections.forecast.nowcast.share import (
     ess,
     fit_share_curve,
     naive_estimate,
-    partial_loglik,
+    partial_loglik_grid,
     pmf_quantile,
     systematic_resample,
     year_fraction,
@@ -97,9 +97,11 @@ def model_prior(
 
 
 def _count_logpmf(n: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | None) -> np.ndarray:
-    """Poisson or negative-binomial log pmf; ``n`` (G,), ``mu`` (S, 1) -> (S, G)."""
+    """Poisson or negative-binomial log pmf; ``n`` (G,) non-negative, ``mu`` (S, 1) -> (S, G)."""
     if overdispersion is None:
-        return stats.poisson.logpmf(n, mu)
+        # scipy's generic logpmf re-checks and re-broadcasts every call; log n! is on the grid alone
+        nf = np.asarray(n, dtype=float)
+        return nf[None, :] * np.log(mu) - mu - gammaln(nf + 1)[None, :]
     phi = nb_shape(np.asarray(overdispersion)[:, None])
     return stats.nbinom.logpmf(n, phi, nb_prob(phi, mu))
 
@@ -162,27 +164,42 @@ def _reweight(
     parts: list[tuple[float, np.ndarray]] = []
     prior_pmf = np.zeros(len(grid))
     n_cond = np.empty((S, K), dtype=np.int64)
+    log_grid = np.log(grid)[None, :]
     for i in range(0, S, chunk):
         sl = slice(i, min(i + chunk, S))
-        k = None if kappa is None else kappa[sl, None]
-        joint = partial_loglik(x, grid[None, :], frac, a[sl, None], b[sl, None], k)
+        joint = partial_loglik_grid(x, grid, frac, a[sl], b[sl], None if kappa is None else kappa[sl])
         if mu is not None:
             lp = _count_logpmf(grid, mu[sl, None], None if od is None else od[sl])
             prior_pmf += np.exp(lp).sum(axis=0)
-            joint = joint + lp
+            joint += lp
         else:
-            joint = joint - np.log(grid)[None, :]
-        lw = logsumexp(joint, axis=1)
+            joint -= log_grid
+        # one exp of the (draws, grid) block serves the weights, the mixture and the conditionals
+        row_max = joint.max(axis=1, keepdims=True)
+        e = np.exp(joint - row_max)
+        row_sum = e.sum(axis=1)
+        lw = row_max[:, 0] + np.log(row_sum)
         logw[sl] = lw
         top = float(lw.max())
-        parts.append((top, np.exp(joint - top).sum(axis=0)))
-        cdf = np.cumsum(np.exp(joint - lw[:, None]), axis=1)
-        u = rng.uniform(size=(cdf.shape[0], K)) * cdf[:, -1:]
-        pos = np.stack([(cdf < u[:, [j]]).sum(axis=1) for j in range(K)], axis=1)
-        n_cond[sl] = grid[np.minimum(pos, len(grid) - 1)]
+        parts.append((top, (e * np.exp(row_max - top)).sum(axis=0)))
+        n_cond[sl] = grid[_inverse_cdf(e / row_sum[:, None], rng.uniform(size=(e.shape[0], K)))]
     top = max(t for t, _ in parts)
     post_pmf = sum(np.exp(t - top) * v for t, v in parts)
     return logw, post_pmf, prior_pmf, n_cond
+
+
+def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Grid index of the ``u`` quantiles (R, K) of each row's pmf ``p`` (R, G), rows summing to 1.
+
+    The smallest index whose cdf reaches ``u``, as ``(cdf < u).sum()`` gives, found by one
+    sorted search over the rows laid end to end (row ``r`` shifted by ``r``).
+    """
+    R, G = p.shape
+    cdf = np.cumsum(p, axis=1)
+    cdf[:, -1] = 1.0
+    offset = np.arange(R, dtype=float)[:, None]
+    pos = np.searchsorted((cdf + offset).ravel(), (u + offset).ravel(), side="left").reshape(u.shape)
+    return np.clip(pos - (G * np.arange(R))[:, None], 0, G - 1)
 
 
 def _next_year(

@@ -118,6 +118,33 @@ def partial_loglik(
     return betabinom_logpmf(x, n, kappa * s, kappa * (1 - s))
 
 
+def partial_loglik_grid(
+    x: int,
+    grid: np.ndarray,
+    fraction: float,
+    a: np.ndarray,
+    b: np.ndarray,
+    kappa: np.ndarray | None,
+) -> np.ndarray:
+    """:func:`partial_loglik` of one count ``x`` for draws ``a, b, kappa`` (S,) and full counts ``grid`` (G,): (S, G).
+
+    The same log pmf, with the terms that depend on the grid alone or on the draw alone
+    computed once on their (G,) or (S,) vectors; only the two mixed ``gammaln`` terms
+    (one product for the binomial) run on the (S, G) array. ``-inf`` where ``grid < x``.
+    """
+    n = np.asarray(grid, dtype=float)
+    ok = n >= x
+    ns = np.where(ok, n, float(x))
+    on_grid = np.where(ok, gammaln(ns + 1) - gammaln(ns - x + 1), -np.inf)[None, :]
+    s = share_curve(fraction, np.asarray(a, dtype=float), np.asarray(b, dtype=float))[:, None]
+    if kappa is None:
+        return on_grid + (x * np.log(s) - gammaln(x + 1.0)) + (ns - x)[None, :] * np.log1p(-s)
+    k = np.asarray(kappa, dtype=float)[:, None]
+    alpha, beta = k * s, k * (1 - s)
+    on_draw = gammaln(x + alpha) + gammaln(alpha + beta) - gammaln(alpha) - gammaln(beta) - gammaln(x + 1.0)
+    return on_grid + on_draw + gammaln((ns - x)[None, :] + beta) - gammaln(ns[None, :] + alpha + beta)
+
+
 def naive_estimate(partial_count: float, fraction: float) -> float:
     """Scale up in proportion to time: ``x / f`` (``x * 12 / m`` for whole months, up to day counts)."""
     return float(partial_count) / float(fraction)
