@@ -176,6 +176,25 @@ def test_loguniform_nowcast_is_x_over_share():
     assert "next_year_pmf" not in res  # no model, no next-year forecast
 
 
+def test_block_size_changes_no_result(monkeypatch):
+    """Draws are processed in blocks bounded by the grid's length; the blocking leaves every output as it was."""
+    import importlib
+
+    nc = importlib.import_module("nkdefections.forecast.nowcast.nowcast")  # the module, not the function
+
+    rng = np.random.default_rng(3)
+    share = ShareFit(
+        a=rng.normal(0, 0.1, 300), b=rng.uniform(0.9, 1.1, 300), kappa=rng.uniform(40, 90, 300),
+        excluded_years=(), years=(2000,), n_pairs=1, ess=300.0,
+    )
+    whole = nowcast(400, 2015, 6, share=share, chunk=500)
+    monkeypatch.setattr(nc, "BLOCK_CELLS", 10_000)  # blocks of a few draws on this grid
+    assert nc._rows_per_block(500, whole.sizes[N_FULL]) < 10
+    blocked = nowcast(400, 2015, 6, share=share, chunk=500)
+    np.testing.assert_allclose(blocked["full_year_pmf"], whole["full_year_pmf"], rtol=1e-10, atol=1e-15)
+    np.testing.assert_array_equal(blocked["full_year"], whole["full_year"])
+
+
 def test_overdispersion_widens_the_interval():
     narrow = nowcast_summary(nowcast(500, 2015, 6, share=fixed_share(kappa=None))).iloc[0]
     wide = nowcast_summary(nowcast(500, 2015, 6, share=fixed_share(kappa=50.0))).iloc[0]

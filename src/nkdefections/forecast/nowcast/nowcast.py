@@ -165,6 +165,7 @@ def _reweight(
     prior_pmf = np.zeros(len(grid))
     n_cond = np.empty((S, K), dtype=np.int64)
     log_grid = np.log(grid)[None, :]
+    chunk = _rows_per_block(chunk, len(grid))
     for i in range(0, S, chunk):
         sl = slice(i, min(i + chunk, S))
         joint = partial_loglik_grid(x, grid, frac, a[sl], b[sl], None if kappa is None else kappa[sl])
@@ -186,6 +187,15 @@ def _reweight(
     top = max(t for t, _ in parts)
     post_pmf = sum(np.exp(t - top) * v for t, v in parts)
     return logw, post_pmf, prior_pmf, n_cond
+
+
+#: The most (draws x grid) cells one block holds: 2e6 cells, 16 MB per float array.
+BLOCK_CELLS = 2_000_000
+
+
+def _rows_per_block(chunk: int, grid_size: int) -> int:
+    """At most ``chunk`` draws per block, fewer when the grid is long (the log-uniform prior's grid reaches 200,000)."""
+    return max(1, min(chunk, BLOCK_CELLS // max(grid_size, 1)))
 
 
 def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -218,6 +228,7 @@ def _next_year(
     grid2 = np.arange(lo2, hi2 + 1)
     nxt = np.zeros(len(grid2))
     nxt_prior = np.zeros(len(grid2))
+    chunk = _rows_per_block(chunk, len(grid2))
     for i in range(0, S, chunk):
         sl = slice(i, min(i + chunk, S))
         p = np.exp(_count_logpmf(grid2, mu_next[sl, None], None if od is None else od[sl]))
@@ -319,7 +330,8 @@ def nowcast(
     seed
         Seed of the latent innovations, the share-curve draws and the resampling.
     chunk
-        Posterior draws processed at a time (memory).
+        Posterior draws processed at a time, at most; fewer when the count grid is long,
+        so that one block holds at most :data:`BLOCK_CELLS` cells (memory).
 
     Returns
     -------
