@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test test-slow test-slurm bench card lint lock clean-venv check-installed screenshots
+.PHONY: run test test-slow test-slurm bench card lint lock clean-venv check-installed screenshots docs
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "nkdefections needs Python >= 3.12 (found " + sys.version.split()[0] + "); install it, or run: make PY=/path/to/python3.12 ...")'
@@ -42,6 +42,9 @@ card: $(STAMP)  ## every check (fit, PPC, backtest, baselines, comparison, SBC, 
 
 check-installed: $(STAMP)  ## build the wheel, install it into a fresh venv, run the documented commands outside the clone
 	PY=$(PY) PIP_PY=$(BIN)/python scripts/check_installed.sh
+
+docs: $(STAMP)  ## the documentation site -> build/site, strict: a broken link, anchor or reference fails (executes the tutorial)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict $(ARGS)
 
 lint: $(STAMP)  ## ruff, then the import contracts of pyproject.toml [tool.importlinter] (layers, no hydra/pymc where they do not belong)
 	$(BIN)/ruff check src tests benchmarks experiments scripts

@@ -1,4 +1,4 @@
-"""Every ``nkdefections ...`` command in README.md and data/README.md code blocks composes and validates.
+"""Every ``nkdefections ...`` command in README.md, data/README.md and docs/ code blocks composes and validates.
 
 Each command is composed in-process with Hydra's compose API (``--config-dir X`` becomes
 ``hydra.searchpath=[file://X]``) and turned into plain objects by ``configs_from_dict``;
@@ -22,7 +22,7 @@ from nkdefections.cli.app import configs_from_dict, user_config_dirs
 from nkdefections.resources import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = ("README.md", "data/README.md")
+DOCS = ("README.md", "data/README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").rglob("*.md")))
 
 
 def _blocks(text: str) -> list[tuple[str, str]]:
@@ -48,12 +48,12 @@ def doc_commands() -> list[str]:
 
 
 def _user_dir(tmp_path: Path) -> Path:
-    """``~/my_configs`` of the README: the README's own my_thaw.yaml and a model variant."""
+    """``~/my_configs`` of the scenario guide: its own my_thaw.yaml and a model variant."""
     d = tmp_path / "my_configs"
     (d / "scenario").mkdir(parents=True)
     (d / "model").mkdir()
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    (thaw,) = [b for lang, b in _blocks(readme) if lang == "yaml" and "my_thaw.yaml" in b.splitlines()[0]]
+    guide = (REPO / "docs" / "how-to" / "scenarios.md").read_text(encoding="utf-8")
+    (thaw,) = [b for lang, b in _blocks(guide) if lang == "yaml" and "my_thaw.yaml" in b.splitlines()[0]]
     (d / "scenario" / "my_thaw.yaml").write_text(thaw)
     (d / "model" / "my_variant.yaml").write_text("defaults:\n  - default\n  - _self_\nname: my_variant\n")
     return d

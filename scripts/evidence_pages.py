@@ -1,11 +1,11 @@
-"""Copy the evidence tables written by the evidence commands into README.md and the experiments' READMEs.
+"""Copy the evidence tables written by the evidence commands into the docs' evidence pages and the experiments' READMEs.
 
-    .venv/bin/python scripts/readme_evidence.py
+    .venv/bin/python scripts/evidence_pages.py
 
 Replaces the text between ``<!-- evidence:NAME:start -->`` and ``<!-- evidence:NAME:end -->``
-with ``experiments/<folder>/results/readme.md`` and a line naming the command, code
-version and date from that folder's ``meta.json``: no number in those README sections
-is typed by hand.  A missing results folder is an error (run its command first).
+in ``docs/evidence/<page>.md`` with ``experiments/<folder>/results/readme.md`` and a line
+naming the command, code version and run time from that folder's ``meta.json``: no number
+on those pages is typed by hand.  A missing results folder is an error (run its command first).
 """
 
 from __future__ import annotations
@@ -21,6 +21,15 @@ SOURCES = {
     "sensitivity": ("experiments/prior_sensitivity/results", "nkdefections-evidence sensitivity"),
     "structures": ("experiments/model_structures/results", "nkdefections-evidence structures"),
 }
+#: The docs page that carries each fragment.
+PAGES = {
+    "backtest": "docs/evidence/backtest.md",
+    "compare": "docs/evidence/comparison.md",
+    "sensitivity": "docs/evidence/sensitivity.md",
+    "structures": "docs/evidence/structures.md",
+    "sbc": "docs/evidence/sbc.md",
+    "nowcast": "docs/evidence/nowcast.md",
+}
 
 
 def fragment(name: str) -> str:
@@ -31,7 +40,7 @@ def fragment(name: str) -> str:
     meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
     head = (
         f"*Written by `.venv/bin/{command}` (code `{meta['code_version']}`, data `{meta['data_hash']}`, "
-        f"{meta['seconds']:.0f} s); files in [`{folder}/`]({folder}/).*"
+        f"{meta['seconds']:.0f} s); files in `{folder}/`.*"
     )
     return head + "\n\n" + (path / "readme.md").read_text(encoding="utf-8").strip()
 
@@ -50,7 +59,7 @@ def sbc_fragment() -> str:
     text = path.read_text(encoding="utf-8").split("\n", 1)[1]
     code = info.get("provenance", {}).get("code_version", "?")
     secs = info.get("total_seconds", 0)
-    out = [f"*Written by `{command}` (code `{code}`, {secs:.0f} s); files in [`{folder}/`]({folder}/).*", ""]
+    out = [f"*Written by `{command}` (code `{code}`, {secs:.0f} s); files in `{folder}/`.*", ""]
     for block in text.split("\n#")[1:]:
         heading, _, body = block.partition("\n")
         title = heading.lstrip("# ").strip()
@@ -59,26 +68,47 @@ def sbc_fragment() -> str:
         body = body.strip()
         if title.startswith("Negative control"):
             body = body.split("\n\n")[0].replace(" The 10 smallest p-values:", "")  # the verdict, not the table
-        body = body.replace("](", f"]({folder}/")
+        body = body.replace("](", f"](../{folder}/")  # the site carries the experiments' figures
         out += [f"**{title}**", "", body, ""]
+    return "\n".join(out).strip()
+
+
+NOWCAST = ("experiments/nowcast/results", "nkdefections-evidence nowcast")
+NOWCAST_KEEP = ("Summary by method", "Next year's count")
+
+
+def nowcast_fragment() -> str:
+    """The nowcast validation's summary tables (the per-figure table stays in the experiment)."""
+    folder, command = NOWCAST
+    path = REPO / folder / "results.md"
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; run `{command}` first.")
+    meta = json.loads((REPO / folder / "meta.json").read_text(encoding="utf-8"))
+    code = meta.get("code_version", "?")
+    out = [f"*Written by `{command}` (code `{code}`); files in `{folder}/`.*", ""]
+    text = path.read_text(encoding="utf-8").split("\n", 1)[1]
+    out += [text.split("\n## ", 1)[0].strip(), ""]  # the share curve's line
+    for block in text.split("\n## ")[1:]:
+        heading, _, body = block.partition("\n")
+        if heading.strip().startswith(NOWCAST_KEEP):
+            out += [f"**{heading.strip()}**", "", body.strip(), ""]
     return "\n".join(out).strip()
 
 
 def main() -> int:
     from nkdefections.report.blocks import splice
 
-    readme = REPO / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    for name in SOURCES:
-        text = splice(text, f"evidence:{name}", fragment(name))
-    text = splice(text, "evidence:sbc", sbc_fragment())
-    readme.write_text(text, encoding="utf-8")
+    fragments = {name: fragment(name) for name in SOURCES}
+    fragments["sbc"] = sbc_fragment()
+    fragments["nowcast"] = nowcast_fragment()
+    for name, body in fragments.items():
+        page = REPO / PAGES[name]
+        page.write_text(splice(page.read_text(encoding="utf-8"), f"evidence:{name}", body), encoding="utf-8")
     for name, (folder, _) in SOURCES.items():  # each experiment's own README gets its tables too
         exp_readme = REPO / folder / ".." / "README.md"
         exp_text = exp_readme.read_text(encoding="utf-8")
-        exp_readme.write_text(
-            splice(exp_text, "results", fragment(name).replace(f"]({folder}/", "](results/")), encoding="utf-8"
-        )
+        body = fragments[name].replace(f"`{folder}/`", "`results/`")
+        exp_readme.write_text(splice(exp_text, "results", body), encoding="utf-8")
     return 0
 
 
