@@ -68,7 +68,7 @@ class ModelConfig:
         ``poisson`` (default; with the AR(1) latent this is a Poisson-lognormal
         state-space model, overdispersed through the latent) or
         ``negative_binomial`` (adds transient overdispersion; weakly identified
-        next to a latent, see README "Model choice").
+        next to a latent, see `docs/model/choice.md`).
     latent
         Latent log-rate dynamics: ``ar1`` (default), ``random_walk`` or ``none``.
     parameterization
@@ -250,7 +250,7 @@ class SamplerConfig:
 
 @dataclass(frozen=True)
 class GateConfig:
-    """The convergence gate a fit must pass (see README "Convergence gate")."""
+    """The convergence gate a fit must pass (see `docs/model/gate.md`)."""
 
     rhat_max: float = 1.01
     ess_bulk_min: float = 400.0

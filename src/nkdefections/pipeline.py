@@ -318,7 +318,7 @@ def run(
     """Fit (or reuse the cached fit), check, forecast and compare; return the run folder.
 
     Every input is validated before sampling (data files, config values, scenario paths,
-    output folder).  See the README's "Output schema" for the files written.
+    output folder).  See `docs/reference/output-schema.md` for the files written.
     """
     from nkdefections.model.defection import DefectionModel  # PyMC import only when fitting
 

@@ -1,4 +1,4 @@
-"""Prior specs: the families, the defaults (README "Priors"), and the check of one spec."""
+"""Prior specs: the families, the defaults (`docs/model/priors.md`), and the check of one spec."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ PRIOR_FAMILIES: dict[str, tuple[str, ...]] = {
 }
 _POSITIVE = {"sigma", "alpha", "beta"}
 
-#: The default priors (see README "Priors" for the reasoning behind each number).
+#: The default priors (see `docs/model/priors.md` for the reasoning behind each number).
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "level": {"dist": "normal", "mu": 7.0, "sigma": 1.5},
     "beta_border": {"dist": "normal", "mu": 0.0, "sigma": 0.5},

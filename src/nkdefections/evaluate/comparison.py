@@ -105,7 +105,7 @@ def default_variants(base: ModelConfig | None = None) -> dict[str, ModelConfig]:
     """The variants compared by :func:`compare_models`, the default (``base``) first.
 
     Negative binomial vs Poisson; random walk and no latent vs AR(1); each driver
-    dropped in turn; no lags and economy lag 2 (README "Model comparison and the
+    dropped in turn; no lags and economy lag 2 (`docs/evidence/comparison.md`, "Model comparison and the
     default model").
     """
     base = base or ModelConfig()

@@ -162,7 +162,7 @@ def poisson_ppf(u: np.ndarray, mu: np.ndarray) -> np.ndarray:
 #: ``e ~ N(0.7, 0.3)`` truncated to [0, 1.5], drawn per posterior draw.  An assumption, not an
 #: estimate (1999-2016 never saw a closed border): below 1 because many arrivals crossed into
 #: China years before and keep coming when the border shuts; above 0 because a closed border
-#: stops new crossings.  README "Scenarios beyond the data".
+#: stops new crossings.  See `docs/how-to/scenarios.md`.
 CLOSURE_ELASTICITY: dict[str, float] = {"mean": 0.7, "sd": 0.3, "lower": 0.0, "upper": 1.5}
 
 

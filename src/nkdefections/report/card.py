@@ -64,7 +64,7 @@ ELPD_TRUST = 4.0
 
 
 def _compare_text(table: pd.DataFrame, n_origins: int) -> list[str]:
-    """The comparison's verdict under the documented decision rule (README "Model comparison and the default model")."""
+    """The comparison's verdict under the documented decision rule (`docs/evidence/comparison.md`)."""
     ref = table[table["elpd_lfo_diff"] == 0.0]["variant"]
     ref_name = ref.iloc[0] if len(ref) else "the default"
     better = table[table["elpd_lfo_diff"] > ELPD_TRUST]
@@ -143,7 +143,7 @@ def _card_head(meta: dict[str, Any], run_meta: dict[str, Any], window: tuple[int
         f"- Likelihood `{run_meta['model_config']['likelihood']}`, latent `{run_meta['model_config']['latent']}`, "
         f"drivers {run_meta['model_config']['drivers']} with lags {run_meta['model_config']['lags']}.",
         "- log expected arrivals = level + driver effects (centred) + a persistent latent deviation; equations and "
-        "priors in the README (`Model`, `Priors`).",
+        "priors in the documentation (`docs/model/index.md`, `docs/model/priors.md`).",
         f"- Assumes the driver effects are constant over {span} and into the forecast horizon, that the indices "
         "measure what they name, and that the latent dynamics continue as estimated.",
         "",
