@@ -49,23 +49,34 @@ SBC = ("experiments/sbc/results", "nkdefections-evidence sbc --sims 100")
 SBC_KEEP = ("SBC:", "By parameter group", "Refit convergence", "Negative control", "Recovery")
 
 
-def sbc_fragment() -> str:
-    """Selected sections of the SBC experiment's results.md (per-quantity tables stay in the experiment)."""
-    folder, command = SBC
+def _results_text(folder: str, command: str) -> str:
+    """An experiment's ``results.md`` without its title line; an error naming the command when it is missing."""
     path = REPO / folder / "results.md"
     if not path.is_file():
         raise SystemExit(f"{path}: missing; run `{command}` first.")
-    info = json.loads((REPO / folder / "run_info.json").read_text(encoding="utf-8"))
-    text = path.read_text(encoding="utf-8").split("\n", 1)[1]
-    code = info.get("provenance", {}).get("code_version", "?")
-    secs = info.get("total_seconds", 0)
-    out = [f"*Written by `{command}` (code `{code}`, {secs:.0f} s); files in `{folder}/`.*", ""]
+    return path.read_text(encoding="utf-8").split("\n", 1)[1]
+
+
+def _sections(text: str, keep: tuple[str, ...]) -> list[tuple[str, str]]:
+    """``(title, body)`` of each ``#`` section of ``text`` whose title starts with one of ``keep``."""
+    out = []
     for block in text.split("\n#")[1:]:
         heading, _, body = block.partition("\n")
         title = heading.lstrip("# ").strip()
-        if not title.startswith(SBC_KEEP):
-            continue
-        body = body.strip()
+        if title.startswith(keep):
+            out.append((title, body.strip()))
+    return out
+
+
+def sbc_fragment() -> str:
+    """Selected sections of the SBC experiment's results.md (per-quantity tables stay in the experiment)."""
+    folder, command = SBC
+    text = _results_text(folder, command)
+    info = json.loads((REPO / folder / "run_info.json").read_text(encoding="utf-8"))
+    code = info.get("provenance", {}).get("code_version", "?")
+    secs = info.get("total_seconds", 0)
+    out = [f"*Written by `{command}` (code `{code}`, {secs:.0f} s); files in `{folder}/`.*", ""]
+    for title, body in _sections(text, SBC_KEEP):
         if title.startswith("Negative control"):
             body = body.split("\n\n")[0].replace(" The 10 smallest p-values:", "")  # the verdict, not the table
         body = body.replace("](", f"](../{folder}/")  # the site carries the experiments' figures
@@ -80,18 +91,13 @@ NOWCAST_KEEP = ("Summary by method", "Next year's count")
 def nowcast_fragment() -> str:
     """The nowcast validation's summary tables (the per-figure table stays in the experiment)."""
     folder, command = NOWCAST
-    path = REPO / folder / "results.md"
-    if not path.is_file():
-        raise SystemExit(f"{path}: missing; run `{command}` first.")
+    text = _results_text(folder, command)
     meta = json.loads((REPO / folder / "meta.json").read_text(encoding="utf-8"))
     code = meta.get("code_version", "?")
     out = [f"*Written by `{command}` (code `{code}`); files in `{folder}/`.*", ""]
-    text = path.read_text(encoding="utf-8").split("\n", 1)[1]
     out += [text.split("\n## ", 1)[0].strip(), ""]  # the share curve's line
-    for block in text.split("\n## ")[1:]:
-        heading, _, body = block.partition("\n")
-        if heading.strip().startswith(NOWCAST_KEEP):
-            out += [f"**{heading.strip()}**", "", body.strip(), ""]
+    for title, body in _sections(text, NOWCAST_KEEP):
+        out += [f"**{title}**", "", body, ""]
     return "\n".join(out).strip()
 
 
