@@ -57,7 +57,7 @@ def worker(name: str, quick: bool) -> None:
     elif name == "rebuild-per-origin":
         import warnings
 
-        from nkdefections.data.load import DataConfig
+        from nkdefections.config import DataConfig
         from nkdefections.model.defection import DefectionModel
 
         for origin in origins:

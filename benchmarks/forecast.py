@@ -238,9 +238,9 @@ def bench_forecast(model: Any, scenarios: list[Any], seed: int) -> dict[str, Any
     import pymc.sampling.forward as fwd
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the PyMC twin lives with the tests
+    from nkdefections.config import Horizon
     from nkdefections.forecast.kernel import forecast
     from nkdefections.scenarios.paths import last_observed
-    from nkdefections.scenarios.scenario import Horizon
     from pymc_twin import build_forecast_model
 
     horizon = Horizon()
@@ -733,7 +733,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from nkdefections.scenarios.scenario import Horizon
+    from nkdefections.config import Horizon
 
     cache_dir = (args.cache_dir or default_cache_dir()).resolve()
     cache_dir.mkdir(parents=True, exist_ok=True)

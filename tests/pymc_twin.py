@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nkdefections import constants as C
+from nkdefections.config import Horizon
 from nkdefections.forecast.kernel import check_horizon
-from nkdefections.scenarios.scenario import Horizon
 
 if TYPE_CHECKING:  # pragma: no cover
     from nkdefections.model.defection import DefectionModel
@@ -35,7 +35,7 @@ def build_forecast_model(model: DefectionModel, path: np.ndarray, horizon: Horiz
     import pytensor.tensor as pt
 
     horizon = horizon or Horizon()
-    check_horizon(model, horizon)
+    check_horizon(int(model.data.attrs["last_year"]), horizon)
     years = horizon.years
     post = model.require_fit().posterior
     coords = {

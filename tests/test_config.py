@@ -10,20 +10,18 @@ import pytest
 
 from nkdefections import constants as C
 from nkdefections.config import (
-    DEFAULT_PRIORS,
     LATENTS,
     LIKELIHOODS,
     MAX_LAG,
     PARAMETERIZATIONS,
-    PRIOR_FAMILIES,
     SAMPLERS,
     GateConfig,
     ModelConfig,
     SamplerConfig,
     stable_hash,
-    validate_prior,
 )
 from nkdefections.errors import ConfigError, NKDefectionsError
+from nkdefections.priors import DEFAULT_PRIORS, PRIOR_FAMILIES, validate_prior
 
 
 def raises_config(fn, *args, **kwargs) -> str:

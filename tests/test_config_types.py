@@ -1,4 +1,4 @@
-"""Every config type lives in config.py, has one from_dict, and its old home re-exports it."""
+"""Every config type has one home and one from_dict."""
 
 from pathlib import Path
 
@@ -6,19 +6,30 @@ import pytest
 
 from nkdefections import config
 from nkdefections.errors import ConfigError, ScenarioError
+from nkdefections.forecast.config import ForecastConfig
+from nkdefections.pipeline import RunConfig
 from nkdefections.scenarios.scenario import Scenario
 
 
-def test_old_homes_reexport_the_same_objects():
-    from nkdefections.data.load import DataConfig
-    from nkdefections.forecast.compare import CUMULATIVE, parse_thresholds
-    from nkdefections.pipeline import ForecastConfig, RunConfig
-    from nkdefections.scenarios.scenario import DEFAULT_HORIZON, Horizon
+def test_each_name_has_one_home():
+    """The config types, the horizon and the threshold vocabulary are defined once, and the
+    modules that once re-exported them no longer do (one import path per name)."""
+    from nkdefections import constants, priors, validate
+    from nkdefections.data import load
+    from nkdefections.forecast import compare
+    from nkdefections.forecast.config import ForecastConfig
+    from nkdefections.pipeline import RunConfig
+    from nkdefections.scenarios import scenario
 
-    assert DataConfig is config.DataConfig and Horizon is config.Horizon
-    assert ForecastConfig is config.ForecastConfig and RunConfig is config.RunConfig
-    assert parse_thresholds is config.parse_thresholds and CUMULATIVE == config.CUMULATIVE
-    assert DEFAULT_HORIZON == (config.Horizon().start, config.Horizon().end)
+    assert ForecastConfig.__module__ == "nkdefections.forecast.config"
+    assert RunConfig.__module__ == "nkdefections.pipeline"
+    assert config.Horizon.__module__ == config.DataConfig.__module__ == "nkdefections.config"
+    assert validate.parse_thresholds.__module__ == "nkdefections.validate" and constants.CUMULATIVE == "cumulative"
+    assert priors.validate_prior.__module__ == "nkdefections.priors"
+    assert not hasattr(config, "ForecastConfig") and not hasattr(config, "RunConfig")
+    assert not hasattr(config, "PRIOR_FAMILIES") and not hasattr(compare, "parse_thresholds")
+    assert not hasattr(scenario, "DEFAULT_HORIZON") and load.DataConfig is config.DataConfig
+    assert config.DEFAULT_HORIZON == (config.Horizon().start, config.Horizon().end)
 
 
 @pytest.mark.parametrize(
@@ -41,17 +52,17 @@ def test_from_dict_checks_keys_and_values():
 
 def test_forecast_and_run_from_dict():
     sq = Scenario(name="status_quo", description="", reasoning="", drivers={})
-    fc = config.ForecastConfig.from_dict(
+    fc = ForecastConfig.from_dict(
         [sq], {"enabled": True, "horizon": {"end": 2025}, "seed": 3}, {"thresholds": [{"year": 2020, "arrivals": 9}]}
     )
     assert fc.horizon == config.Horizon(2017, 2025) and fc.seed == 3 and fc.thresholds == [(2020, 9.0)]
     with pytest.raises(ConfigError, match="forecast.seed: -1 must be a whole number >= 0"):
-        config.ForecastConfig.from_dict([sq], {"seed": -1})
+        ForecastConfig.from_dict([sq], {"seed": -1})
     with pytest.raises(ScenarioError, match="compare.thresholds: year 2040 is outside the horizon"):
-        config.ForecastConfig.from_dict([sq], {}, {"thresholds": [{"year": 2040, "arrivals": 1}]})
-    run = config.RunConfig.from_dict({"output_dir": "out", "cache_dir": None}, forecast=fc)
-    assert run == config.RunConfig(output_dir=Path("out"), forecast=fc)
+        ForecastConfig.from_dict([sq], {}, {"thresholds": [{"year": 2040, "arrivals": 1}]})
+    run = RunConfig.from_dict({"output_dir": "out", "cache_dir": None}, forecast=fc)
+    assert run == RunConfig(output_dir=Path("out"), forecast=fc)
     with pytest.raises(ConfigError, match="output_dir: must name a folder"):
-        config.RunConfig.from_dict({})
+        RunConfig.from_dict({})
     with pytest.raises(ConfigError, match="prior_predictive_draws: 0 must be >= 1"):
-        config.RunConfig.from_dict({"output_dir": "o", "prior_predictive_draws": 0})
+        RunConfig.from_dict({"output_dir": "o", "prior_predictive_draws": 0})

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from nkdefections import constants as C
-from nkdefections.data.load import DataConfig, cumulative_event_index, load_data, year_exposure
+from nkdefections.config import DataConfig
+from nkdefections.data.load import cumulative_event_index, load_data, year_exposure
 from nkdefections.data.tables import (
     FILE_ROLES,
     LAST_OBSERVED_YEAR,

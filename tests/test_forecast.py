@@ -8,8 +8,9 @@ import pytest
 from scipy import stats
 
 from nkdefections import constants as C
+from nkdefections.config import Horizon
 from nkdefections.errors import ScenarioError
-from nkdefections.scenarios.scenario import Horizon, Scenario, load_scenario
+from nkdefections.scenarios.scenario import Scenario, load_scenario
 
 pytestmark = pytest.mark.fit
 
@@ -229,3 +230,53 @@ def test_border_closure_scales_arrivals_by_the_assumed_elasticity(small_fit):
     ks = st.kstest(e, st.truncnorm(a, b, loc=c["mean"], scale=c["sd"]).cdf)
     assert ks.pvalue > 1e-3 and 0.0 <= e.min() and e.max() <= 1.5
     assert bool(fc["extrapolated"].sel(scenario="shut", driver="border", year_future=2018))
+
+
+# ----------------------------------------------------------------------------
+# The kernel takes data: a FitView of the fit, never the model
+# ----------------------------------------------------------------------------
+
+
+def test_forecast_from_the_fit_view_equals_forecast_from_the_model(small_fit):
+    from nkdefections.forecast import FitView, forecast
+
+    view = small_fit.fit_view()
+    assert isinstance(view, FitView)
+    a = forecast(small_fit, [SQ, CRACK], seed=5)
+    b = forecast(view, [SQ, CRACK], seed=5)
+    # the same arrays and the same random numbers: exact equality is real here
+    np.testing.assert_array_equal(a[C.OBSERVED].values, b[C.OBSERVED].values)
+    np.testing.assert_array_equal(a[C.MU].values, b[C.MU].values)
+    assert a.attrs["fit_id"] == b.attrs["fit_id"] == small_fit.fit_id()
+
+
+def test_fit_view_is_read_only_and_complete(small_fit):
+    view = small_fit.fit_view()
+    post = small_fit.idata.posterior
+    S = post.sizes[C.CHAIN] * post.sizes[C.DRAW]
+    assert view.n_samples == S and view.last_year == 2016 and view.first_year == 1999
+    assert view.arrays["latent"].shape == (S, len(view.years))
+    np.testing.assert_array_equal(view.arrivals, small_fit.design.y)
+    with pytest.raises(ValueError, match="read-only"):
+        view.arrays["beta"][0, 0] = 1.0
+    with pytest.raises(TypeError):
+        view.arrays["beta"] = None  # the mapping itself is frozen
+    with pytest.raises(AttributeError):
+        view.config = None  # and so is the view
+
+
+def test_the_nowcast_takes_the_fit_view(small_fit):
+    from nkdefections.forecast.nowcast.nowcast import model_prior
+
+    a = model_prior(small_fit, 2020, seed=3)
+    b = model_prior(small_fit.fit_view(), 2020, seed=3)
+    np.testing.assert_array_equal(a["mu"], b["mu"])
+    np.testing.assert_array_equal(a["mu_next"], b["mu_next"])
+
+
+def test_anything_else_is_refused_with_a_clear_error():
+    from nkdefections.errors import PosteriorFileError
+    from nkdefections.forecast import forecast
+
+    with pytest.raises(PosteriorFileError, match="expected a fitted DefectionModel or a FitView, got dict"):
+        forecast({}, [SQ])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pytest
 import xarray as xr
@@ -11,7 +9,9 @@ from scipy import stats
 
 from nkdefections import constants as C
 from nkdefections.cli.nowcast import _main
+from nkdefections.config import ModelConfig
 from nkdefections.errors import ConfigError, DataValidationError
+from nkdefections.forecast import FitView
 from nkdefections.forecast.nowcast.nowcast import _count_logpmf, _inverse_cdf, model_prior, nowcast, nowcast_summary
 from nkdefections.forecast.nowcast.share import (
     N_FULL,
@@ -233,8 +233,8 @@ def test_cli_reports_bad_input(capsys):
 # ---------------------------------------------------------------- a fake posterior
 
 
-def fake_model(rho: float, sigma: float) -> types.SimpleNamespace:
-    """Just what model_prior reads: a posterior with latent / log_mu, years, config."""
+def fake_model(rho: float, sigma: float) -> FitView:
+    """A fit as data with a fake posterior (latent / log_mu, AR(1)): no model, no sampling."""
     years = np.arange(2000, 2006)
     S = 400
     rng = np.random.default_rng(0)
@@ -248,22 +248,23 @@ def fake_model(rho: float, sigma: float) -> types.SimpleNamespace:
             C.RHO: ((C.CHAIN, C.DRAW), np.full((1, S), rho)),
             C.SIGMA_LATENT: ((C.CHAIN, C.DRAW), np.full((1, S), sigma)),
         },
-        coords={C.YEAR: years},
+        coords={C.CHAIN: [0], C.DRAW: np.arange(S), C.YEAR: years},
     )
-    idata = types.SimpleNamespace(posterior=post)
-    return types.SimpleNamespace(
-        idata=idata,
-        require_fit=lambda: idata,
-        design=types.SimpleNamespace(years=years),
-        config=types.SimpleNamespace(latent="ar1"),
+    return FitView.from_posterior(
+        post,
+        config=ModelConfig(latent="ar1"),
+        data=xr.Dataset(attrs={"first_year": 2000, "last_year": 2005}),
+        years=years,
+        arrivals=np.linspace(500, 1000, len(years)).round(),
         attrs={},
+        data_hash="fake",
     )
 
 
 def test_model_prior_carries_the_latent_state_one_step():
     m = fake_model(rho=0.5, sigma=0.0)
     pr = model_prior(m, 2003)
-    lat = m.idata.posterior[C.LATENT].values[0]
+    lat = m.arrays["latent"]
     fixed = np.log(np.linspace(500, 1000, 6))
     np.testing.assert_allclose(pr["mu"], np.exp(fixed[3] + 0.5 * lat[:, 2]))  # year t from t-1, not from t
     np.testing.assert_allclose(pr["mu_next"], np.exp(fixed[4] + 0.25 * lat[:, 2]))

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from nkdefections import constants as C
-from nkdefections.config import ModelConfig
-from nkdefections.data import DataConfig, load_data
+from nkdefections.config import DataConfig, ModelConfig
+from nkdefections.data import load_data
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 
 from conftest import SMALL_GATE, SMALL_SAMPLER
 from nkdefections import constants as C
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data.load import DataConfig, load_data
+from nkdefections.config import DataConfig, GateConfig, ModelConfig, SamplerConfig
+from nkdefections.data.load import load_data
 from nkdefections.errors import ConfigError
 from nkdefections.model.graph import design
 

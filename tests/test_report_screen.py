@@ -137,8 +137,8 @@ def test_screenshot_command_refuses_to_overwrite_and_reports_a_missing_chart(fak
 def test_real_report_first_screen(small_fit, fit_cache_dir, tmp_path):
     """The report the pipeline writes from the shared real fit (cached; no second sampling)."""
     from nkdefections import DataConfig, GateConfig, ModelConfig, SamplerConfig
-    from nkdefections.config import ForecastConfig, RunConfig
-    from nkdefections.pipeline import run
+    from nkdefections.forecast.config import ForecastConfig
+    from nkdefections.pipeline import RunConfig, run
     from nkdefections.scenarios.scenario import load_scenario
 
     fcfg = ForecastConfig(scenarios=[load_scenario(n) for n in DEFAULT_SCENARIOS])

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from nkdefections import constants as C
+from nkdefections.config import Horizon
 from nkdefections.data.load import load_data
 from nkdefections.errors import ScenarioError
 from nkdefections.scenarios import (
-    Horizon,
     Scenario,
     available_scenarios,
     last_observed,
@@ -201,7 +201,7 @@ def test_round_trip_and_reference_values():
 
 
 def test_forecast_config_checks_pairs_and_threshold_years_before_any_fit():
-    from nkdefections.pipeline import ForecastConfig
+    from nkdefections.forecast.config import ForecastConfig
 
     sq, other = Scenario("status_quo"), Scenario("other")
     with pytest.raises(ScenarioError, match="compare.pairs: scenario 'nosuch'"):

@@ -19,8 +19,8 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-from nkdefections.data import DataConfig, load_data
+from nkdefections.config import DataConfig, GateConfig, ModelConfig, SamplerConfig
+from nkdefections.data import load_data
 from nkdefections.errors import (
     ConfigError,
     ConvergenceError,
@@ -41,11 +41,12 @@ _LAZY = {
     "DefectionModel": "nkdefections.model.defection",
     "build_model": "nkdefections.model.graph",
     "Scenario": "nkdefections.scenarios.scenario",
-    "Horizon": "nkdefections.scenarios.scenario",
+    "Horizon": "nkdefections.config",
     "load_scenario": "nkdefections.scenarios.scenario",
     "available_scenarios": "nkdefections.scenarios.scenario",
     "forecast": "nkdefections.forecast.kernel",
-    "posterior_arrays": "nkdefections.forecast.kernel",
+    "posterior_arrays": "nkdefections.forecast.fit_view",
+    "FitView": "nkdefections.forecast.fit_view",
     "summary_table": "nkdefections.forecast.compare",
     "contrasts": "nkdefections.forecast.compare",
     "exceedance": "nkdefections.forecast.compare",

@@ -1,14 +1,14 @@
-"""Every plain configuration object of the library, in one place.
+"""The library's plain configuration objects below the forecast layer.
 
 :class:`DataConfig` (data window and files), :class:`ModelConfig`, :class:`SamplerConfig`,
-:class:`GateConfig` (convergence gate), :class:`Horizon` (forecast years),
-:class:`ForecastConfig` (scenarios and comparisons) and :class:`RunConfig` (what a run
-writes).  The defaults are written here once, as the dataclass field defaults, and each
-type has one ``from_dict`` that checks the keys of a plain mapping (a resolved Hydra
-config section) and fills in those defaults.  The Hydra YAML files under ``configs/``
-hold values only and are turned into these objects in ``cli/``.  The old homes
-(``data.load.DataConfig``, ``scenarios.scenario.Horizon``, ``pipeline.ForecastConfig`` /
-``RunConfig``) re-export them.
+:class:`GateConfig` (convergence gate) and :class:`Horizon` (forecast years).  The
+scenario-level :class:`~nkdefections.forecast.config.ForecastConfig` lives with the
+forecasts, and :class:`~nkdefections.pipeline.RunConfig` (what a run writes) with the
+pipeline, so no configuration type looks upward.  The defaults are written here once,
+as the dataclass field defaults, and each type has one ``from_dict`` that checks the
+keys of a plain mapping (a resolved Hydra config section) and fills in those defaults.
+The Hydra YAML files under ``configs/`` hold values only and are turned into these
+objects in ``cli/``.
 Every constructor validates its values and raises :class:`ConfigError` with the
 config key (``model.priors.beta_border.sigma``), the bad value and how to fix it,
 before anything is sampled.
@@ -19,20 +19,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from nkdefections import constants as C
-from nkdefections.constants import CUMULATIVE
-from nkdefections.errors import ConfigError, ScenarioError
-from nkdefections.validate import check_keys, choice, is_whole, number, parse_thresholds, seed, whole
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nkdefections.scenarios.scenario import Scenario
+from nkdefections.errors import ConfigError
+from nkdefections.priors import DEFAULT_PRIORS, validate_prior
+from nkdefections.validate import check_keys, choice, number, whole
 
 LIKELIHOODS = ("negative_binomial", "poisson")
 LATENTS = ("ar1", "random_walk", "none")
@@ -51,9 +48,6 @@ DEFAULT_TRANSFORMS: dict[str, str] = {C.SANCTIONS: "log1p"}
 
 #: Default lag (years) of each driver: see configs/model/default.yaml for the reasoning.
 DEFAULT_LAGS: dict[str, int] = {C.BORDER: 0, C.ECONOMY: 1, C.SANCTIONS: 0}
-
-# the prior vocabulary lives in priors.py; re-exported here, where it was first defined
-from nkdefections.priors import DEFAULT_PRIORS, PRIOR_FAMILIES, validate_prior  # noqa: E402, F401
 
 
 @dataclass(frozen=True)
@@ -360,120 +354,3 @@ class Horizon:
         if h.end < h.start:
             raise ConfigError(f"{prefix}: end {h.end} precedes start {h.start}.")
         return h
-
-
-@dataclass(frozen=True)
-class ForecastConfig:
-    """Which scenarios to forecast and how to compare them."""
-
-    scenarios: Sequence[Scenario]
-    horizon: Horizon = Horizon()
-    seed: int = 0
-    baseline: str = "status_quo"
-    pairs: Sequence[tuple[str, str]] | None = None
-    thresholds: Sequence[tuple[int | str, float]] = ()
-    cumulative_window: tuple[int, int] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.scenarios:
-            raise ScenarioError("scenarios: none selected; name at least one, e.g. scenarios=[status_quo].")
-        names = [s.name for s in self.scenarios]
-        for pair in self.pairs or ():
-            for name in pair:
-                if name not in names:
-                    raise ScenarioError(
-                        f"compare.pairs: scenario {name!r} is not among the selected scenarios {names}."
-                    )
-        for year, _ in self.thresholds:
-            if year != CUMULATIVE and not self.horizon.start <= int(year) <= self.horizon.end:
-                raise ScenarioError(
-                    f"compare.thresholds: year {year} is outside the horizon {self.horizon.start}-{self.horizon.end}."
-                )
-        w = self.cumulative_window
-        if w is not None and not (self.horizon.start <= w[0] <= w[1] <= self.horizon.end):
-            raise ScenarioError(
-                f"compare.cumulative_window: {list(w)} must lie inside the horizon "
-                f"{self.horizon.start}-{self.horizon.end}."
-            )
-        if self.pairs is None and self.baseline not in names and len(names) > 1:
-            raise ScenarioError(
-                f"compare.baseline: {self.baseline!r} is not among the selected scenarios {names}; "
-                "add it to scenarios or set compare.baseline to one of them."
-            )
-
-    @classmethod
-    def from_dict(
-        cls, scenarios: Sequence[Scenario], forecast: Mapping[str, Any], compare: Mapping[str, Any] | None = None
-    ) -> ForecastConfig:
-        """From the ``forecast`` section (``horizon``, ``seed``) and the ``compare`` section
-        (``baseline``, ``pairs``, ``thresholds``, ``cumulative_window``) of a config, with the
-        already loaded ``scenarios``.  Keys left out take the defaults above.
-        """
-        fc = {k: v for k, v in forecast.items() if k != "enabled"}
-        check_keys(fc, {"horizon", "seed"}, "forecast")
-        cmp = dict(compare or {})
-        check_keys(cmp, {"baseline", "pairs", "thresholds", "cumulative_window"}, "compare")
-        kw: dict[str, Any] = {"horizon": Horizon.from_dict(dict(fc.get("horizon") or {}))}
-        if "seed" in fc:
-            kw["seed"] = seed(fc["seed"], "forecast.seed")
-        if cmp.get("baseline") is not None:
-            kw["baseline"] = str(cmp["baseline"])
-        pairs = cmp.get("pairs")
-        if pairs is not None:
-            if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
-                raise ConfigError(f"compare.pairs: {pairs!r} must be a list of [scenario, baseline] pairs.")
-            kw["pairs"] = [(str(a), str(b)) for a, b in pairs]
-        kw["thresholds"] = parse_thresholds(cmp.get("thresholds"))
-        window = cmp.get("cumulative_window")
-        if window is not None:
-            if not (isinstance(window, (list, tuple)) and len(window) == 2 and all(is_whole(w) for w in window)):
-                raise ConfigError(f"compare.cumulative_window: {window!r} must be [first_year, last_year].")
-            kw["cumulative_window"] = (int(window[0]), int(window[1]))  # __post_init__ checks it against the horizon
-        return cls(scenarios=list(scenarios), **kw)
-
-
-# ----------------------------------------------------------------------------
-# What a run writes
-# ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Where and what the run writes."""
-
-    output_dir: Path
-    cache_dir: Path | None = None
-    overwrite: bool = False
-    prior_predictive_draws: int = 500
-    seed: int = 2
-    fit_checks: bool = True  # prior/posterior predictive checks, their plots, the posterior copy
-    plots: bool = True
-    forecast: ForecastConfig | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # recorded in run.json (e.g. sweep parameters)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], forecast: ForecastConfig | None = None) -> RunConfig:
-        """From the run's top-level values (``output_dir``, ``cache_dir``, ``overwrite``,
-        ``prior_predictive_draws``, ``seed``, ``fit_checks``, ``plots``, ``extra``); keys left
-        out take the defaults above.
-        """
-        names = {f.name for f in dataclasses.fields(cls)} - {"forecast"}
-        check_keys(d, names, "run")
-        if not d.get("output_dir"):
-            raise ConfigError("output_dir: must name a folder for this run's outputs.")
-        kw: dict[str, Any] = {k: v for k, v in d.items() if v is not None}
-        kw["output_dir"] = Path(kw["output_dir"])
-        if kw.get("cache_dir"):
-            kw["cache_dir"] = Path(kw["cache_dir"])
-        else:
-            kw.pop("cache_dir", None)
-        if "prior_predictive_draws" in kw:
-            whole(kw["prior_predictive_draws"], "prior_predictive_draws", minimum=1)
-        if "seed" in kw:
-            seed(kw["seed"], "seed")
-        for flag in ("overwrite", "fit_checks", "plots"):
-            if flag in kw and not isinstance(kw[flag], bool):
-                raise ConfigError(f"{flag}: {kw[flag]!r} must be true or false.")
-        if "extra" in kw:
-            kw["extra"] = dict(kw["extra"])
-        return cls(forecast=forecast, **kw)

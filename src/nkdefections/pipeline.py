@@ -11,6 +11,7 @@ folder is never replaced unless ``overwrite=True``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,6 +20,8 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +31,63 @@ import xarray as xr
 
 from nkdefections import constants as C
 from nkdefections.arithmetic import flatten_draws
-from nkdefections.config import ForecastConfig, GateConfig, ModelConfig, RunConfig, SamplerConfig
-from nkdefections.data.load import DataConfig, drivers_frame
-from nkdefections.errors import OutputExistsError
+from nkdefections.config import DataConfig, GateConfig, ModelConfig, SamplerConfig
+from nkdefections.data.load import drivers_frame
+from nkdefections.errors import ConfigError, OutputExistsError
 from nkdefections.evaluate.checks import coverage, interval_table, one_step_replicates, shape_checks
 from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table
+from nkdefections.forecast.config import ForecastConfig
 from nkdefections.provenance import provenance
 from nkdefections.report.blocks import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
 from nkdefections.report.headline import headline_blocks, headline_numbers
 from nkdefections.scenarios.paths import scenario_paths
+from nkdefections.validate import check_keys, seed, whole
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ForecastConfig", "RunConfig", "check_output_dir", "effects_markdown", "request_stop", "run", "score"]
+__all__ = ["RunConfig", "check_output_dir", "effects_markdown", "request_stop", "run", "score"]
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where and what the run writes."""
+
+    output_dir: Path
+    cache_dir: Path | None = None
+    overwrite: bool = False
+    prior_predictive_draws: int = 500
+    seed: int = 2
+    fit_checks: bool = True  # prior/posterior predictive checks, their plots, the posterior copy
+    plots: bool = True
+    forecast: ForecastConfig | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # recorded in run.json (e.g. sweep parameters)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], forecast: ForecastConfig | None = None) -> RunConfig:
+        """From the run's top-level values (``output_dir``, ``cache_dir``, ``overwrite``,
+        ``prior_predictive_draws``, ``seed``, ``fit_checks``, ``plots``, ``extra``); keys left
+        out take the defaults above.
+        """
+        names = {f.name for f in dataclasses.fields(cls)} - {"forecast"}
+        check_keys(d, names, "run")
+        if not d.get("output_dir"):
+            raise ConfigError("output_dir: must name a folder for this run's outputs.")
+        kw: dict[str, Any] = {k: v for k, v in d.items() if v is not None}
+        kw["output_dir"] = Path(kw["output_dir"])
+        if kw.get("cache_dir"):
+            kw["cache_dir"] = Path(kw["cache_dir"])
+        else:
+            kw.pop("cache_dir", None)
+        if "prior_predictive_draws" in kw:
+            whole(kw["prior_predictive_draws"], "prior_predictive_draws", minimum=1)
+        if "seed" in kw:
+            seed(kw["seed"], "seed")
+        for flag in ("overwrite", "fit_checks", "plots"):
+            if flag in kw and not isinstance(kw[flag], bool):
+                raise ConfigError(f"{flag}: {kw[flag]!r} must be true or false.")
+        if "extra" in kw:
+            kw["extra"] = dict(kw["extra"])
+        return cls(forecast=forecast, **kw)
+
 
 #: Set by :func:`request_stop` (the CLI's Ctrl-C handler); :func:`run` checks it between steps.
 _STOP = threading.Event()
@@ -214,18 +261,19 @@ def _forecast_outputs(
 ) -> tuple[list, dict[str, Any], dict[str, Any]]:
     """Forecast, compare, write the tables and figures; the report's blocks, ``run.json``'s part,
     and what the first screen needs (the headline numbers, the overlay chart, the baseline)."""
-    from nkdefections.forecast.kernel import forecast, posterior_arrays
+    from nkdefections.forecast.kernel import forecast
 
     t0 = time.perf_counter()
-    fc = forecast(model, fcfg.scenarios, fcfg.horizon, seed=fcfg.seed)
+    fit = model.fit_view()
+    fc = forecast(fit, fcfg.scenarios, fcfg.horizon, seed=fcfg.seed)
     seconds = time.perf_counter() - t0
     win = fcfg.cumulative_window
     summary = summary_table(fc, win)
     pairs = list(fcfg.pairs) if fcfg.pairs is not None else default_pairs(fc, fcfg.baseline)
     contr = contrasts(fc, pairs, window=win) if pairs else pd.DataFrame()
     exc = exceedance(fc, fcfg.thresholds, window=win)
-    attr = attribution(fc, posterior_arrays(model)["beta"], pairs, window=win) if pairs else pd.DataFrame()
-    window = (int(model.design.years[0]), int(model.design.years[-1]))
+    attr = attribution(fc, fit.arrays["beta"], pairs, window=win) if pairs else pd.DataFrame()
+    window = (fit.first_year, fit.last_year)
     ext = _extrapolation_rows(fc, window)
     fc.to_netcdf(
         tmp / "forecast.nc",
@@ -331,7 +379,7 @@ def run(
         scenario_paths(run_config.forecast.scenarios, model.data, run_config.forecast.horizon)
         from nkdefections.forecast.kernel import check_horizon
 
-        check_horizon(model, run_config.forecast.horizon)
+        check_horizon(int(model.data.attrs["last_year"]), run_config.forecast.horizon)
     made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again if the run fails
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))

@@ -20,7 +20,7 @@ import logging
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -29,10 +29,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nkdefections.config import DataConfig, ForecastConfig, GateConfig, ModelConfig, RunConfig, SamplerConfig
+from nkdefections.config import DataConfig, GateConfig, ModelConfig, SamplerConfig
 from nkdefections.errors import ConfigError, NKDefectionsError, ScenarioError
 from nkdefections.resources import config_dir
 from nkdefections.validate import check_keys
+
+if TYPE_CHECKING:  # pragma: no cover - the annotations only; imported where used (they pull in PyMC)
+    from nkdefections.forecast.config import ForecastConfig
+    from nkdefections.pipeline import RunConfig
 
 log = logging.getLogger("nkdefections")
 
@@ -131,6 +135,8 @@ def _forecast_config(cfg: Mapping[str, Any], search_path: list[Path] | None = No
     check_keys(fc, {"enabled", "horizon", "seed"}, "forecast")
     if not fc.get("enabled", True):
         return None
+    from nkdefections.forecast.config import ForecastConfig
+
     return ForecastConfig.from_dict(_scenarios(cfg, search_path), fc, dict(cfg.get("compare") or {}))
 
 
@@ -163,6 +169,8 @@ def configs_from_dict(
         "plots": outputs.get("plots"),
         "extra": {"sweep": dict(cfg["sweep"])} if cfg.get("sweep") else None,
     }
+    from nkdefections.pipeline import RunConfig  # imported here: the pipeline pulls in PyMC and matplotlib
+
     run = RunConfig.from_dict(values, forecast=_forecast_config(cfg, search_path))
     return data, model, sampler, gate, run
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nkdefections.data.load import DataConfig, drivers_frame, load_data
+from nkdefections.config import DataConfig
+from nkdefections.data.load import drivers_frame, load_data
 from nkdefections.data.tables import update_manifest
 
 

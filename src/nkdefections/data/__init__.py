@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from nkdefections.data.load import (  # noqa: F401
-    DataConfig,
     cumulative_event_index,
     data_hash,
     load_data,

@@ -14,7 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.config import DataConfig  # re-exported: its home is config.py
+from nkdefections.config import DataConfig
 from nkdefections.data.tables import (
     FILE_ROLES,
     LAST_OBSERVED_YEAR,

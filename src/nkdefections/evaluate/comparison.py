@@ -169,7 +169,8 @@ def compare_models(
     ``pointwise_lfo``: one-step log predictive densities by origin; ``backtests``: each
     variant's :class:`BacktestResult`; ``pointwise_loo``: the exact-refit LOO terms by year.
     """
-    from nkdefections.data.load import DataConfig, load_data
+    from nkdefections.config import DataConfig
+    from nkdefections.data.load import load_data
 
     variants = default_variants() if variants is None else dict(variants)
     if not variants:

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nkdefections.config import GateConfig, SamplerConfig
-from nkdefections.data.load import DataConfig, load_data
+from nkdefections.config import DataConfig, GateConfig, SamplerConfig
+from nkdefections.data.load import load_data
 from nkdefections.forecast.nowcast.nowcast import nowcast
 from nkdefections.forecast.nowcast.share import (
     N_FULL,
@@ -151,7 +151,7 @@ def score_figures(pairs: pd.DataFrame, refit: bool, cache: Path | None) -> tuple
     t0 = time.perf_counter()
     ds = load_data()
     all_finals = dict(zip(ds["year"].values.astype(int), ds["arrivals"].values.astype(int), strict=True))
-    model = fit_model(cache=cache)
+    model = fit_model(cache=cache).fit_view()  # the fit as data, flattened once for every nowcast
     refits: dict[int, Any] = {}
     shares: dict[tuple[int, bool], Any] = {}
     rows, next_rows = [], []
@@ -160,7 +160,7 @@ def score_figures(pairs: pd.DataFrame, refit: bool, cache: Path | None) -> tuple
         refit_model = None
         if refit and year - 1 >= 2003:
             if year not in refits:
-                refits[year] = fit_model(last_year=year - 1, cache=cache)
+                refits[year] = fit_model(last_year=year - 1, cache=cache).fit_view()
             refit_model = refits[year]
         res = _nowcasts(r, year, pairs, model, refit_model, shares)
         base = {

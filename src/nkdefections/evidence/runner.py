@@ -46,10 +46,10 @@ def main_run_configs(out: Path, quick: bool = False) -> tuple[Any, ...]:
     Built from the dataclasses' defaults, which equal the shipped YAML defaults (a test
     checks that); ``quick``: 2 chains x 200 draws after 200 tuning, relaxed gate.
     """
-    from nkdefections.config import GateConfig, ModelConfig, SamplerConfig
-    from nkdefections.data.load import DataConfig
-    from nkdefections.forecast.compare import CUMULATIVE
-    from nkdefections.pipeline import ForecastConfig, RunConfig
+    from nkdefections.config import DataConfig, GateConfig, ModelConfig, SamplerConfig
+    from nkdefections.constants import CUMULATIVE
+    from nkdefections.forecast.config import ForecastConfig
+    from nkdefections.pipeline import RunConfig
     from nkdefections.resources import cache_dir
     from nkdefections.scenarios.scenario import DEFAULT_SCENARIOS, load_scenario
 

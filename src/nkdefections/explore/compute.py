@@ -33,7 +33,7 @@ from nkdefections.explore.form import (
     scenario_to_form,
     threshold_from_form,
 )
-from nkdefections.forecast import attribution, contrasts, exceedance, forecast, posterior_arrays, summary_table
+from nkdefections.forecast import attribution, contrasts, exceedance, forecast, summary_table
 from nkdefections.scenarios import (
     Scenario,
     available_scenarios,
@@ -107,7 +107,8 @@ class Explorer:
     def __init__(self, model: DefectionModel, settings: Settings) -> None:
         self.model = model
         self.settings = settings
-        self.beta = posterior_arrays(model)["beta"]
+        self.fit = model.fit_view()  # flattened once; every what-if forecasts from it
+        self.beta = self.fit.arrays["beta"]
         self.last = last_observed(model.data)
         self.range = observed_range(model.data)
         self.memo: dict[tuple, tuple[pd.DataFrame, pd.DataFrame]] = {}
@@ -181,7 +182,7 @@ class Explorer:
         else:
             s = self.settings
             try:
-                fc = forecast(self.model, [scenario, baseline], s.horizon, seed=s.seed)
+                fc = forecast(self.fit, [scenario, baseline], s.horizon, seed=s.seed)
                 pair = [(scenario.name, baseline.name)]
                 summary, exc = self.per_scenario(fc, scenario.name, baseline.name, threshold)
                 contr = contrasts(fc, pair, window=s.window)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from nkdefections.forecast.compare import (  # noqa: F401
-    CUMULATIVE,
     SUMMARY_PROBS,
     attribution,
     contrasts,
     default_pairs,
     exceedance,
-    parse_thresholds,
     summary_table,
     with_cumulative,
 )
+from nkdefections.forecast.fit_view import FitSource, FitView, as_fit_view, posterior_arrays  # noqa: F401
 from nkdefections.forecast.kernel import (  # noqa: F401
     MAX_LOG_MU,
     aligned_extrapolation,
@@ -22,5 +21,4 @@ from nkdefections.forecast.kernel import (  # noqa: F401
     forecast,
     history_values,
     poisson_ppf,
-    posterior_arrays,
 )

@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.config import CUMULATIVE, parse_thresholds  # noqa: F401  (re-exported: their home is config.py)
+from nkdefections.constants import CUMULATIVE
 from nkdefections.errors import ScenarioError
 
 SUMMARY_PROBS = (0.025, 0.10, 0.25, 0.50, 0.75, 0.90, 0.975)

@@ -7,16 +7,16 @@ All scenarios share the same latent innovations, path-uncertainty normals and co
 uniforms (counts by inverse CDF), so a difference between two scenarios is the effect of
 their assumptions, not Monte Carlo noise.
 
-:func:`build_forecast_model` writes the same forecast as a PyMC model that reuses the
-fitted variable names, so ``pm.sample_posterior_predictive`` can check the kernel
-(``tests/test_forecast.py``) and serve as the benchmark baseline.
+The kernel takes a :class:`~nkdefections.forecast.FitView`, the fit as data, never the
+model object.  ``tests/pymc_twin.py`` writes the same forecast as a PyMC model that reuses
+the fitted variable names, so ``pm.sample_posterior_predictive`` checks the kernel
+(``tests/test_forecast.py``) and serves as the benchmark baseline.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -24,7 +24,6 @@ from scipy import special, stats
 
 from nkdefections import constants as C
 from nkdefections.arithmetic import (
-    flatten_draws,
     lag_year,
     latent_step,
     nb_prob,
@@ -32,59 +31,33 @@ from nkdefections.arithmetic import (
     student_t_scale,
     transform_driver,
 )
+from nkdefections.config import Horizon
 from nkdefections.errors import ScenarioError
+from nkdefections.forecast.fit_view import FitSource, FitView, as_fit_view
 from nkdefections.provenance import provenance
 from nkdefections.scenarios.paths import scenario_paths
-from nkdefections.scenarios.scenario import Horizon, Scenario
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nkdefections.model.defection import DefectionModel
-
+from nkdefections.scenarios.scenario import Scenario
 
 #: Upper bound on log expected arrivals a year (about 22 million): beyond it a path is a typo.
 MAX_LOG_MU = 17.0
 
 
-def posterior_arrays(model: DefectionModel) -> dict[str, np.ndarray]:
-    """The posterior quantities the forecast needs, flattened to (sample, ...)."""
-    post = model.require_fit().posterior
-    S = post.sizes[C.CHAIN] * post.sizes[C.DRAW]
-    beta = np.zeros((S, len(C.DRIVERS)))
-    if C.BETA in post:
-        b = flatten_draws(post[C.BETA])
-        for j, d in enumerate(post[C.DRIVER].values):
-            beta[:, C.DRIVERS.index(str(d))] = b[:, j]
-    latent = flatten_draws(post[C.LATENT])
-    kind = model.config.latent
-    out = {
-        "intercept": flatten_draws(post[C.INTERCEPT]),
-        "beta": beta,
-        "latent_last": latent[:, -1],
-        "rho": flatten_draws(post[C.RHO]) if kind == "ar1" else np.ones(S) if kind == "random_walk" else np.zeros(S),
-        "sigma": flatten_draws(post[C.SIGMA_LATENT]) if kind != "none" else np.zeros(S),
-        "overdispersion": flatten_draws(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None,
-        "nu": flatten_draws(post[C.NU]) if C.NU in post else None,
-    }
-    if C.GDP_TRUE in post:
-        out["gdp_true"] = flatten_draws(post[C.GDP_TRUE])
-        out["gdp_years"] = post[C.GDP_YEAR].values.astype(int)
-    return out
-
-
-def history_values(model: DefectionModel, year: int, driver: str, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def history_values(fit: FitView, year: int, driver: str) -> np.ndarray:
     """A driver's value in an observed year, per draw (economy: the latent true GDP growth)."""
-    S = len(arrays["intercept"])
+    arrays = fit.arrays
     if driver == C.ECONOMY:
         if "gdp_true" in arrays and year in arrays["gdp_years"]:
             return arrays["gdp_true"][:, list(arrays["gdp_years"]).index(year)]
-        v = float(model.data[C.GDP_GROWTH].sel({C.YEAR: year}))
-        return np.full(S, 0.0 if np.isnan(v) else v)
+        v = float(fit.data[C.GDP_GROWTH].sel({C.YEAR: year}))
+        return np.full(fit.n_samples, 0.0 if np.isnan(v) else v)
     var = C.BORDER_INDEX if driver == C.BORDER else C.SANCTIONS_INDEX
-    return np.full(S, float(model.data[var].sel({C.YEAR: year})))
+    return np.full(fit.n_samples, float(fit.data[var].sel({C.YEAR: year})))
 
 
-def check_horizon(model: DefectionModel, horizon: Horizon) -> None:
-    last = int(model.data.attrs["last_year"])
+def check_horizon(last_year: int, horizon: Horizon) -> None:
+    """Refuse a horizon that does not start the year after the fit window's ``last_year``
+    (or ends before it starts); run before sampling, so it takes the year, not a fit."""
+    last = int(last_year)
     if horizon.start != last + 1:
         raise ScenarioError(
             f"forecast.horizon.start: {horizon.start} must be the year after the last fitted year ({last + 1}); "
@@ -94,17 +67,12 @@ def check_horizon(model: DefectionModel, horizon: Horizon) -> None:
         raise ScenarioError(f"forecast.horizon.end: {horizon.end} precedes the start {horizon.start}.")
 
 
-def driver_draws(
-    model: DefectionModel,
-    paths: xr.Dataset,
-    arrays: dict[str, np.ndarray],
-    rng: np.random.Generator,
-) -> np.ndarray:
+def driver_draws(fit: FitView, paths: xr.Dataset, rng: np.random.Generator) -> np.ndarray:
     """Lag-aligned driver values entering log mu: (sample, scenario, year_future, driver).
 
     Path uncertainty uses standard normals shared by all scenarios (common random numbers).
     """
-    S = len(arrays["intercept"])
+    S = fit.n_samples
     mean = paths["path_mean"].values  # (n, H, K)
     sd = paths["path_sd"].values
     shared = paths["path_shared"].values
@@ -118,11 +86,11 @@ def driver_draws(
     years = paths[C.YEAR_FUTURE].values
     X = np.empty((S, n, H, K))
     for k, d in enumerate(C.DRIVERS):
-        lag = model.config.lags[d]
+        lag = fit.config.lags[d]
         for h, t in enumerate(years):
             src = lag_year(t, lag)
             if src < years[0]:
-                X[:, :, h, k] = history_values(model, src, d, arrays)[:, None]
+                X[:, :, h, k] = history_values(fit, src, d)[:, None]
             else:
                 X[:, :, h, k] = values[:, :, h - lag, k]
     return X
@@ -183,7 +151,7 @@ def closure_term(paths: xr.Dataset, n_draws: int, rng: np.random.Generator) -> n
     return e[:, None, None] * np.log(frac)
 
 
-def latent_path(arrays: dict[str, np.ndarray], eps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def latent_path(arrays: Mapping[str, np.ndarray | None], eps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The latent carried forward from the last fitted year, (sample, year_future).
 
     ``eps`` are standard normals; with Student-t innovations (``arrays["nu"]``) each is scaled by
@@ -200,7 +168,7 @@ def latent_path(arrays: dict[str, np.ndarray], eps: np.ndarray, rng: np.random.G
 
 
 def driver_terms(
-    model: DefectionModel, X: np.ndarray, paths: xr.Dataset, beta: np.ndarray, rng: np.random.Generator | None
+    fit: FitView, X: np.ndarray, paths: xr.Dataset, beta: np.ndarray, rng: np.random.Generator | None
 ) -> np.ndarray:
     """Each driver's contribution to log mu, (sample, scenario, year_future, driver).
 
@@ -211,7 +179,7 @@ def driver_terms(
     data is known only to prior precision, so the spread grows with the distance.  A driver with
     a sign constraint keeps it there (the slope is clipped at zero).
     """
-    cfg = model.config
+    cfg = fit.config
     Xm = np.empty_like(X)
     lo, hi, sd = np.zeros(X.shape[-1]), np.zeros(X.shape[-1]), np.zeros(X.shape[-1])
     for k, d in enumerate(C.DRIVERS):
@@ -235,7 +203,7 @@ def driver_terms(
     return terms
 
 
-def aligned_extrapolation(model: DefectionModel, paths: xr.Dataset) -> np.ndarray:
+def aligned_extrapolation(fit: FitView, paths: xr.Dataset) -> np.ndarray:
     """Extrapolation flags as the drivers enter each forecast year (scenario, year_future, driver).
 
     A driver with lag L enters year t with its value of year t - L: observed history (never
@@ -246,9 +214,9 @@ def aligned_extrapolation(model: DefectionModel, paths: xr.Dataset) -> np.ndarra
     out = np.zeros_like(flags)
     H = flags.shape[1]
     for k, d in enumerate(C.DRIVERS):
-        if d not in model.config.drivers:
+        if d not in fit.config.drivers:
             continue
-        lag = model.config.lags[d]
+        lag = fit.config.lags[d]
         if lag < H:
             out[:, lag:, k] = flags[:, : H - lag, k]
     return out
@@ -270,20 +238,20 @@ def count_ppf(u: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | None) 
     return stats.nbinom.ppf(u_f.reshape(shape), phi, nb_prob(phi, np.asarray(mu, dtype=float)))
 
 
-def _provenance_attrs(model: DefectionModel) -> dict[str, str]:
+def _provenance_attrs(fit: FitView) -> dict[str, str]:
     """What made a forecast: this process's packages, code and machine, and those of the fit it used."""
     prov = provenance()
     return {
         "package_versions": json.dumps(prov["packages"], sort_keys=True),
-        "fit_package_versions": str(model.attrs.get("package_versions", "")),
+        "fit_package_versions": str(fit.attrs.get("package_versions", "")),
         "code_version": prov["code_version"],
         "machine": json.dumps(prov["machine"], sort_keys=True),
-        "fit_machine": str(model.attrs.get("machine", "")),
+        "fit_machine": str(fit.attrs.get("machine", "")),
     }
 
 
 def forecast(
-    model: DefectionModel,
+    fit: FitView | FitSource,
     scenarios: Sequence[Scenario],
     horizon: Horizon | None = None,
     *,
@@ -294,8 +262,9 @@ def forecast(
 
     Parameters
     ----------
-    model
-        A fitted :class:`~nkdefections.model.DefectionModel`.
+    fit
+        A fitted :class:`~nkdefections.model.DefectionModel`, or its
+        :class:`~nkdefections.forecast.FitView` (``model.fit_view()``).
     scenarios
         The :class:`Scenario` objects to forecast (names must be unique).
     horizon
@@ -318,22 +287,22 @@ def forecast(
         ``(scenario, year_future, driver)``, the observed series ``arrivals_observed``
         ``(year)``; ``attrs`` hold the scenario definitions, fit id, horizon and seed.
     """
+    fit = as_fit_view(fit)
     horizon = horizon or Horizon()
-    check_horizon(model, horizon)
+    check_horizon(fit.last_year, horizon)
     if not scenarios:
         raise ScenarioError("scenarios: none selected; name at least one (e.g. status_quo).")
-    paths = scenario_paths(scenarios, model.data, horizon)
-    arrays = posterior_arrays(model)
-    post = model.idata.posterior
-    chains, draws = post.sizes[C.CHAIN], post.sizes[C.DRAW]
+    paths = scenario_paths(scenarios, fit.data, horizon)
+    arrays = fit.arrays
+    chains, draws = len(fit.chain), len(fit.draw)
     S = chains * draws
     H = len(horizon.years)
     rng = np.random.default_rng(seed)
-    X = driver_draws(model, paths, arrays, rng)  # (S, n, H, K)
+    X = driver_draws(fit, paths, rng)  # (S, n, H, K)
     eps = rng.standard_normal((S, H))
     u = rng.uniform(size=(S, H))
     z = latent_path(arrays, eps, rng)
-    terms = driver_terms(model, X, paths, arrays["beta"], rng if widen else None)  # (S, n, H, K)
+    terms = driver_terms(fit, X, paths, arrays["beta"], rng if widen else None)  # (S, n, H, K)
     terms[..., C.DRIVERS.index(C.BORDER)] += closure_term(paths, S, rng)  # the closure lever, if any
     log_mu = arrays["intercept"][:, None, None] + terms.sum(-1) + z[:, None, :]
     too_big = ~(log_mu < MAX_LOG_MU)
@@ -349,14 +318,14 @@ def forecast(
     n = len(scenarios)
     shape4 = (chains, draws, n, H)
     coords = {
-        C.CHAIN: post[C.CHAIN].values,
-        C.DRAW: post[C.DRAW].values,
+        C.CHAIN: fit.chain,
+        C.DRAW: fit.draw,
         C.SCENARIO: [s.name for s in scenarios],
         C.YEAR_FUTURE: horizon.years,
         C.DRIVER: list(C.DRIVERS),
     }
     dims4 = (C.CHAIN, C.DRAW, C.SCENARIO, C.YEAR_FUTURE)
-    years_obs = model.design.years
+    years_obs = fit.years
     ds = xr.Dataset(
         {
             C.OBSERVED: (dims4, y.reshape(shape4).astype(np.int64)),
@@ -365,23 +334,23 @@ def forecast(
             C.DRIVER_TERMS: ((*dims4, C.DRIVER), terms.reshape(shape4 + (len(C.DRIVERS),))),
             "path_mean": paths["path_mean"],
             "path_sd": paths["path_sd"],
-            "extrapolated": ((C.SCENARIO, C.YEAR_FUTURE, C.DRIVER), aligned_extrapolation(model, paths)),
+            "extrapolated": ((C.SCENARIO, C.YEAR_FUTURE, C.DRIVER), aligned_extrapolation(fit, paths)),
             "path_extrapolated": paths["extrapolated"],
             "observed_min": paths["observed_min"],
             "observed_max": paths["observed_max"],
-            "arrivals_observed": ((C.YEAR,), model.design.y),
+            "arrivals_observed": ((C.YEAR,), fit.arrivals),
         },
         coords={**coords, C.YEAR: years_obs},
     )
     ds.attrs = {
         "scenarios": json.dumps({s.name: s.to_dict() for s in scenarios}, sort_keys=True),
-        "fit_id": str(model.attrs.get("fit_id", "")),
-        "data_hash": model.data_hash,
+        "fit_id": str(fit.attrs.get("fit_id", "")),
+        "data_hash": fit.data_hash,
         "horizon": f"{horizon.start}-{horizon.end}",
         "seed": int(seed),
-        "lags": json.dumps(model.config.lags, sort_keys=True),
-        "model_config": json.dumps(model.config.to_dict(), sort_keys=True),
-        **_provenance_attrs(model),
+        "lags": json.dumps(fit.config.lags, sort_keys=True),
+        "model_config": json.dumps(fit.config.to_dict(), sort_keys=True),
+        **_provenance_attrs(fit),
         "common_random_numbers": "latent innovations, path-uncertainty normals and count uniforms shared by scenarios",
         "widen_outside_range": int(bool(widen)),
     }

@@ -18,9 +18,11 @@ import pymc as pm
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, stable_hash
-from nkdefections.data.load import DataConfig, load_data
+from nkdefections.config import DataConfig, GateConfig, ModelConfig, SamplerConfig, stable_hash
+from nkdefections.data.load import load_data
 from nkdefections.errors import ConfigError, ConvergenceError, PosteriorFileError
+from nkdefections.forecast.fit_view import FitView
+from nkdefections.forecast.kernel import forecast
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
 from nkdefections.model.graph import (
     build_model,
@@ -30,6 +32,7 @@ from nkdefections.model.graph import (
 )
 from nkdefections.model.sampling import model_code_hash, pymc_posterior, quantile_label
 from nkdefections.provenance import provenance
+from nkdefections.scenarios.scenario import load_scenario
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +293,20 @@ class DefectionModel:
             raise PosteriorFileError("the model is not fitted: call .fit() or DefectionModel.load().")
         return self.idata
 
+    def fit_view(self) -> FitView:
+        """This fit as read-only data (:class:`~nkdefections.forecast.FitView`): the posterior
+        arrays, config, fitted years and counts, driver history and provenance that forecasts
+        and nowcasts take."""
+        return FitView.from_posterior(
+            self.require_fit().posterior,
+            config=self.config,
+            data=self.data,
+            years=self.design.years,
+            arrivals=self.design.y,
+            attrs=self.attrs,
+            data_hash=self.data_hash,
+        )
+
     # -- results --------------------------------------------------------------
     def effects(self, prob: float = 0.90) -> pd.DataFrame:
         """Driver effects as % change in expected arrivals per unit, with an interval.
@@ -382,11 +399,8 @@ class DefectionModel:
         in ``configs/scenario/``.  Returns draw-level arrivals with dims
         ``(chain, draw, scenario, year_future)``.
         """
-        from nkdefections.forecast.kernel import forecast
-        from nkdefections.scenarios.scenario import load_scenario
-
         items = [load_scenario(s) if isinstance(s, str) else s for s in scenarios]
-        return forecast(self, items, horizon, seed=seed)
+        return forecast(self.fit_view(), items, horizon, seed=seed)
 
     def sample_posterior_predictive(self, seed: int = 2) -> xr.DataTree:
         """Posterior predictive draws of arrivals for the observation years."""

@@ -40,8 +40,8 @@ import numpy as np
 import xarray as xr
 
 from nkdefections import constants as C
-from nkdefections.config import GateConfig, ModelConfig, SamplerConfig, stable_hash
-from nkdefections.data.load import DataConfig, load_data
+from nkdefections.config import DataConfig, GateConfig, ModelConfig, SamplerConfig, stable_hash
+from nkdefections.data.load import load_data
 from nkdefections.errors import ConfigError
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
 from nkdefections.model.graph import EVAL_DATA, build_model, design, parameter_names, ranked_parameters

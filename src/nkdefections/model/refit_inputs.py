@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from nkdefections.config import ModelConfig, validate_prior
+from nkdefections.config import ModelConfig
 from nkdefections.errors import ConfigError
 from nkdefections.model.graph import Design
+from nkdefections.priors import validate_prior
 
 
 def whole_number(value: Any, key: str, what: str = "a year") -> int:

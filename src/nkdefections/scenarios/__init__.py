@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from nkdefections.scenarios.paths import last_observed, observed_range, scenario_paths  # noqa: F401
 from nkdefections.scenarios.scenario import (  # noqa: F401
-    DEFAULT_HORIZON,
     DEFAULT_SCENARIOS,
     SPEC_TYPES,
-    Horizon,
     Scenario,
     available_scenarios,
     load_scenario,

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from nkdefections import constants as C
-from nkdefections.config import DEFAULT_HORIZON, Horizon  # noqa: F401  (re-exported: their home is config.py)
+from nkdefections.config import Horizon
 from nkdefections.errors import ScenarioError
 from nkdefections.resources import config_dir
 from nkdefections.validate import is_whole, number, whole

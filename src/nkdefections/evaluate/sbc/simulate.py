@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 
 def _load(config: ModelConfig | None, data: xr.Dataset | None) -> tuple[ModelConfig, xr.Dataset]:
-    from nkdefections.data.load import DataConfig, load_data
+    from nkdefections.config import DataConfig
+    from nkdefections.data.load import load_data
 
     config = config or ModelConfig()
     if data is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,10 +13,12 @@ from scipy import stats
 from scipy.special import gammaln
 
 from nkdefections import constants as C
-from nkdefections.arithmetic import draw_counts, flatten_draws, latent_step, nb_prob, nb_shape
-from nkdefections.config import DataConfig
+from nkdefections.arithmetic import draw_counts, latent_step, nb_prob, nb_shape
+from nkdefections.config import DataConfig, Horizon
 from nkdefections.data.tables import LAST_OBSERVED_YEAR
 from nkdefections.errors import ConfigError, DataValidationError
+from nkdefections.forecast.fit_view import FitSource, FitView, as_fit_view
+from nkdefections.forecast.kernel import forecast
 from nkdefections.forecast.nowcast.share import (
     INTERVALS,
     N_FULL,
@@ -33,11 +35,8 @@ from nkdefections.forecast.nowcast.share import (
     systematic_resample,
     year_fraction,
 )
+from nkdefections.scenarios.scenario import load_scenario
 from nkdefections.validate import is_whole
-
-if TYPE_CHECKING:  # pragma: no cover
-    from nkdefections.model.defection import DefectionModel
-
 
 # ----------------------------------------------------------------------------
 # The prior for N from a fitted model
@@ -45,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def model_prior(
-    model: DefectionModel, year: int, *, scenario: str = "status_quo", seed: int = 0
+    fit: FitView | FitSource, year: int, *, scenario: str = "status_quo", seed: int = 0
 ) -> dict[str, np.ndarray | None]:
     """Per-draw expected counts of ``year`` and ``year + 1`` given the latent state of ``year - 1``.
 
@@ -60,26 +59,21 @@ def model_prior(
     dict
         ``mu`` and ``mu_next`` (sample,), ``overdispersion`` (sample,) or ``None``.
     """
-    from nkdefections.forecast.kernel import posterior_arrays
-    from nkdefections.scenarios.scenario import Horizon
-
-    if model.idata is None:
-        raise ConfigError("model: not fitted; call .fit() or DefectionModel.load() before nowcasting with it.")
-    post = model.idata.posterior
-    years = model.design.years.astype(int)
+    fit = as_fit_view(fit)
+    years = fit.years
     first, last = int(years[0]), int(years[-1])
     if year <= first:
         raise ConfigError(
             f"year: {year} is not after the first fitted year {first}; the prior for year t is carried from "
             "the latent state of year t-1."
         )
-    arrays = posterior_arrays(model)
-    latent = flatten_draws(post[C.LATENT])
-    fixed_obs = flatten_draws(post[C.LOG_MU]) - latent  # intercept + drivers, per draw and fitted year
+    arrays = fit.arrays
+    latent = arrays["latent"]
+    fixed_obs = arrays["log_mu"] - latent  # intercept + drivers, per draw and fitted year
     S = latent.shape[0]
     fixed: dict[int, np.ndarray] = {int(y): fixed_obs[:, i] for i, y in enumerate(years)}
     if year + 1 > last:
-        fc = model.forecast([scenario], Horizon(last + 1, year + 1), seed=seed)
+        fc = forecast(fit, [load_scenario(scenario)], Horizon(last + 1, year + 1), seed=seed)
         dv = fc[C.DRIVER_VALUES].isel({C.SCENARIO: 0}).values  # (chain, draw, year_future, driver)
         dv = dv.reshape((S,) + dv.shape[2:])
         fut = arrays["intercept"][:, None] + np.einsum("shk,sk->sh", dv, arrays["beta"])
@@ -120,7 +114,7 @@ def _count_bounds(mu: np.ndarray, overdispersion: np.ndarray | None, tail: float
 # ----------------------------------------------------------------------------
 
 
-def _check_prior(prior: str | None, model: DefectionModel | None, year: int, max_horizon: int) -> str:
+def _check_prior(prior: str | None, model: FitView | None, year: int, max_horizon: int) -> str:
     """The prior to use (``model`` when a model is given, else ``loguniform``), checked against the inputs."""
     prior = prior or ("model" if model is not None else "loguniform")
     if prior not in PRIORS:
@@ -279,7 +273,7 @@ def nowcast(
     month_end: int,
     *,
     day: int | None = None,
-    model: DefectionModel | None = None,
+    model: FitView | FitSource | None = None,
     prior: str | None = None,
     share: ShareFit | None = None,
     leave_out: bool = True,
@@ -304,7 +298,8 @@ def nowcast(
         The period ends on this day of ``month_end`` (``Jan-Sep15``: ``month_end=9,
         day=15``); default the month's last day.
     model
-        A fitted :class:`~nkdefections.model.DefectionModel`; its predictive for the
+        A fitted :class:`~nkdefections.model.DefectionModel` (or its
+        :class:`~nkdefections.forecast.FitView`); its predictive for the
         year (given the year before) is the prior for the full-year count, and the
         next year's forecast is updated too.
     prior
@@ -353,15 +348,16 @@ def nowcast(
     _check_inputs(partial_count, year)
     check_month_day(month_end, day)
     year, x = int(year), int(partial_count)
-    prior = _check_prior(prior, model, year, max_horizon)
+    fit = None if model is None else as_fit_view(model)
+    prior = _check_prior(prior, fit, year, max_horizon)
     frac = year_fraction(year, month_end, day)
     rng = np.random.default_rng(seed)
     if share is None:
         share = _default_share(year if leave_out else None, overdispersed, seed)
 
     if prior == "model":
-        assert model is not None
-        pr = model_prior(model, year, scenario=scenario, seed=seed)
+        assert fit is not None
+        pr = model_prior(fit, year, scenario=scenario, seed=seed)
         mu, mu_next, od = pr["mu"], pr["mu_next"], pr["overdispersion"]
         assert mu is not None and mu_next is not None
         S = len(mu)
@@ -406,8 +402,8 @@ def nowcast(
         "share_excluded_years": ",".join(str(y) for y in share.excluded_years),
         "share_years": ",".join(str(y) for y in share.years),
         "share_kappa_median": float(np.median(share.kappa)) if share.kappa is not None else float("inf"),
-        "scenario": scenario if prior == "model" and year + 1 > int(model.design.years[-1]) else "",  # type: ignore[union-attr]
-        "fit_id": str(model.attrs.get("fit_id", "")) if model is not None else "",
+        "scenario": scenario if fit is not None and prior == "model" and year + 1 > fit.last_year else "",
+        "fit_id": str(fit.attrs.get("fit_id", "")) if fit is not None else "",
         "seed": int(seed),
     }
     return ds
