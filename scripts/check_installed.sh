@@ -70,6 +70,13 @@ assert b"nkExplorer" in urllib.request.urlopen(url + "static/explorer.js", timeo
 assert "my_thaw" in json.load(urllib.request.urlopen(url + "api/init", timeout=60))["scenarios"]
 PY
 kill "$EXPLORE_PID"; wait "$EXPLORE_PID" || true; EXPLORE_PID=""
+# the documentation site, strict, built against the installed wheel: a copy of the clone without src/,
+# so mkdocstrings documents (and the hooks' --help pages run) the package as installed
+mkdir "$TMP/docsrc"
+tar -C "$REPO" --exclude=./src --exclude=./.git --exclude=./.venv --exclude=./.cache --exclude=./build \
+  --exclude=./outputs -cf - . | tar -C "$TMP/docsrc" -xf -
+(cd "$TMP/docsrc" && PATH="$V:$PATH" NO_MKDOCS_2_WARNING=1 "$V/python" -m mkdocs build --strict -q -d "$TMP/site")
+grep -q "FitView" "$TMP/site/reference/api/forecast/index.html" && test -f "$TMP/site/reference/cli/index.html"
 NEW="$(find "$SITE" -newer "$TMP/stamp" -not -name '*.pyc' -not -path '*/__pycache__*' | head -5)"
 if [ -n "$NEW" ]; then echo "written under site-packages: $NEW" >&2; exit 1; fi
 echo "check-installed: ok in $(( $(date +%s) - T0 )) s (outputs in $TMP/work: $(ls | tr '\n' ' '))"

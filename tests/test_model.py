@@ -233,7 +233,7 @@ def test_same_config_and_seed_give_the_same_draws(small_fit):
 
 
 def test_quantile_labels():
-    from nkdefections.model.sampling import quantile_label
+    from nkdefections.constants import quantile_label
 
     assert [quantile_label(p) for p in (0.05, 0.95, 0.005, 0.995, 0.25)] == [
         "q05_pct",

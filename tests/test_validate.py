@@ -65,3 +65,27 @@ def test_no_hand_written_bool_guards_left_in_owned_layers():
             if "isinstance(" in line and ", bool)" in line and "(int" in line:
                 offenders.append(f"{rel}:{i}: {line.strip()}")
     assert not offenders, "use nkdefections.validate (is_whole/is_real/whole/number):\n" + "\n".join(offenders)
+
+
+def test_whole_valued_is_the_rule_for_arrays_of_counts():
+    from nkdefections.validate import whole_valued
+
+    got = whole_valued([0, 3.0, 3.5, np.nan, np.inf, -2.0, 1e6])
+    assert got.tolist() == [True, True, False, False, False, True, True]
+    assert whole_valued(np.array([1, 2], dtype=np.int64)).all()
+
+
+@pytest.mark.parametrize("key, year", [(2020, 2020), ("2020", 2020), (2020.0, 2020), (np.int64(2019), 2019)])
+def test_year_key_accepts_the_forms_yaml_and_json_give(key, year):
+    from nkdefections.validate import year_key
+
+    assert year_key(key, "values") == year
+
+
+@pytest.mark.parametrize("key", [True, 2020.5, "twenty", None])
+def test_year_key_refuses_anything_else_naming_the_key(key):
+    from nkdefections.errors import ScenarioError
+    from nkdefections.validate import year_key
+
+    with pytest.raises(ScenarioError, match=r"scenario x, key 'values': .* is not a year"):
+        year_key(key, "scenario x, key 'values'", error=ScenarioError)

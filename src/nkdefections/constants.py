@@ -98,3 +98,18 @@ SCORE_META = "score.json"
 
 # The ``year`` label of thresholds, contrasts and summaries over the cumulative window
 CUMULATIVE = "cumulative"
+
+# Column names of intervals and quantiles in every table (forecast summaries, checks, nowcasts, scores)
+#: The central levels (percent) the forecast summaries report.
+SUMMARY_LEVELS = (50, 80, 95)
+
+
+def interval_columns(level: int | float) -> tuple[str, str]:
+    """The two columns of an equal-tailed ``level`` percent interval: ``lower_80``, ``upper_80``."""
+    return f"lower_{level:g}", f"upper_{level:g}"
+
+
+def quantile_label(p: float) -> str:
+    """Column label of a quantile: 0.05 -> q05_pct, 0.95 -> q95_pct, 0.005 -> q0.5_pct."""
+    text = f"{p * 100:.6g}"
+    return f"q{text.zfill(2) if '.' not in text else text}_pct"

@@ -30,6 +30,8 @@ __all__ = [
     "parse_thresholds",
     "seed",
     "whole",
+    "whole_valued",
+    "year_key",
 ]
 
 
@@ -73,6 +75,26 @@ def whole(
     if minimum is not None and value < minimum:
         raise error(f"{key}: {value} must be >= {minimum}.")
     return int(value)
+
+
+def whole_valued(values: Any) -> np.ndarray:
+    """Element-wise: finite and a whole number, whatever the dtype (``3.0`` is whole; ``3.5``,
+    NaN and infinities are not).  The rule for arrays of counts read from files or tables,
+    where a float dtype is normal; scalar config values use :func:`is_whole` (an integer type)."""
+    a = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(a) & (a == np.round(a))
+
+
+def year_key(value: Any, key: str, *, error: type[Exception] = ConfigError) -> int:
+    """A mapping key that names a year: an integer, its text (``"2020"``, as YAML and JSON keys
+    arrive) or a whole float (``2020.0``); never a bool."""
+    try:
+        if isinstance(value, (bool, np.bool_)) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(value)
+        return int(value)
+    except (TypeError, ValueError):
+        raise error(f"{key}: {value!r} is not a year.") from None
 
 
 def seed(value: Any, key: str, *, error: type[Exception] = ConfigError) -> int:

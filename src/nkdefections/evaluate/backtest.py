@@ -169,7 +169,8 @@ class BacktestResult:
 def _row(method: str, mode: str, origin: int, target: int, y: int, draws: np.ndarray, log_pmf: float) -> dict:
     """One scored forecast, with the 80% interval's ends for plotting."""
     row = E.score_forecast(method, mode, origin, target, y, draws, log_pmf)
-    row["lower_80"], row["upper_80"] = (float(q) for q in np.quantile(draws, [0.1, 0.9]))
+    lo_col, hi_col = C.interval_columns(80)
+    row[lo_col], row[hi_col] = (float(q) for q in np.quantile(draws, [0.1, 0.9]))
     return row
 
 

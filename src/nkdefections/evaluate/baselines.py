@@ -61,7 +61,7 @@ from scipy import stats
 
 from nkdefections import constants as C
 from nkdefections.errors import ConfigError, ConvergenceError, DataValidationError
-from nkdefections.validate import is_whole
+from nkdefections.validate import is_whole, whole_valued
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,8 @@ def count_log_pmf(y: Any, loc: Any, scale: Any, df: float) -> np.ndarray:
     mass stays accurate far in the tails.  Negative ``y`` has mass 0 (log mass ``-inf``).
     """
     yy = np.asarray(y, dtype=float)
-    if np.any(yy != np.round(yy)):
-        raise DataValidationError(f"counts must be integers, got {yy[yy != np.round(yy)][:5].tolist()}")
+    if not whole_valued(yy).all():
+        raise DataValidationError(f"counts must be integers, got {yy[~whole_valued(yy)][:5].tolist()}")
     loc, scale = np.asarray(loc, dtype=float), np.asarray(scale, dtype=float)
     d = _dist(df)
     with np.errstate(divide="ignore", invalid="ignore"):

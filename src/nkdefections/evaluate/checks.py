@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from nkdefections import constants as C
 from nkdefections.arithmetic import draw_counts, latent_step
 
 INTERVALS = (0.50, 0.80, 0.90, 0.95)
@@ -23,8 +24,8 @@ def interval_table(
     for p in probs:
         lo, hi = np.quantile(replicated, [(1 - p) / 2, 1 - (1 - p) / 2], axis=0)
         k = int(round(p * 100))
-        rows[f"lower_{k}"] = lo
-        rows[f"upper_{k}"] = hi
+        lo_col, hi_col = C.interval_columns(k)
+        rows[lo_col], rows[hi_col] = lo, hi
         rows[f"inside_{k}"] = (observed >= lo) & (observed <= hi)
     # randomised PIT for counts: uniform under a calibrated predictive
     rows["pit"] = (replicated < observed).mean(axis=0) + 0.5 * (replicated == observed).mean(axis=0)

@@ -25,6 +25,7 @@ import xarray as xr
 from nkdefections import constants as C
 from nkdefections.data.tables import sha256_file
 from nkdefections.errors import DataValidationError
+from nkdefections.validate import whole_valued
 
 #: The forecast file a run folder holds.
 FORECAST_FILE = "forecast.nc"
@@ -112,7 +113,7 @@ def _check_forecast(ds: xr.Dataset, path: Path) -> None:
             f"forecast starts from; {_REMAKE}.",
         )
     y = ds[C.OBSERVED].values
-    if not np.all(np.isfinite(y)) or np.any(y < 0) or np.any(y != np.round(y)):
+    if not np.all(whole_valued(y)) or np.any(y < 0):
         raise _fail(
             path,
             f"{C.OBSERVED!r} draws must be non-negative whole counts; the file is damaged or was "

@@ -39,6 +39,7 @@ import pandas as pd
 
 from nkdefections.arithmetic import mixture_log_pmf
 from nkdefections.errors import ConfigError, DataValidationError
+from nkdefections.validate import whole_valued
 
 #: Central interval levels scored by default.
 LEVELS: tuple[float, ...] = (0.50, 0.80, 0.95)
@@ -133,7 +134,7 @@ def crps_samples(samples: Any, y: Any, *, fair: bool = True) -> np.ndarray:
 
 def _check_counts(y: Any) -> np.ndarray:
     yy = np.asarray(y, dtype=float)
-    bad = ~np.isfinite(yy) | (yy < 0) | (yy != np.round(yy))
+    bad = ~whole_valued(yy) | (yy < 0)
     if bad.any():
         raise DataValidationError(f"observed counts must be non-negative integers, got {yy[bad][:5].tolist()}")
     return yy

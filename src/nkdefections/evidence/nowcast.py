@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nkdefections import constants as C
 from nkdefections.config import DataConfig, GateConfig, SamplerConfig
 from nkdefections.data.load import load_data
 from nkdefections.forecast.nowcast.nowcast import nowcast
@@ -56,7 +57,8 @@ def score(grid: np.ndarray, pmf: np.ndarray, y: float) -> dict[str, Any]:
     for p in PROBS:
         lo, hi = pmf_quantile(grid, pmf, [(1 - p) / 2, 1 - (1 - p) / 2])
         k = int(round(p * 100))
-        out[f"lower_{k}"], out[f"upper_{k}"] = lo, hi
+        lo_col, hi_col = C.interval_columns(k)
+        out[lo_col], out[hi_col] = lo, hi
         out[f"inside_{k}"] = bool(lo <= y <= hi)
         out[f"width_{k}"] = hi - lo
     out["pit"] = pmf_pit(grid, pmf, y)

@@ -75,7 +75,7 @@ def fan_traces(rows: list[dict[str, Any]], fc: xr.Dataset) -> list[dict]:
         }
     ]
     for level, op in ((95, 0.15), (80, 0.25), (50, 0.4)):
-        lo, hi = col[f"lower_{level}"], col[f"upper_{level}"]
+        lo, hi = (col[c] for c in C.interval_columns(level))
         traces.append(_band(x, lo, hi, SCENARIO_COLOUR, op, f"{level}% interval"))
     traces.append(_line(x, col["median"], SCENARIO_COLOUR, f"{name} (median)", width=2.5))
     traces.append(_line(x, col["baseline_median"], BASELINE_COLOUR, f"{base} (median)", dash="dash"))

@@ -19,6 +19,5 @@ from nkdefections.model.sampling import (  # noqa: F401
     FitProgress,
     configure_jax,
     model_code_hash,
-    quantile_label,
     sample_kwargs,
 )

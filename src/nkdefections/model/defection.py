@@ -30,7 +30,7 @@ from nkdefections.model.graph import (
     generative_model,
     parameter_names,
 )
-from nkdefections.model.sampling import model_code_hash, pymc_posterior, quantile_label
+from nkdefections.model.sampling import model_code_hash, pymc_posterior
 from nkdefections.provenance import provenance
 from nkdefections.scenarios.scenario import load_scenario
 
@@ -348,8 +348,8 @@ class DefectionModel:
                     "median_pct": float(np.median(v)),
                     "mcse_median_pct": mcse,
                     "mean_pct": float(v.mean()),
-                    quantile_label(lo): float(np.quantile(v, lo)),
-                    quantile_label(hi): float(np.quantile(v, hi)),
+                    C.quantile_label(lo): float(np.quantile(v, lo)),
+                    C.quantile_label(hi): float(np.quantile(v, hi)),
                     "prob_positive": float((v > 0).mean()),
                 }
             )

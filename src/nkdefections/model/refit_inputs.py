@@ -16,6 +16,7 @@ from nkdefections.config import ModelConfig
 from nkdefections.errors import ConfigError
 from nkdefections.model.graph import Design
 from nkdefections.priors import validate_prior
+from nkdefections.validate import whole_valued
 
 
 def whole_number(value: Any, key: str, what: str = "a year") -> int:
@@ -61,9 +62,8 @@ def refit_inputs(
         arrivals = np.asarray(arrivals, dtype=float)
         if (
             arrivals.shape != d.y.shape
-            or not np.isfinite(arrivals).all()
+            or not whole_valued(arrivals).all()
             or (arrivals < 0).any()
-            or (arrivals != np.round(arrivals)).any()
         ):
             raise ConfigError(
                 f"arrivals: need {d.y.shape[0]} finite, non-negative whole counts (one per year "

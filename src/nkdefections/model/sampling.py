@@ -20,12 +20,6 @@ log = logging.getLogger(__name__)
 
 
 
-def quantile_label(p: float) -> str:
-    """Column label of a quantile: 0.05 -> q05_pct, 0.95 -> q95_pct, 0.005 -> q0.5_pct."""
-    text = f"{p * 100:.6g}"
-    return f"q{text.zfill(2) if '.' not in text else text}_pct"
-
-
 def model_code_hash() -> str:
     """Short sha256 of the model's source (graph and class): part of the fit-cache key."""
     pkg = resources.files("nkdefections.model")

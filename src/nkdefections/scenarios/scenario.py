@@ -46,7 +46,7 @@ from nkdefections import constants as C
 from nkdefections.config import Horizon
 from nkdefections.errors import ScenarioError
 from nkdefections.resources import config_dir
-from nkdefections.validate import is_whole, number, whole
+from nkdefections.validate import is_whole, number, whole, year_key
 
 #: What a spec value that fails validation is not (the error text after "<where>, key '<key>': <value>").
 _NOT_A_NUMBER = "is not a finite number"
@@ -275,12 +275,7 @@ def _check_spec(spec: Any, where: str) -> dict[str, Any]:
             raise ScenarioError(f"{where}, key 'values': expected a non-empty mapping year -> value.")
         clean = {}
         for y, v in vals.items():
-            try:
-                if isinstance(y, bool) or (isinstance(y, float) and not y.is_integer()):  # "2020" and 2020.0 are years
-                    raise ValueError(y)
-                yi = int(y)
-            except (TypeError, ValueError):
-                raise ScenarioError(f"{where}, key 'values': {y!r} is not a year.") from None
+            yi = year_key(y, f"{where}, key 'values'", error=ScenarioError)  # "2020" and 2020.0 are years
             if yi in clean:
                 raise ScenarioError(f"{where}, key 'values': year {yi} given twice.")
             clean[yi] = number(v, f"{where}, key 'values.{y}'", error=ScenarioError, what=_NOT_A_NUMBER)

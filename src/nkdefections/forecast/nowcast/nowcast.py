@@ -456,7 +456,7 @@ def nowcast_summary(result: xr.Dataset, probs: Sequence[float] = INTERVALS) -> p
             for p in probs:
                 lo, hi = pmf_quantile(grid, pmf, [(1 - p) / 2, 1 - (1 - p) / 2])
                 k = int(round(p * 100))
-                row[f"lower_{k}"] = lo
-                row[f"upper_{k}"] = hi
+                lo_col, hi_col = C.interval_columns(k)
+                row[lo_col], row[hi_col] = lo, hi
             rows.append(row)
     return pd.DataFrame(rows)
