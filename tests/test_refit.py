@@ -166,3 +166,18 @@ def test_refitters_of_one_model_share_one_compiled_program_and_swap_only_data(re
     for name in (C.BETA, C.RHO, C.SIGMA_LATENT, C.LEVEL):
         np.testing.assert_array_equal(first.posterior[name].values, second.posterior[name].values)
     assert first.attempts == 1 and first.target_accept == refitter.sampler.target_accept
+
+
+def test_a_refit_spec_and_its_fields_as_keywords_give_the_same_inputs(refitter):
+    from nkdefections.errors import ConfigError
+    from nkdefections.model.refit_inputs import RefitSpec
+
+    a = refitter.inputs(RefitSpec(origin=2010, exclude_years=(2005,)))
+    b = refitter.inputs(origin=2010, exclude_years=[2005])
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) \['orign'\]"):
+        refitter.inputs(orign=2010)
+    with pytest.raises(ConfigError, match="not both"):
+        refitter.inputs(RefitSpec(), origin=2010)

@@ -30,6 +30,7 @@ __all__ = [
     "parse_thresholds",
     "seed",
     "whole",
+    "whole_number",
     "whole_valued",
     "year_key",
 ]
@@ -84,6 +85,21 @@ def whole_valued(values: Any) -> np.ndarray:
     a = np.asarray(values, dtype=float)
     with np.errstate(invalid="ignore"):
         return np.isfinite(a) & (a == np.round(a))
+
+
+def whole_number(value: Any, key: str, *, what: str = "a whole number", error: type[Exception] = ConfigError) -> int:
+    """``value`` as an int when it holds a whole number: an integer, a whole float (``2010.0``) or its
+    text (``"2010"``); never a bool, NaN or infinity.  Else ``error("<key>: <value> is not <what> (a
+    whole number).")``.  For values computed or read as floats; config values use :func:`whole`."""
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            raise ValueError(value)
+        f = float(value)
+    except (TypeError, ValueError):
+        raise error(f"{key}: {value!r} is not {what} (a whole number).") from None
+    if not math.isfinite(f) or f != int(f):
+        raise error(f"{key}: {value!r} is not {what} (a whole number).")
+    return int(f)
 
 
 def year_key(value: Any, key: str, *, error: type[Exception] = ConfigError) -> int:

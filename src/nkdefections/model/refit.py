@@ -29,6 +29,7 @@ There is no retry: a refit that misses its gate is recorded as it is.  The geome
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -45,7 +46,7 @@ from nkdefections.data.load import load_data
 from nkdefections.errors import ConfigError
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
 from nkdefections.model.graph import EVAL_DATA, build_model, design, parameter_names, ranked_parameters
-from nkdefections.model.refit_inputs import refit_inputs
+from nkdefections.model.refit_inputs import RefitSpec, refit_inputs
 
 log = logging.getLogger(__name__)
 
@@ -170,58 +171,21 @@ class Refitter:
         """The swappable data arrays of this graph, in :data:`EVAL_DATA` order."""
         return [n for n in EVAL_DATA if n in self.model.named_vars]
 
-    def inputs(
-        self,
-        origin: int | None = None,
-        *,
-        exclude_years: Sequence[int] = (),
-        arrivals: np.ndarray | None = None,
-        gdp: np.ndarray | None = None,
-        sign_constraint: bool = True,
-        priors: Mapping[str, Mapping[str, float]] | None = None,
-        gdp_publication_lag: int = 0,
-    ) -> dict[str, np.ndarray]:
-        """Arrays for one refit.
-
-        Parameters
-        ----------
-        origin
-            Last year the fit sees (default: the last year of the window).  Counts
-            and GDP figures after it get weight 0; the drivers are centred on their
-            means over ``first_year..origin``.
-        exclude_years
-            Years whose count gets weight 0 as well (leave-one-out refits); the
-            centring and the GDP figures are unchanged.
-        arrivals
-            Replacement counts for every year of the window (e.g. simulated).
-        gdp
-            Replacement GDP figures for every GDP year (NaN = missing).
-        sign_constraint
-            Keep the soft known-sign constraint on 2005 GDP growth (SBC turns it off
-            because prior simulations do not obey it).
-        priors
-            ``{"level": {"mu":..., "sigma":...}, "beta_border": {...}, ...}``: replacement
-            parameters of the normal priors of the level and the driver effects.
-        gdp_publication_lag
-            Years after which a GDP figure is published (the Bank of Korea's estimate for a
-            year comes out in July of the next, so a forecast made at the end of ``origin``
-            knows GDP up to ``origin - 1``: lag 1).  Figures after ``origin - lag`` are unseen,
-            and the newest seen one is a first release (its measurement s.d. is the
-            first-release one, whatever its vintage in the data).  Default 0: GDP known
-            through the origin, as the full-window fit knows it.
-        """
-        return refit_inputs(
-            self.design,
-            self.config,
-            self.default_inputs(),  # fresh copies, filled in place
-            origin,
-            exclude_years=exclude_years,
-            arrivals=arrivals,
-            gdp=gdp,
-            sign_constraint=sign_constraint,
-            priors=priors,
-            gdp_publication_lag=gdp_publication_lag,
-        )
+    def inputs(self, spec: RefitSpec | None = None, **changes: Any) -> dict[str, np.ndarray]:
+        """Arrays for one refit: ``spec`` (a :class:`RefitSpec`), or its fields as keywords
+        (``inputs(origin=2010)`` is ``inputs(RefitSpec(origin=2010))``); nothing given: the
+        full-window fit."""
+        if spec is not None and changes:
+            raise ConfigError(f"Refitter.inputs: give a RefitSpec or its fields {sorted(changes)}, not both.")
+        if spec is None:
+            try:
+                spec = RefitSpec(**changes)
+            except TypeError:
+                fields = [f.name for f in dataclasses.fields(RefitSpec)]
+                raise ConfigError(
+                    f"Refitter.inputs: unknown field(s) {sorted(set(changes) - set(fields))}; RefitSpec has {fields}."
+                ) from None
+        return refit_inputs(self.design, self.config, self.default_inputs(), spec)  # fresh copies, filled in place
 
     # -- compilation ----------------------------------------------------------------
     def program(self) -> Any:

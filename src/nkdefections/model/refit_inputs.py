@@ -1,14 +1,13 @@
 """The arrays one refit swaps in: origins, held-out years, simulated data and priors.
 
-Split from :mod:`nkdefections.model.refit`; :meth:`Refitter.inputs
-<nkdefections.model.refit.Refitter.inputs>` is the documented entry point and calls
-:func:`refit_inputs`.
+:class:`RefitSpec` says what one refit changes; :meth:`Refitter.inputs
+<nkdefections.model.refit.Refitter.inputs>` turns it into the arrays with :func:`refit_inputs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,44 +15,66 @@ from nkdefections.config import ModelConfig
 from nkdefections.errors import ConfigError
 from nkdefections.model.graph import Design
 from nkdefections.priors import validate_prior
-from nkdefections.validate import whole_valued
+from nkdefections.validate import whole_number, whole_valued
 
 
-def whole_number(value: Any, key: str, what: str = "a year") -> int:
-    """A whole number (int, or a float/str holding one), else ConfigError naming ``key`` and ``what`` it should be."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: {value!r} is not {what} (a whole number).") from None
-    if isinstance(value, bool) or not np.isfinite(f) or f != int(f):
-        raise ConfigError(f"{key}: {value!r} is not {what} (a whole number).")
-    return int(f)
+@dataclass(frozen=True)
+class RefitSpec:
+    """What one refit changes against the full-window fit; every field's default is "as fitted".
+
+    Attributes
+    ----------
+    origin
+        Last year the fit sees (default: the last year of the window).  Counts and GDP
+        figures after it get weight 0; the drivers are centred on their means over
+        ``first_year..origin``.
+    exclude_years
+        Years whose count gets weight 0 as well (leave-one-out refits); the centring and
+        the GDP figures are unchanged.
+    arrivals
+        Replacement counts for every year of the window (e.g. simulated).
+    gdp
+        Replacement GDP figures for every GDP year (NaN = missing).
+    sign_constraint
+        Keep the soft known-sign constraint on 2005 GDP growth (SBC turns it off because
+        prior simulations do not obey it).
+    priors
+        ``{"level": {"mu":..., "sigma":...}, "beta_border": {...}, ...}``: replacement
+        parameters of the normal priors of the level and the driver effects.
+    gdp_publication_lag
+        Years after which a GDP figure is published (the Bank of Korea's estimate for a
+        year comes out in July of the next, so a forecast made at the end of ``origin``
+        knows GDP up to ``origin - 1``: lag 1).  Figures after ``origin - lag`` are unseen,
+        and the newest seen one is a first release (its measurement s.d. is the
+        first-release one, whatever its vintage in the data).  Default 0: GDP known through
+        the origin, as the full-window fit knows it.
+    """
+
+    origin: int | None = None
+    exclude_years: Sequence[int] = ()
+    arrivals: np.ndarray | None = None
+    gdp: np.ndarray | None = None
+    sign_constraint: bool = True
+    priors: Mapping[str, Mapping[str, float]] | None = None
+    gdp_publication_lag: int = 0
 
 
 def refit_inputs(
-    design: Design,
-    config: ModelConfig,
-    x: dict[str, np.ndarray],
-    origin: int | None = None,
-    *,
-    exclude_years: Sequence[int] = (),
-    arrivals: np.ndarray | None = None,
-    gdp: np.ndarray | None = None,
-    sign_constraint: bool = True,
-    priors: Mapping[str, Mapping[str, float]] | None = None,
-    gdp_publication_lag: int = 0,
+    design: Design, config: ModelConfig, x: dict[str, np.ndarray], spec: RefitSpec
 ) -> dict[str, np.ndarray]:
-    """Fill ``x`` (fresh copies of the default inputs) for one refit of ``design``; see :meth:`Refitter.inputs`."""
+    """Fill ``x`` (fresh copies of the default inputs) for the refit ``spec`` of ``design``."""
+    origin, exclude_years, arrivals, gdp = spec.origin, spec.exclude_years, spec.arrivals, spec.gdp
+    sign_constraint, priors, gdp_publication_lag = spec.sign_constraint, spec.priors, spec.gdp_publication_lag
     d = design
     last = int(d.years[-1])
-    origin = last if origin is None else whole_number(origin, "origin")
+    origin = last if origin is None else whole_number(origin, "origin", what="a year")
     if not d.years[0] + 2 <= origin <= last:
         raise ConfigError(
             f"origin: {origin} is outside {int(d.years[0]) + 2}..{last}; a fit needs at least three "
             "observed years and cannot see beyond the data window."
         )
     seen = d.years <= origin
-    excluded = [whole_number(y, "exclude_years") for y in exclude_years]
+    excluded = [whole_number(y, "exclude_years", what="a year") for y in exclude_years]
     bad = sorted(set(excluded) - {int(y) for y in d.years})
     if bad:
         raise ConfigError(f"exclude_years: {bad} are not years of the window {int(d.years[0])}..{last}.")
@@ -79,7 +100,7 @@ def refit_inputs(
             raise ConfigError(f"gdp: need {d.gdp_all.shape[0]} values (years {d.gdp_years[0]}..), got {g.shape}.")
         if np.isinf(g).any():
             raise ConfigError("gdp: infinite values; use NaN for a missing year.")
-        lag = whole_number(gdp_publication_lag, "gdp_publication_lag")
+        lag = whole_number(gdp_publication_lag, "gdp_publication_lag", what="a year")
         if lag < 0:
             raise ConfigError(f"gdp_publication_lag: {lag} must be >= 0 (years until a GDP figure is published).")
         newest = origin - lag
