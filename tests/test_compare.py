@@ -7,16 +7,16 @@ import pytest
 import xarray as xr
 
 from nkdefections import constants as C
+from nkdefections.constants import CUMULATIVE
 from nkdefections.errors import ScenarioError
 from nkdefections.forecast.compare import (
-    CUMULATIVE,
     attribution,
     contrasts,
     exceedance,
-    parse_thresholds,
     summary_table,
     with_cumulative,
 )
+from nkdefections.validate import parse_thresholds
 
 YEARS = np.arange(2017, 2021)
 
