@@ -317,7 +317,7 @@ def run_backtest(
     )
 
 
-#: The backtest's targets (issue 10): conditional no worse than status quo; CRPS ratio against
+#: The backtest's targets: conditional no worse than status quo; CRPS ratio against
 #: the fair no-change below these per mode at every horizon; pooled 80% coverage in this band.
 TARGET_RATIO: dict[str, float] = {"status_quo": 0.9, "conditional": 1.0}
 TARGET_COVERAGE_80: tuple[float, float] = (0.70, 0.90)

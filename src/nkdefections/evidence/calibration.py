@@ -1,4 +1,4 @@
-"""Calibrated conditional forecasts: candidates for the latent innovation, judged by the backtest (issue 21).
+"""Calibrated conditional forecasts: candidates for the latent innovation, judged by the backtest.
 
 The rule is pre-registered in ``experiments/calibration/README.md`` and coded in :func:`decide`:
 eligible = the full fit passes the gate and at most one of the 8 refits misses it; calibration

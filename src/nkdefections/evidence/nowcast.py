@@ -1,4 +1,4 @@
-"""How well does a year-to-date count predict the full year? (issue 4, part 6: nowcasting)
+"""How well does a year-to-date count predict the full year? The nowcast evidence.
 
 For every partial figure in ``data/raw/arrivals_partial_year.csv`` whose year has a final
 count, the full-year count is nowcast with the share curve re-fitted without that year

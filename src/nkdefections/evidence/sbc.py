@@ -1,4 +1,4 @@
-"""Is the inference correct? Simulation-based calibration and parameter recovery (issue 4, part 4).
+"""Is the inference correct? Simulation-based calibration and parameter recovery.
 
 * **SBC**: ``sims`` data sets (arrivals and GDP figures) drawn from the default model's
   prior, each refitted with the compiled refit engine; ranks of every free parameter

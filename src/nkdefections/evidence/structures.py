@@ -1,4 +1,4 @@
-"""Candidate model structures judged by the backtest against the fair no-change (issue 10).
+"""Candidate model structures judged by the backtest against the fair no-change.
 
 The decision rule is pre-registered in ``experiments/model_structures/README.md`` and coded in
 :func:`decide`: eligible = the full fit passes the gate and at most one of the 8 refits misses
