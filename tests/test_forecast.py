@@ -259,6 +259,8 @@ def test_fit_view_is_read_only_and_complete(small_fit):
     np.testing.assert_array_equal(view.arrivals, small_fit.design.y)
     with pytest.raises(ValueError, match="read-only"):
         view.arrays["beta"][0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        view.chain[0] = 5  # the coordinates too: they are the posterior's, not copies to edit
     with pytest.raises(TypeError):
         view.arrays["beta"] = None  # the mapping itself is frozen
     with pytest.raises(AttributeError):

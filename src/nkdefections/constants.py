@@ -100,8 +100,6 @@ SCORE_META = "score.json"
 CUMULATIVE = "cumulative"
 
 # Column names of intervals and quantiles in every table (forecast summaries, checks, nowcasts, scores)
-#: The central levels (percent) the forecast summaries report.
-SUMMARY_LEVELS = (50, 80, 95)
 
 
 def interval_columns(level: int | float) -> tuple[str, str]:

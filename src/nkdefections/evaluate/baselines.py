@@ -99,8 +99,9 @@ def count_log_pmf(y: Any, loc: Any, scale: Any, df: float) -> np.ndarray:
     mass stays accurate far in the tails.  Negative ``y`` has mass 0 (log mass ``-inf``).
     """
     yy = np.asarray(y, dtype=float)
-    if not whole_valued(yy).all():
-        raise DataValidationError(f"counts must be integers, got {yy[~whole_valued(yy)][:5].tolist()}")
+    whole = whole_valued(yy)
+    if not whole.all():
+        raise DataValidationError(f"counts must be integers, got {yy[~whole][:5].tolist()}")
     loc, scale = np.asarray(loc, dtype=float), np.asarray(scale, dtype=float)
     d = _dist(df)
     with np.errstate(divide="ignore", invalid="ignore"):
