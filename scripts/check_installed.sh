@@ -49,6 +49,21 @@ drivers:
 YAML
 "$V/nkdefections" --config-dir "$TMP/my_configs" "scenarios=[my_thaw,status_quo]" "${SMALL[@]}" output_dir=run2
 grep -q my_thaw run2/forecast_summary.csv
+# live mode: the user's own files past 2016 (a synthetic extension written by the tests' helper, which
+# imports only numpy; no real post-2016 figure), fitted and forecast from the year after the window
+LIVE="$("$V/python" - "$REPO/tests" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from live_data import write_live_files
+print(" ".join(f"data.files.{k}={v}" for k, v in write_live_files("mine", 2020).items()))
+PY
+)"
+# shellcheck disable=SC2086  # LIVE is a list of key=value overrides
+"$V/nkdefections" data=live data.last_year=2020 $LIVE "${SMALL[@]}" output_dir=live1
+grep -q '"horizon": "2021-2030"' live1/run.json && grep -q "fitted to 1999-2020" live1/report.md
+grep -q "Live fit on 1999-2020" live1/report.md
+rc=0; "$V/nkdefections" data=live data.last_year=2021 $LIVE "${SMALL[@]}" output_dir=live2 2> live_err.txt || rc=$?
+test "$rc" = 2 && grep -q "mine/arrivals.csv" live_err.txt && grep -q "(1999-2020)" live_err.txt && test ! -e live2
 "$V/nkdefections-nowcast" --year 2016 --month-end 6 --count 749 > nowcast.txt
 grep -q "nowcast of 2016" nowcast.txt
 # the README's Python example, at small sampler settings

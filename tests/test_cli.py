@@ -25,6 +25,37 @@ SMALL_OVERRIDES = [f"sampler.{k}={str(v).lower() if isinstance(v, bool) else v}"
 ]
 
 
+#: What data=live leaves to the user (the four files; data.last_year separately).
+LIVE_VALUES = [f"data.files.{role}=/my/{role}.csv" for role in ("arrivals", "gdp", "border_events", "sanctions_events")]
+
+
+def test_live_option_names_what_it_needs():
+    cfg = OmegaConf.to_container(_compose(["data=live", "output_dir=/tmp/x"]), resolve=True)
+    with pytest.raises(ConfigError) as exc:
+        configs_from_dict(cfg)
+    msg = str(exc.value)
+    for key in ("data.last_year", *(v.split("=")[0] for v in LIVE_VALUES), "configs/data/live.yaml"):
+        assert key in msg, msg
+    data, _, _, _, run = configs_from_dict(
+        OmegaConf.to_container(_compose(["data=live", "output_dir=/x", "data.last_year=2020", *LIVE_VALUES]))
+    )
+    assert data.last_year == 2020 and data.files["arrivals"] == "/my/arrivals.csv"
+    assert "border_open" not in data.files  # optional: null reads none
+    assert (run.forecast.horizon.start, run.forecast.horizon.end) == (2021, 2030)  # the year after the window
+    assert [s.name for s in run.forecast.scenarios] == ["status_quo"]
+    assert run.forecast.thresholds == [("cumulative", 20000.0)]
+
+
+def test_default_horizon_follows_the_window():
+    def horizon(*o: str) -> tuple[int, int]:
+        run = configs_from_dict(OmegaConf.to_container(_compose(["output_dir=/x", *o]), resolve=True))[4]
+        return run.forecast.horizon.start, run.forecast.horizon.end
+
+    assert horizon() == (2017, 2030)  # the pre-registered horizon, unchanged
+    assert horizon("data.last_year=2012", "compare.thresholds=[]") == (2013, 2030)
+    assert horizon("forecast.horizon.start=2017", "forecast.horizon.end=2025") == (2017, 2025)
+
+
 def _compose(overrides: list[str]):
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
         return compose(config_name="config", overrides=overrides)
@@ -39,7 +70,8 @@ def _options(group: str) -> list[str]:
     [f"{g}={o}" for g in ("data", "model", "sampler", "gate") for o in _options(g)],
 )
 def test_every_config_option_composes_and_validates(override):
-    cfg = _compose([override, "output_dir=/tmp/x"])
+    extra = [] if override != "data=live" else [*LIVE_VALUES, "data.last_year=2020"]
+    cfg = _compose([override, "output_dir=/tmp/x", *extra])
     data, model, sampler, gate, run = configs_from_dict(OmegaConf.to_container(cfg, resolve=True))
     assert model.drivers and sampler.draws > 0 and run.output_dir == Path("/tmp/x")
 

@@ -346,11 +346,25 @@ class Horizon:
         return np.arange(self.start, self.end + 1)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], prefix: str = "forecast.horizon") -> Horizon:
-        """From ``{start: 2017, end: 2030}``; a key left out takes its default."""
+    def after(cls, last_year: int, end: int | None = None) -> Horizon:
+        """The horizon of a fit whose window ends in ``last_year``: from the next year to ``end``
+        (default 2030, or 14 years on if the window ends after 2029)."""
+        start = int(last_year) + 1
+        return cls(start, int(end) if end is not None else max(DEFAULT_HORIZON[1], start + 13))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], prefix: str = "forecast.horizon", last_year: int | None = None) -> Horizon:
+        """From ``{start: 2017, end: 2030}``; a key left out (or null) takes its default.
+
+        With ``last_year`` (the fit window's), the default start is the year after it, so a live
+        window forecasts from the year after its data.
+        """
         check_keys(d, {"start", "end"}, prefix)
-        kw = {k: whole(d[k], f"{prefix}.{k}", what="is not a year") for k in ("start", "end") if k in d}
-        h = cls(**kw)
+        kw = {k: whole(d[k], f"{prefix}.{k}", what="is not a year") for k in ("start", "end") if d.get(k) is not None}
+        if last_year is not None and "start" not in kw:
+            h = cls.after(last_year, kw.get("end"))
+        else:
+            h = cls(**kw)
         if h.end < h.start:
             raise ConfigError(f"{prefix}: end {h.end} precedes start {h.start}.")
         return h

@@ -130,14 +130,36 @@ def _scenarios(cfg: Mapping[str, Any], search_path: list[Path] | None = None) ->
     return out
 
 
-def _forecast_config(cfg: Mapping[str, Any], search_path: list[Path] | None = None) -> ForecastConfig | None:
+def _forecast_config(
+    cfg: Mapping[str, Any], search_path: list[Path] | None = None, last_year: int | None = None
+) -> ForecastConfig | None:
     fc = dict(cfg.get("forecast") or {})
     check_keys(fc, {"enabled", "horizon", "seed"}, "forecast")
     if not fc.get("enabled", True):
         return None
     from nkdefections.forecast.config import ForecastConfig
 
-    return ForecastConfig.from_dict(_scenarios(cfg, search_path), fc, dict(cfg.get("compare") or {}))
+    return ForecastConfig.from_dict(
+        _scenarios(cfg, search_path), fc, dict(cfg.get("compare") or {}), last_year=last_year
+    )
+
+
+def _missing_keys(node: Any, prefix: str = "") -> list[str]:
+    """The keys left at OmegaConf's mandatory marker ``???`` (e.g. by ``data=live``)."""
+    if isinstance(node, Mapping):
+        return [k for key, v in node.items() for k in _missing_keys(v, f"{prefix}{key}.")]
+    return [prefix[:-1]] if isinstance(node, str) and node == "???" else []
+
+
+def _check_required(cfg: Mapping[str, Any]) -> None:
+    """Refuse a config whose option leaves values to be given (``???``), naming every one."""
+    missing = [k for k in _missing_keys(cfg) if not k.startswith("hydra.")]
+    if missing:
+        example = " ".join(f"{k}=..." for k in missing[:3])
+        raise ConfigError(
+            f"{', '.join(missing)}: required by the chosen config option (marked ??? in its file, e.g. "
+            f"configs/data/live.yaml) and not given; set them on the command line ({example})."
+        )
 
 
 def configs_from_dict(
@@ -151,6 +173,7 @@ def configs_from_dict(
     running Hydra app, if any).
     """
     check_keys(cfg, _TOP_KEYS, "config")
+    _check_required(cfg)
     d = dict(cfg["data"])
     d["files"] = {k: v for k, v in dict(d.get("files") or {}).items() if v is not None}  # null: the shipped file
     data = DataConfig.from_dict(d)
@@ -171,7 +194,7 @@ def configs_from_dict(
     }
     from nkdefections.pipeline import RunConfig  # imported here: the pipeline pulls in PyMC and matplotlib
 
-    run = RunConfig.from_dict(values, forecast=_forecast_config(cfg, search_path))
+    run = RunConfig.from_dict(values, forecast=_forecast_config(cfg, search_path, data.last_year))
     return data, model, sampler, gate, run
 
 

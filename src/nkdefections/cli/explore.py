@@ -112,9 +112,20 @@ def load_model(args: argparse.Namespace, configs: tuple[Any, ...]) -> tuple[Any,
     return model, f"read from {path}", run_meta
 
 
-def settings(args: argparse.Namespace, configs: tuple[Any, ...], run_meta: dict[str, Any], source: str) -> Any:
-    """The explorer's :class:`Settings` from the config (and a ``--run`` folder's forecast seed and horizon)."""
+def settings(
+    args: argparse.Namespace,
+    configs: tuple[Any, ...],
+    run_meta: dict[str, Any],
+    source: str,
+    last_year: int | None = None,
+) -> Any:
+    """The explorer's :class:`Settings` from the config (and a ``--run`` folder's forecast seed and horizon).
+
+    ``last_year``: the fit window's; a horizon that does not start the year after it (a live fit
+    explored with the default config) moves to start there, keeping its end.
+    """
     from nkdefections.config import Horizon
+    from nkdefections.constants import CUMULATIVE
     from nkdefections.explore import Settings
 
     run_cfg, search = configs[4], configs[5]
@@ -125,7 +136,11 @@ def settings(args: argparse.Namespace, configs: tuple[Any, ...], run_meta: dict[
         start, end = (int(v) for v in str(run_meta.get("horizon", f"{horizon.start}-{horizon.end}")).split("-"))
         horizon, seed = Horizon(start, end), int(run_meta.get("forecast_seed", seed))
         overrides = list(run_meta.get("extra", {}).get("overrides", overrides))
+    if last_year is not None and horizon.start != int(last_year) + 1:
+        horizon = Horizon.after(int(last_year), horizon.end if horizon.end > int(last_year) + 1 else None)
     threshold = fc.thresholds[0] if fc is not None and fc.thresholds else (horizon.start + 3, 2000.0)
+    if threshold[0] != CUMULATIVE and not horizon.start <= int(threshold[0]) <= horizon.end:
+        threshold = (min(horizon.start + 3, horizon.end), threshold[1])
     if args.save_dir is not None:
         save_dir = args.save_dir
     elif args.config_dir is not None:
@@ -159,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         from nkdefections.explore import Explorer
         from nkdefections.explore.server import serve
 
-        explorer = Explorer(model, settings(args, configs, run_meta, source))
+        explorer = Explorer(model, settings(args, configs, run_meta, source, int(model.data.attrs["last_year"])))
         explorer.load(args.start)  # an unknown start scenario is refused before serving
         serve(explorer, port=args.port, start=args.start)
     except NKDefectionsError as exc:

@@ -19,6 +19,7 @@ from nkdefections.data.tables import (
     FILE_ROLES,
     LAST_OBSERVED_YEAR,
     MANIFEST_NAME,
+    USER_ROLES,
     FileSpec,
     default_data_dir,
     read_manifest,
@@ -75,19 +76,30 @@ def in_force_index(dates: list[_dt.date], weights: list[float], years: np.ndarra
 
 
 def _resolve(config: DataConfig) -> tuple[Path, dict[str, FileSpec], dict[str, tuple[Path, bool]]]:
+    """The data folder, the file specs by role, and each role's path with whether it is the shipped file.
+
+    A user-only role (:data:`USER_ROLES`) appears only when ``data.files`` names a file for it.
+    """
     data_dir = Path(config.dir) if config.dir else default_data_dir()
-    specs = read_manifest(data_dir)
-    unknown = sorted(set(config.files) - set(FILE_ROLES))
+    manifest = read_manifest(data_dir)
+    known = sorted({*FILE_ROLES, *USER_ROLES})
+    unknown = sorted(set(config.files) - set(known))
     if unknown:
-        raise DataValidationError(f"data.files: unknown role(s) {unknown}; known roles are {sorted(FILE_ROLES)}.")
+        raise DataValidationError(f"data.files: unknown role(s) {unknown}; known roles are {known}.")
     paths: dict[str, tuple[Path, bool]] = {}
+    specs: dict[str, FileSpec] = {}
     for role, rel in FILE_ROLES.items():
-        if rel not in specs:
+        if rel not in manifest:
             raise DataValidationError(f"{data_dir / MANIFEST_NAME}: no entry for {rel!r}.")
+        specs[role] = manifest[rel]
         if role in config.files and config.files[role]:
             paths[role] = (Path(config.files[role]), False)
         else:
             paths[role] = (data_dir / rel, True)
+    for role, spec in USER_ROLES.items():
+        if config.files.get(role):
+            specs[role] = spec
+            paths[role] = (Path(config.files[role]), False)
     return data_dir, specs, paths
 
 
@@ -117,12 +129,14 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
         config = DataConfig(**{**config.__dict__, **kwargs})
     _check_window(config)
     data_dir, specs, paths = _resolve(config)
+    _check_live_files(config, paths)
     tables, file_meta = _read_tables(specs, paths)
     _check_no_late_rows(tables, paths)
     years = np.arange(config.first_year - config.history, config.last_year + 1)
     arrivals = _arrivals(config, tables["arrivals"], paths["arrivals"][0], years)
     growth, vintage, sign = _gdp(config, tables["gdp"], paths["gdp"][0], years)
     border_idx, sanc_idx, border_force, sanc_force = _event_indices(tables, paths, years)
+    border_open = _border_open(tables.get("border_open"), paths.get("border_open"), years)
 
     def optional(table: pd.DataFrame, column: str) -> np.ndarray:
         t = table.set_index(table["year"].astype(int))
@@ -143,6 +157,7 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
             C.BORDER_INDEX: (C.YEAR, border_idx),
             C.SANCTIONS_INDEX: (C.YEAR, sanc_idx),
             C.BORDER_IN_FORCE: (C.YEAR, border_force),
+            C.BORDER_OPEN: (C.YEAR, border_open),
             C.SANCTIONS_IN_FORCE: (C.YEAR, sanc_force),
             C.GDP_GROWTH: (C.YEAR, growth),
             C.GDP_VINTAGE: (C.YEAR, vintage.astype(str)),
@@ -160,6 +175,7 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
     ds.attrs = {
         "first_year": int(config.first_year),
         "last_year": int(config.last_year),
+        "live": int(config.last_year > LAST_OBSERVED_YEAR),
         "history_years": int(config.history),
         "stock_pre1999": int(stock["arrivals"]),
         "data_hash": data_hash(file_meta),
@@ -175,7 +191,7 @@ def _read_tables(
     tables: dict[str, pd.DataFrame] = {}
     file_meta: dict[str, dict[str, str]] = {}
     for role, (path, from_manifest) in paths.items():
-        spec = specs[FILE_ROLES[role]]
+        spec = specs[role]
         tables[role] = read_table(path, spec, check_sha=from_manifest)
         file_meta[role] = {
             "path": str(path if not from_manifest else FILE_ROLES[role]),
@@ -187,8 +203,14 @@ def _read_tables(
 
 
 def _check_no_late_rows(tables: Mapping[str, pd.DataFrame], paths: Mapping[str, tuple[Path, bool]]) -> None:
-    """No observation after LAST_OBSERVED_YEAR in any yearly table (the forecasts are pre-registered)."""
+    """No observation after LAST_OBSERVED_YEAR in a shipped yearly table (the forecasts are pre-registered).
+
+    A user's own file (``data.files.*``) may run past it: that is the live mode, and rows after
+    ``data.last_year`` are not read.
+    """
     for role in ("arrivals", "partial", "gdp", "grain", "trade"):
+        if not paths[role][1]:
+            continue
         yrs = tables[role]["year"].astype(int)
         late = yrs[yrs > LAST_OBSERVED_YEAR]
         if len(late):
@@ -255,7 +277,7 @@ def _event_indices(
     border_idx = cumulative_event_index(list(border["effective_date"]), list(border["increment"]), years)
     sanc = tables["sanctions_events"]
     sanc_late = sanc[[d.year > LAST_OBSERVED_YEAR for d in sanc["effective_date"]]]
-    if len(sanc_late):
+    if len(sanc_late) and paths["sanctions_events"][1]:
         raise DataValidationError(
             f"{paths['sanctions_events'][0]}, row(s) {[int(i) + 2 for i in sanc_late.index]}: measures "
             f"dated after {LAST_OBSERVED_YEAR} ({[d.isoformat() for d in sanc_late['effective_date']]}) "
@@ -265,6 +287,28 @@ def _event_indices(
     border_force = in_force_index(list(border["effective_date"]), list(border["increment"]), years)
     sanc_force = in_force_index(list(sanc["effective_date"]), list(sanc["weight"]), years)
     return border_idx, sanc_idx, border_force, sanc_force
+
+
+def _border_open(table: pd.DataFrame | None, where: tuple[Path, bool] | None, years: np.ndarray) -> np.ndarray:
+    """The observed open-border fraction per year: the file's value, 1 where it lists none (or no file).
+
+    Every listed value must lie in (0, 1]: 1 is the border as open as in 1999-2016, and a closure
+    can only shut what was open.
+    """
+    out = np.ones(len(years))
+    if table is None or where is None:
+        return out
+    for i, row in table.iterrows():
+        v = float(row["open_fraction"])
+        if not 0.0 < v <= 1.0:
+            raise DataValidationError(
+                f"{where[0]}, row {int(i) + 2}, column 'open_fraction': {v:g} is not an open-border fraction; "
+                "give a value in (0, 1] (1 = as open as in 1999-2016, 0.1 = 90% closed)."
+            )
+    by_year = dict(zip(table["year"].astype(int), table["open_fraction"].astype(float), strict=True))
+    for i, y in enumerate(years):
+        out[i] = by_year.get(int(y), 1.0)
+    return out
 
 
 def _describe(ds: xr.Dataset) -> None:
@@ -284,6 +328,10 @@ def _describe(ds: xr.Dataset) -> None:
             "rule": "sum of the increments of every event dated in or before the year (in force at its end)",
         }
     ds[C.GDP_GROWTH].attrs = {"units": "percent", "source": "Bank of Korea estimates"}
+    ds[C.BORDER_OPEN].attrs = {
+        "units": "fraction (1 = as open as in 1999-2016)",
+        "rule": "data.files.border_open where given; 1 in every year it does not list",
+    }
 
 
 def data_hash(file_meta: Mapping[str, Mapping[str, str]]) -> str:
@@ -298,15 +346,36 @@ def _check_window(config: DataConfig) -> None:
         whole(value, f"data.{key}", error=DataValidationError)
     if config.history < 0:
         raise DataValidationError(f"data.history: {config.history} must be >= 0.")
-    if config.last_year > LAST_OBSERVED_YEAR:
-        raise DataValidationError(
-            f"data.last_year: {config.last_year} is after {LAST_OBSERVED_YEAR}; no observation "
-            "after 2016 may be fitted (forecasts from 2017 on are pre-registered)."
-        )
     if config.first_year > config.last_year - 4:
         raise DataValidationError(
             f"data.first_year/last_year: window {config.first_year}-{config.last_year} holds "
             "fewer than 5 years; the model needs at least 5 observations."
+        )
+
+
+#: The roles whose shipped files end in LAST_OBSERVED_YEAR and that a window past it needs from the
+#: user: the counts, the growth figures and the two event codings (an event file lists changes,
+#: so the shipped coding cannot say that nothing changed after 2016).
+LIVE_ROLES: tuple[str, ...] = ("arrivals", "gdp", "border_events", "sanctions_events")
+
+
+def _check_live_files(config: DataConfig, paths: Mapping[str, tuple[Path, bool]]) -> None:
+    """A window past LAST_OBSERVED_YEAR (live mode) reads every role of LIVE_ROLES from the user's files.
+
+    The shipped files stop in 2016 (the pre-registration rule); whether the user's files cover the
+    window year by year is checked when they are read (arrivals and GDP need a row per year).
+    """
+    if config.last_year <= LAST_OBSERVED_YEAR:
+        return
+    shipped = [role for role in LIVE_ROLES if paths[role][1]]
+    if shipped:
+        given = " ".join(f"data.files.{role}=my_{role}.csv" for role in shipped)
+        raise DataValidationError(
+            f"data.last_year: {config.last_year} is after {LAST_OBSERVED_YEAR}, the last year of the shipped "
+            f"data (the pre-registered window). A live window reads your own files for every yearly "
+            f"input; these still come from the shipped data: {shipped}. Supply them ({given}, "
+            "same columns as the shipped files, running to data.last_year; see configs/data/live.yaml "
+            f"and the how-to 'Fit your own later data'), or set data.last_year <= {LAST_OBSERVED_YEAR}."
         )
 
 

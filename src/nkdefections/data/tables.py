@@ -34,6 +34,11 @@ FILE_ROLES: dict[str, str] = {
 
 _TYPES = {"year", "count", "float", "str", "date", "month", "choice"}
 
+#: Roles only a user supplies (``data.files.<role>``); no shipped file, so their schema lives here.
+#: ``border_open``: the observed open-border fraction per year (1 = as open as in 1999-2016),
+#: for windows that hold a closure; years it does not list are open (1).
+USER_ROLES: dict[str, FileSpec] = {}
+
 
 def default_data_dir() -> Path:
     """Return the data folder: ``$NKDEFECTIONS_DATA_DIR`` or the shipped ``data/``."""
@@ -80,6 +85,22 @@ class FileSpec:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+
+USER_ROLES["border_open"] = FileSpec(
+    path="border_open",
+    sha256="",
+    source="user-supplied",
+    vintage="user-supplied",
+    description="Observed open-border fraction per year (1 = as open as in 1999-2016)",
+    columns=(
+        ColumnSpec("year", "year"),
+        ColumnSpec("open_fraction", "float"),
+        ColumnSpec("source", "str", nullable=True),
+        ColumnSpec("notes", "str", nullable=True),
+    ),
+    key="year",
+)
 
 
 def read_manifest(data_dir: Path) -> dict[str, FileSpec]:

@@ -47,7 +47,7 @@ FIELD_LABELS = {
     "end": "end year",
     "to_value": "to value",
     "from_value": "from value (blank: the value before)",
-    "change": "change from 2016",
+    "change": "change from the value in force",
     "values": "value per year",
     "sd": "uncertainty s.d.",
     "correlated": "one draw for all years",

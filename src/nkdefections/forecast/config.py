@@ -54,17 +54,23 @@ class ForecastConfig:
 
     @classmethod
     def from_dict(
-        cls, scenarios: Sequence[Scenario], forecast: Mapping[str, Any], compare: Mapping[str, Any] | None = None
+        cls,
+        scenarios: Sequence[Scenario],
+        forecast: Mapping[str, Any],
+        compare: Mapping[str, Any] | None = None,
+        *,
+        last_year: int | None = None,
     ) -> ForecastConfig:
         """From the ``forecast`` section (``horizon``, ``seed``) and the ``compare`` section
         (``baseline``, ``pairs``, ``thresholds``, ``cumulative_window``) of a config, with the
-        already loaded ``scenarios``.  Keys left out take the defaults above.
+        already loaded ``scenarios``.  Keys left out take the defaults above; with ``last_year``
+        (the fit window's) the horizon starts the year after it unless ``horizon.start`` is given.
         """
         fc = {k: v for k, v in forecast.items() if k != "enabled"}
         check_keys(fc, {"horizon", "seed"}, "forecast")
         cmp = dict(compare or {})
         check_keys(cmp, {"baseline", "pairs", "thresholds", "cumulative_window"}, "compare")
-        kw: dict[str, Any] = {"horizon": Horizon.from_dict(dict(fc.get("horizon") or {}))}
+        kw: dict[str, Any] = {"horizon": Horizon.from_dict(dict(fc.get("horizon") or {}), last_year=last_year)}
         if "seed" in fc:
             kw["seed"] = seed(fc["seed"], "forecast.seed")
         if cmp.get("baseline") is not None:

@@ -268,7 +268,8 @@ def forecast(
     scenarios
         The :class:`Scenario` objects to forecast (names must be unique).
     horizon
-        Forecast years; default 2017-2030.  Must start the year after the fit window.
+        Forecast years; default from the year after the fit window to 2030 (2017-2030 for
+        1999-2016).  Must start the year after the fit window.
     seed
         Seed of the latent innovations, path uncertainty and count draws (shared by all
         scenarios).
@@ -288,7 +289,7 @@ def forecast(
         ``(year)``; ``attrs`` hold the scenario definitions, fit id, horizon and seed.
     """
     fit = as_fit_view(fit)
-    horizon = horizon or Horizon()
+    horizon = horizon or Horizon.after(fit.last_year)
     check_horizon(fit.last_year, horizon)
     if not scenarios:
         raise ScenarioError("scenarios: none selected; name at least one (e.g. status_quo).")

@@ -168,11 +168,7 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
             "unit": effects["unit"],
             "lag (years)": effects["lag_years"],
             "median % change": [f"{v:+.1f}%" for v in effects["median_pct"]],
-            **(
-                {"MC s.e.": [f"{v:.1f}" for v in effects["mcse_median_pct"]]}
-                if "mcse_median_pct" in effects
-                else {}
-            ),
+            **({"MC s.e.": [f"{v:.1f}" for v in effects["mcse_median_pct"]]} if "mcse_median_pct" in effects else {}),
             "90% interval": [
                 f"{a:+.1f}% to {b:+.1f}%" for a, b in zip(effects["q05_pct"], effects["q95_pct"], strict=True)
             ],
@@ -183,6 +179,23 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
 
 #: The default data window (first, last fitted year), from :class:`~nkdefections.config.DataConfig`.
 DEFAULT_WINDOW: tuple[int, int] = (DataConfig().first_year, DataConfig().last_year)
+
+
+def window_note(window: tuple[int, int]) -> str:
+    """Whether the forecasts are the pre-registered ones (a window ending by 2016) or a live fit's."""
+    from nkdefections.data.tables import LAST_OBSERVED_YEAR
+
+    first, last = int(window[0]), int(window[1])
+    if last <= LAST_OBSERVED_YEAR:
+        return (
+            f"Forecasts for {LAST_OBSERVED_YEAR + 1} onward are pre-registered: no observation after "
+            f"{LAST_OBSERVED_YEAR} entered the fit."
+        )
+    return (
+        f"Live fit on {first}-{last}: the years after {LAST_OBSERVED_YEAR} come from the user's own files "
+        f"(data.files), so these forecasts from {last + 1} are not the project's pre-registered ones (those are "
+        f"fitted to 1999-{LAST_OBSERVED_YEAR} on the shipped data)."
+    )
 
 
 def _window_text(window: tuple[int, int]) -> tuple[str, int]:
@@ -387,7 +400,7 @@ def forecast_blocks(
         ]
     else:
         blocks.append(("p", f"No scenario takes a driver outside its {span} range."))
-    return blocks + _caveats(n_obs)
+    return blocks + _caveats(n_obs, window)
 
 
 def _contrast_blocks(contrasts: pd.DataFrame, attribution: pd.DataFrame, figures: dict[str, Path]) -> list[Block]:
@@ -434,7 +447,7 @@ def _extrapolation_table(extrapolation: pd.DataFrame, span: str) -> pd.DataFrame
     ).reset_index()
 
 
-def _caveats(n_obs: int) -> list[Block]:
+def _caveats(n_obs: int, window: tuple[int, int] = DEFAULT_WINDOW) -> list[Block]:
     return [
         ("h3", "Caveats"),
         (
@@ -444,7 +457,7 @@ def _caveats(n_obs: int) -> list[Block]:
                 "latent dynamics; the border effect rests on one episode (2011-12) and shrinks under a "
                 "random-walk latent (see `experiments/model_choice`).",
                 "The effects are associations under the project's coding of the drivers, not causal effects.",
-                "Forecasts for 2017 onward are pre-registered: no observation after 2016 entered the fit.",
+                window_note(window),
                 "Scenario paths are assumptions; their uncertainty enters only where a spec gives `sd`.",
             ],
         ),

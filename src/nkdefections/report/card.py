@@ -14,7 +14,7 @@ import pandas as pd
 
 from nkdefections import constants as C
 from nkdefections.config import DataConfig
-from nkdefections.report.blocks import markdown_table
+from nkdefections.report.blocks import markdown_table, window_note
 
 
 def _fmt(df: pd.DataFrame, digits: int = 3) -> str:
@@ -129,7 +129,7 @@ def _card_head(meta: dict[str, Any], run_meta: dict[str, Any], window: tuple[int
         "- **Not for**: monthly or regional figures, decisions about individuals, or causal claims about a single "
         f"policy. With {last - first + 1} yearly observations the driver effects are associations conditional on "
         "the model's assumptions (below), not experiments.",
-        "- Forecasts for 2017 on are pre-registered: no observation after 2016 is in the data.",
+        f"- {window_note((first, last))}",
         "",
         "## Data",
         "",
