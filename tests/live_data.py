@@ -34,11 +34,12 @@ def write_live_files(
     seed: int = 0,
     arrivals: dict[int, int] | None = None,
     border_open: dict[int, float] | None = None,
+    border_event: bool = True,
 ) -> dict[str, str]:
     """Write the four live-mode inputs (and ``border_open`` if given) into ``folder``.
 
     Returns the ``data.files`` mapping (role -> path).  ``arrivals`` replaces the made-up counts of
-    the years it names.
+    the years it names; ``border_event=False`` leaves out the made-up 2018 border event.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,7 @@ def write_live_files(
     gdp = _rows("gdp_growth_bok.csv")
     gdp += [[str(y), "0.5", "latest", "0.5", "", "synthetic (test)", "tests/live_data.py"] for y in later]
     border = _rows("border_events.csv")
-    if last_year >= 2018:
+    if border_event and last_year >= 2018:
         border.append(
             ["2018-03", "2018-03-01", "0.25", "NK", "made-up tightening", "tests/live_data.py", "synthetic (test)"]
         )

@@ -217,7 +217,8 @@ def test_border_closure_scales_arrivals_by_the_assumed_elasticity(small_fit):
     """open = 0.1 from 2018: mu ratio to the same scenario without the closure is 0.1 ** e, e ~ TN(0.7, 0.3)."""
     from scipy import stats as st
 
-    from nkdefections.forecast.kernel import CLOSURE_ELASTICITY, forecast
+    from nkdefections.forecast.kernel import forecast
+    from nkdefections.priors import CLOSURE_ELASTICITY
 
     drivers = {"economy": {"type": "step", "value": 1.0}}
     shut = Scenario("shut", drivers={**drivers, "border_open": {"type": "step", "year": 2018, "value": 0.1}})

@@ -154,3 +154,128 @@ def test_live_run_fits_forecasts_and_labels_the_window(tmp_path):
     report = (out / "report.md").read_text()
     assert "1999-2020" in report and "Live fit on 1999-2020" in report and "pre-registered: no" not in report
     assert "Scenario forecasts 2021-2030" in report
+
+
+# ----------------------------------------------------------------------------
+# The closure learned from data
+# ----------------------------------------------------------------------------
+
+#: Simulated closure years: the border 30% open for three years, then half open.
+CLOSED = {2020: 0.3, 2021: 0.3, 2022: 0.3, 2023: 0.5}
+
+
+def closure_files(folder: Path, e_true: float, seed: int, last_year: int = 2024) -> dict[str, str]:
+    """Synthetic 2017-``last_year`` counts whose closed years are thinned by ``open ** e_true``.
+
+    A Poisson count thinned with probability p is Poisson with mean ``p * mu``, so the closed years
+    follow the model's closure term exactly: ``log mu_t + e * log(open_t)``.
+    """
+    rng = np.random.default_rng(seed)
+    base = {y: int(rng.poisson(1300)) for y in range(2017, last_year + 1)}
+    counts = {y: int(rng.binomial(n, CLOSED.get(y, 1.0) ** e_true)) for y, n in base.items()}
+    return write_live_files(folder, last_year, arrivals=counts, border_open=CLOSED, border_event=False)
+
+
+def test_closure_enters_the_graph_only_when_a_fitted_year_is_closed(tmp_path):
+    from nkdefections.config import ModelConfig
+    from nkdefections.model.graph import build_model, design
+
+    shipped = load_data(DataConfig(history=1))
+    assert not design(shipped, ModelConfig()).closure_observed
+    assert C.CLOSURE_ELASTICITY not in build_model(shipped).named_vars  # the default graph is unchanged
+    closed = load_data(DataConfig(last_year=2024, history=1, files=closure_files(tmp_path, 0.9, 0)))
+    d = design(closed, ModelConfig())
+    assert d.closure_observed and d.log_open[list(d.years).index(2020)] == pytest.approx(np.log(0.3))
+    model = build_model(closed)
+    assert C.CLOSURE_ELASTICITY in [rv.name for rv in model.free_RVs]
+    # the series ends the window open: a window without closed years has no elasticity to learn
+    early = load_data(DataConfig(last_year=2019, history=1, files=closure_files(tmp_path / "b", 0.9, 0)))
+    assert C.CLOSURE_ELASTICITY not in build_model(early).named_vars
+
+
+def _recover(tmp_path: Path, e_true: float, seed: int) -> np.ndarray:
+    from nkdefections import DefectionModel, GateConfig, SamplerConfig
+
+    files = closure_files(tmp_path / f"e{e_true}-{seed}", e_true, seed)
+    model = DefectionModel(data_config=DataConfig(last_year=2024, files=files))
+    sampler = SamplerConfig(name="nutpie", draws=500, tune=1000, chains=4, cores=2, seed=seed, progressbar=False)
+    model.fit(sampler, GateConfig(rhat_max=1.02, ess_bulk_min=300, ess_tail_min=300, max_divergences=0, enforce=False))
+    assert model.convergence is not None and model.convergence.passed, model.convergence.message()
+    return model.idata.posterior[C.CLOSURE_ELASTICITY].values.ravel()
+
+
+#: The prior's s.d. (a N(0.7, 0.3) truncated to [0, 1.5]).
+PRIOR_SD = float(__import__("scipy.stats", fromlist=["truncnorm"]).truncnorm.std(-0.7 / 0.3, 0.8 / 0.3, 0.7, 0.3))
+
+
+@pytest.mark.fit
+def test_closure_elasticity_is_recovered_from_simulated_closure_years(tmp_path):
+    """One simulated data set: the 90% interval covers the true e and is much narrower than the prior's."""
+    draws = _recover(tmp_path, 0.9, seed=3)
+    lo, hi = np.quantile(draws, [0.05, 0.95])
+    assert lo < 0.9 < hi, (lo, hi)
+    assert draws.std() < 0.6 * PRIOR_SD, (draws.std(), PRIOR_SD)  # the data speak: the prior does not
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("e_true", [0.3, 0.7, 1.2])
+@pytest.mark.parametrize("seed", [11, 12])
+def test_closure_recovery_across_truths_and_seeds(tmp_path, e_true, seed):
+    draws = _recover(tmp_path, e_true, seed)
+    lo, hi = np.quantile(draws, [0.025, 0.975])
+    assert lo < e_true < hi, (e_true, lo, hi)
+    assert draws.std() < 0.6 * PRIOR_SD
+    # the estimate moves with the truth, not with the prior mean 0.7
+    assert abs(np.median(draws) - e_true) < 0.25
+
+
+def test_closure_term_uses_the_estimate_when_there_is_one(tmp_path):
+    import xarray as xr
+
+    from nkdefections.forecast.kernel import closure_source, closure_term
+
+    paths = xr.Dataset(
+        {
+            C.BORDER_OPEN: (("scenario", "year_future"), np.array([[1.0, 0.5], [1.0, 1.0]])),
+            f"{C.BORDER_OPEN}_sd": (("scenario", "year_future"), np.zeros((2, 2))),
+        }
+    )
+    e = np.array([0.2, 0.9, 1.4])
+    term = closure_term(paths, 3, np.random.default_rng(0), e)
+    np.testing.assert_allclose(term[:, 0, 1], e * np.log(0.5))
+    assert np.all(term[:, 1] == 0.0) and np.all(term[:, 0, 0] == 0.0)
+    prior = closure_term(paths, 3, np.random.default_rng(0))
+    assert not np.allclose(prior[:, 0, 1], term[:, 0, 1])  # without an estimate: prior draws
+    assert closure_source(e, paths) == "estimated" and closure_source(None, paths) == "assumed"
+    assert closure_source(None, paths.assign({C.BORDER_OPEN: paths[C.BORDER_OPEN] * 0 + 1})) == "unused"
+
+
+def test_closure_note_says_which_it_is():
+    from nkdefections.report.blocks import closure_note
+
+    est = closure_note("estimated", np.linspace(0.6, 1.0, 101))
+    assert "estimated" in est and "e = 0.80" in est and "data.files.border_open" in est
+    assert "assumption" in closure_note("assumed") and "prior N(0.7, 0.3)" in closure_note("assumed")
+    assert closure_note("unused") is None
+
+
+def test_scenarios_start_from_the_observed_open_fraction(tmp_path):
+    from nkdefections.config import Horizon
+    from nkdefections.scenarios.paths import scenario_paths
+    from nkdefections.scenarios.scenario import Scenario
+
+    files = write_live_files(tmp_path, 2020, border_open={2019: 0.3, 2020: 0.6})
+    data = load_data(DataConfig(last_year=2020, files=files))
+    h = Horizon(2021, 2024)
+    hold = Scenario("hold", drivers={"border": {"type": "hold"}})
+    reopen = Scenario("reopen", drivers={C.BORDER_OPEN: {"type": "step", "year": 2022, "value": 1.0}})
+    shut = Scenario("shut", drivers={C.BORDER_OPEN: {"type": "step", "value": 0.1}})
+    p = scenario_paths([hold, reopen, shut], data, h)
+    op = p[C.BORDER_OPEN]
+    assert op.sel(scenario="hold").values.tolist() == [0.6] * 4  # the last fitted year's fraction holds
+    assert op.sel(scenario="reopen").values.tolist() == [0.6, 1.0, 1.0, 1.0]
+    flagged = p["extrapolated"].sel(driver=C.BORDER)
+    assert not flagged.sel(scenario="hold").any() and not flagged.sel(scenario="reopen").any()  # seen: 0.3 to 1
+    assert flagged.sel(scenario="shut").all()  # more closed than any fitted year
+    shipped = scenario_paths([hold, shut], load_data(DataConfig()), Horizon())
+    assert shipped[C.BORDER_OPEN].sel(scenario="hold").values.min() == 1.0  # shipped data: open

@@ -23,9 +23,11 @@ ECONOMY = "economy"
 SANCTIONS = "sanctions"
 DRIVERS: tuple[str, ...] = (BORDER, ECONOMY, SANCTIONS)
 
-#: A scenario lever, not a fitted driver: the fraction of the border left open (1 = as in 1999-2016).
-#: Its effect is an assumption with its own prior (forecast.kernel.CLOSURE_ELASTICITY), not an estimate.
+#: A scenario lever, and an optional observed series (``data.files.border_open``): the fraction of the
+#: border left open (1 = as in 1999-2016).  Its effect, ``CLOSURE_ELASTICITY * log(open)``, has the prior
+#: ``nkdefections.priors.CLOSURE_ELASTICITY``: assumed when no fitted year is closed, estimated when one is.
 BORDER_OPEN = "border_open"
+CLOSURE_ELASTICITY = "closure_elasticity"  # free parameter when the fitted years carry a closure
 
 #: Last year of the start-up of the series: arrivals grew from 148 (1999) to 1,138 (2002) as the
 #: post-famine routes through China formed.  The random-walk baselines take their spread from

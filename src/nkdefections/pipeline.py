@@ -38,7 +38,14 @@ from nkdefections.evaluate.checks import coverage, interval_table, one_step_repl
 from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table
 from nkdefections.forecast.config import ForecastConfig
 from nkdefections.provenance import provenance
-from nkdefections.report.blocks import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
+from nkdefections.report.blocks import (
+    closure_note,
+    effects_markdown,
+    fit_blocks,
+    forecast_blocks,
+    header_blocks,
+    write_reports,
+)
 from nkdefections.report.headline import headline_blocks, headline_numbers
 from nkdefections.scenarios.paths import scenario_paths
 from nkdefections.validate import check_keys, seed, whole
@@ -298,6 +305,7 @@ def _forecast_outputs(
             figures=figures,
             horizon=fc.attrs["horizon"],
             window=window,
+            closure=closure_note(fc.attrs["closure_elasticity"], fit.arrays["closure_elasticity"]),
         )
         if plots
         else []
@@ -308,6 +316,7 @@ def _forecast_outputs(
         "forecast_seed": fcfg.seed,
         "forecast_seconds": round(seconds, 3),
         "extrapolated": sorted(set(ext[C.SCENARIO])) if len(ext) else [],
+        "closure_elasticity": fc.attrs["closure_elasticity"],
     }
     first = {"numbers": headline_numbers(summary, contr), "figure": figures.get("scenarios"), "baseline": baseline}
     return blocks, meta, first

@@ -17,6 +17,14 @@ PRIOR_FAMILIES: dict[str, tuple[str, ...]] = {
 }
 _POSITIVE = {"sigma", "alpha", "beta"}
 
+#: The closure elasticity: arrivals scale as ``open_fraction ** e``, ``e ~ N(0.7, 0.3)`` truncated to
+#: [0, 1.5].  Below 1 because many arrivals crossed into China years before and keep coming when the
+#: border shuts; above 0 because a closed border stops new crossings.  1999-2016 never saw a closed
+#: border, so with the shipped data ``e`` is an assumption drawn from this prior in the forecast;
+#: when the fitted years carry an observed ``border_open`` below 1 (``data.files.border_open``),
+#: the model estimates ``e`` under the same prior.  See `docs/how-to/scenarios.md`.
+CLOSURE_ELASTICITY: dict[str, float] = {"mean": 0.7, "sd": 0.3, "lower": 0.0, "upper": 1.5}
+
 #: The default priors (see `docs/model/priors.md` for the reasoning behind each number).
 DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "level": {"dist": "normal", "mu": 7.0, "sigma": 1.5},

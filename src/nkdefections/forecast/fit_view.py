@@ -55,6 +55,7 @@ def _arrays(post: xr.Dataset, kind: str) -> dict[str, np.ndarray | None]:
         "sigma": flatten_draws(post[C.SIGMA_LATENT]) if kind != "none" else np.zeros(S),
         "overdispersion": flatten_draws(post[C.OVERDISPERSION]) if C.OVERDISPERSION in post else None,
         "nu": flatten_draws(post[C.NU]) if C.NU in post else None,
+        "closure_elasticity": flatten_draws(post[C.CLOSURE_ELASTICITY]) if C.CLOSURE_ELASTICITY in post else None,
     }
     if C.GDP_TRUE in post:
         out["gdp_true"] = flatten_draws(post[C.GDP_TRUE])
@@ -81,7 +82,8 @@ class FitView:
         Posterior arrays flattened to ``(sample, ...)``: ``intercept``, ``beta`` (sample,
         driver) with zeros for drivers not in the model, ``latent`` (sample, year),
         ``latent_last``, ``log_mu`` (or ``None``), ``rho``, ``sigma``, ``overdispersion`` and
-        ``nu`` (or ``None``), and ``gdp_true``/``gdp_years`` with the GDP measurement block.
+        ``nu`` (or ``None``), ``closure_elasticity`` (or ``None``: no fitted year closed), and
+        ``gdp_true``/``gdp_years`` with the GDP measurement block.
     attrs
         The fit's provenance (``fit_id``, ``package_versions``, ``machine``, ...).
     data_hash

@@ -34,6 +34,7 @@ from nkdefections.arithmetic import (
 from nkdefections.config import Horizon
 from nkdefections.errors import ScenarioError
 from nkdefections.forecast.fit_view import FitSource, FitView, as_fit_view
+from nkdefections.priors import CLOSURE_ELASTICITY
 from nkdefections.provenance import provenance
 from nkdefections.scenarios.paths import scenario_paths
 from nkdefections.scenarios.scenario import Scenario
@@ -126,19 +127,15 @@ def poisson_ppf(u: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return k
 
 
-#: The closure lever's elasticity (``forecast``): arrivals scale as ``open_fraction ** e`` with
-#: ``e ~ N(0.7, 0.3)`` truncated to [0, 1.5], drawn per posterior draw.  An assumption, not an
-#: estimate (1999-2016 never saw a closed border): below 1 because many arrivals crossed into
-#: China years before and keep coming when the border shuts; above 0 because a closed border
-#: stops new crossings.  See `docs/how-to/scenarios.md`.
-CLOSURE_ELASTICITY: dict[str, float] = {"mean": 0.7, "sd": 0.3, "lower": 0.0, "upper": 1.5}
-
-
-def closure_term(paths: xr.Dataset, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+def closure_term(
+    paths: xr.Dataset, n_draws: int, rng: np.random.Generator, estimated: np.ndarray | None = None
+) -> np.ndarray:
     """``e * log(open)`` per (sample, scenario, year_future); zeros (and no draws) if no scenario closes.
 
-    The open fraction's s.d. (``border_open_sd``) adds path uncertainty: ``open + sd * z``, clipped
-    to [0.001, 1], with one normal per draw, scenario and year.
+    ``e`` is the fit's posterior draw of the closure elasticity when the fitted years carried a
+    closure (``estimated``), else a draw from its prior (:data:`nkdefections.priors.CLOSURE_ELASTICITY`):
+    an assumption.  The open fraction's s.d. (``border_open_sd``) adds path uncertainty:
+    ``open + sd * z``, clipped to [0.001, 1], with one normal per draw, scenario and year.
     """
     open_mean = paths[C.BORDER_OPEN].values
     if np.all(open_mean >= 1.0):
@@ -146,6 +143,8 @@ def closure_term(paths: xr.Dataset, n_draws: int, rng: np.random.Generator) -> n
     c = CLOSURE_ELASTICITY
     a, b = (c["lower"] - c["mean"]) / c["sd"], (c["upper"] - c["mean"]) / c["sd"]
     e = stats.truncnorm.ppf(rng.uniform(size=n_draws), a, b, loc=c["mean"], scale=c["sd"])
+    if estimated is not None:  # the uniforms are drawn all the same, so later draws do not move
+        e = np.asarray(estimated, dtype=float)
     z = rng.standard_normal((n_draws, *open_mean.shape))
     frac = np.clip(open_mean[None] + paths[f"{C.BORDER_OPEN}_sd"].values[None] * z, 1e-3, 1.0)
     return e[:, None, None] * np.log(frac)
@@ -304,7 +303,7 @@ def forecast(
     u = rng.uniform(size=(S, H))
     z = latent_path(arrays, eps, rng)
     terms = driver_terms(fit, X, paths, arrays["beta"], rng if widen else None)  # (S, n, H, K)
-    terms[..., C.DRIVERS.index(C.BORDER)] += closure_term(paths, S, rng)  # the closure lever, if any
+    terms[..., C.DRIVERS.index(C.BORDER)] += closure_term(paths, S, rng, arrays.get("closure_elasticity"))
     log_mu = arrays["intercept"][:, None, None] + terms.sum(-1) + z[:, None, :]
     too_big = ~(log_mu < MAX_LOG_MU)
     if too_big.any():
@@ -337,6 +336,7 @@ def forecast(
             "path_sd": paths["path_sd"],
             "extrapolated": ((C.SCENARIO, C.YEAR_FUTURE, C.DRIVER), aligned_extrapolation(fit, paths)),
             "path_extrapolated": paths["extrapolated"],
+            "path_border_open": paths[C.BORDER_OPEN],
             "observed_min": paths["observed_min"],
             "observed_max": paths["observed_max"],
             "arrivals_observed": ((C.YEAR,), fit.arrivals),
@@ -354,5 +354,14 @@ def forecast(
         **_provenance_attrs(fit),
         "common_random_numbers": "latent innovations, path-uncertainty normals and count uniforms shared by scenarios",
         "widen_outside_range": int(bool(widen)),
+        "closure_elasticity": closure_source(arrays.get("closure_elasticity"), paths),
     }
     return ds
+
+
+def closure_source(estimated: np.ndarray | None, paths: xr.Dataset) -> str:
+    """Where a forecast's closure elasticity comes from: ``estimated`` (the fitted years carried a
+    closure), ``assumed`` (its prior: a scenario closes the border, no fitted year did) or ``unused``."""
+    if estimated is not None:
+        return "estimated"
+    return "assumed" if bool(np.any(paths[C.BORDER_OPEN].values < 1.0)) else "unused"

@@ -17,6 +17,7 @@ from nkdefections import constants as C
 from nkdefections.arithmetic import lag_year, nb_shape, transform_driver
 from nkdefections.config import ModelConfig
 from nkdefections.errors import ConfigError
+from nkdefections.priors import CLOSURE_ELASTICITY
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,12 @@ class Design:
     center: np.ndarray  # driver means over the window: the free `level` is log mu at these values
     gdp_all: np.ndarray  # GDP figure for every gdp year (NaN where missing)
     gdp_sd_all: np.ndarray  # its measurement s.d. (by vintage)
+    log_open: np.ndarray  # (T,) log of the observed open-border fraction (0 where open, or no series)
+
+    @property
+    def closure_observed(self) -> bool:
+        """Does a fitted year have the border less open than in 1999-2016 (the elasticity is estimated)?"""
+        return bool(np.any(self.log_open < 0.0))
 
 
 def design(data: xr.Dataset, config: ModelConfig) -> Design:
@@ -86,6 +93,10 @@ def design(data: xr.Dataset, config: ModelConfig) -> Design:
     sd = np.where(vintage == "latest", config.gdp_latest_sd, config.gdp_first_release_sd)
     sign_idx = np.flatnonzero(sign != 0)
     center = X.mean(axis=0)
+    if C.BORDER_OPEN in data:
+        log_open = np.log(data[C.BORDER_OPEN].sel({C.YEAR: years}).values.astype(float))
+    else:  # data saved before the series existed: every year open
+        log_open = np.zeros(len(years))
     if economy_col is not None:
         center[economy_col] = float(np.nanmean(gdp[obs_idx])) if len(obs_idx) else 0.0
     return Design(
@@ -104,6 +115,7 @@ def design(data: xr.Dataset, config: ModelConfig) -> Design:
         economy_idx=np.searchsorted(gdp_years, years - lag_e),
         gdp_all=gdp.astype(float),
         gdp_sd_all=sd.astype(float),
+        log_open=log_open,
     )
 
 
@@ -387,8 +399,11 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
         X = pm.Deterministic(C.DRIVER_VALUES, X, dims=(C.YEAR, C.DRIVER))
         y = pm.Data("arrivals_data", d.y, dims=C.YEAR)
         weight = pm.Data("obs_weight", np.ones(len(d.years)), dims=C.YEAR) if evaluation else None
+        closure = _closure(d)
         if log_mu:
             fixed = intercept + X @ beta if d.drivers else intercept + pt.zeros(len(d.years))
+            if closure is not None:
+                fixed = fixed + closure
             latent = _log_mu_latent(config, d.years, fixed, y, weight)
             log_mu_t = fixed + latent
         else:
@@ -396,6 +411,8 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
             log_mu_t = intercept + latent
             if d.drivers:
                 log_mu_t = log_mu_t + X @ beta
+            if closure is not None:
+                log_mu_t = log_mu_t + closure
         log_mu_t = pm.Deterministic(C.LOG_MU, log_mu_t, dims=C.YEAR)
         mu = pm.Deterministic(C.MU, pt.exp(log_mu_t), dims=C.YEAR)
         if config.likelihood == "negative_binomial":
@@ -410,6 +427,18 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
         else:
             pm.Poisson(C.OBSERVED, mu=mu, observed=y, dims=C.YEAR)
     return model
+
+
+def _closure(d: Design) -> Any:
+    """``e * log(open_t)`` when a fitted year is closed (``e`` estimated under its documented prior), else None.
+
+    With the shipped data no year is closed, so the graph, and the default fit, are unchanged.
+    """
+    if not d.closure_observed:
+        return None
+    c = CLOSURE_ELASTICITY
+    e = pm.TruncatedNormal(C.CLOSURE_ELASTICITY, mu=c["mean"], sigma=c["sd"], lower=c["lower"], upper=c["upper"])
+    return e * pm.Data("log_open", d.log_open, dims=C.YEAR)
 
 
 def _beta(config: ModelConfig, drivers: tuple[str, ...], mus: Any, sds: Any) -> Any:

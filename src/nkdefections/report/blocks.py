@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from nkdefections import constants as C
@@ -198,6 +199,26 @@ def window_note(window: tuple[int, int]) -> str:
     )
 
 
+def closure_note(source: str, draws: Any = None) -> str | None:
+    """The report's line on the closure elasticity: estimated (with its posterior), assumed, or none."""
+    from nkdefections.priors import CLOSURE_ELASTICITY as c
+
+    prior = f"prior N({c['mean']:g}, {c['sd']:g}) truncated to [{c['lower']:g}, {c['upper']:g}]"
+    if source == "estimated" and draws is not None:
+        q = np.quantile(np.asarray(draws, dtype=float), [0.05, 0.5, 0.95])
+        return (
+            "The closure elasticity (arrivals scale as open fraction^e) is estimated from the fitted years' "
+            f"observed open-border fraction (data.files.border_open): e = {q[1]:.2f} (90% interval "
+            f"{q[0]:.2f} to {q[2]:.2f}; {prior})."
+        )
+    if source == "assumed":
+        return (
+            "The closure elasticity (arrivals scale as open fraction^e) is an assumption, not an estimate: no "
+            f"fitted year had a closed border, so e is drawn from its {prior}."
+        )
+    return None
+
+
 def _window_text(window: tuple[int, int]) -> tuple[str, int]:
     """``("1999-2016", 18)`` for the window (1999, 2016)."""
     first, last = int(window[0]), int(window[1])
@@ -341,8 +362,10 @@ def forecast_blocks(
     figures: dict[str, Path],
     horizon: str,
     window: tuple[int, int] = DEFAULT_WINDOW,
+    closure: str | None = None,
 ) -> list[Block]:
-    """Scenario assumptions, forecasts, contrasts and warnings; ``window`` is the fitted (first, last) year."""
+    """Scenario assumptions, forecasts, contrasts and warnings; ``window`` is the fitted (first, last) year,
+    ``closure`` the line on the closure elasticity (:func:`closure_note`), if any."""
     span, n_obs = _window_text(window)
     assumptions = pd.DataFrame(
         [
@@ -400,7 +423,7 @@ def forecast_blocks(
         ]
     else:
         blocks.append(("p", f"No scenario takes a driver outside its {span} range."))
-    return blocks + _caveats(n_obs, window)
+    return blocks + _caveats(n_obs, window, closure)
 
 
 def _contrast_blocks(contrasts: pd.DataFrame, attribution: pd.DataFrame, figures: dict[str, Path]) -> list[Block]:
@@ -447,7 +470,7 @@ def _extrapolation_table(extrapolation: pd.DataFrame, span: str) -> pd.DataFrame
     ).reset_index()
 
 
-def _caveats(n_obs: int, window: tuple[int, int] = DEFAULT_WINDOW) -> list[Block]:
+def _caveats(n_obs: int, window: tuple[int, int] = DEFAULT_WINDOW, closure: str | None = None) -> list[Block]:
     return [
         ("h3", "Caveats"),
         (
@@ -459,6 +482,7 @@ def _caveats(n_obs: int, window: tuple[int, int] = DEFAULT_WINDOW) -> list[Block
                 "The effects are associations under the project's coding of the drivers, not causal effects.",
                 window_note(window),
                 "Scenario paths are assumptions; their uncertainty enters only where a spec gives `sd`.",
+                *([closure] if closure else []),
             ],
         ),
     ]

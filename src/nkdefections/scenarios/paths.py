@@ -44,6 +44,15 @@ def observed_range(data: xr.Dataset) -> dict[str, tuple[float, float]]:
     return out
 
 
+def observed_open(data: xr.Dataset) -> tuple[float, float]:
+    """The open-border fraction of the last fitted year and its minimum over the window (1, 1 without a series)."""
+    if C.BORDER_OPEN not in data:
+        return 1.0, 1.0
+    first, last = int(data.attrs["first_year"]), int(data.attrs["last_year"])
+    x = data[C.BORDER_OPEN].sel({C.YEAR: slice(first, last)}).values
+    return float(data[C.BORDER_OPEN].sel({C.YEAR: last})), float(np.min(x))
+
+
 def scenario_paths(scenarios: Sequence[Scenario], data: xr.Dataset, horizon: Horizon = Horizon()) -> xr.Dataset:
     """Mean path, sd and extrapolation flag per (scenario, year_future, driver)."""
     names = [s.name for s in scenarios]
@@ -59,9 +68,12 @@ def scenario_paths(scenarios: Sequence[Scenario], data: xr.Dataset, horizon: Hor
     sd = np.stack(sds)
     # an uncertain path extrapolates where its central 95% leaves the observed range
     outside = (mean - 1.96 * sd < lo - 1e-9) | (mean + 1.96 * sd > hi + 1e-9)
-    open_mean, open_sd = (np.stack(x) for x in zip(*(s.open_border(horizon) for s in scenarios), strict=True))
-    # a closure (open fraction < 1) is a border condition 1999-2016 never saw
-    outside[:, :, C.DRIVERS.index(C.BORDER)] |= open_mean < 1.0
+    last_open, min_open = observed_open(data)
+    open_mean, open_sd = (
+        np.stack(x) for x in zip(*(s.open_border(horizon, last_open) for s in scenarios), strict=True)
+    )
+    # a border more closed than any fitted year (with the shipped data: any closure) is outside the evidence
+    outside[:, :, C.DRIVERS.index(C.BORDER)] |= open_mean < min_open - 1e-9
     coords = {C.SCENARIO: names, C.YEAR_FUTURE: horizon.years, C.DRIVER: list(C.DRIVERS)}
     dims = (C.SCENARIO, C.YEAR_FUTURE, C.DRIVER)
     return xr.Dataset(

@@ -151,13 +151,14 @@ class Scenario:
             mean[:, k], sd[:, k], shared[:, k], group = self._one_path(d, last, prorated, horizon, group)
         return mean, sd, shared
 
-    def open_border(self, horizon: Horizon = Horizon()) -> tuple[np.ndarray, np.ndarray]:
+    def open_border(self, horizon: Horizon = Horizon(), last_open: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """The open-border fraction per year (1 = as open as in 1999-2016) and its s.d.
 
-        Set by ``drivers.border_open`` path specs; 1 where none is given.  Every value must
-        lie in (0, 1]: a closure can only shut what 1999-2016 left open.
+        Set by ``drivers.border_open`` path specs; where none is given, the fraction of the
+        last fitted year holds (``last_open``: 1 unless the data carry an observed closure).
+        Every value must lie in (0, 1]: a closure can only shut what 1999-2016 left open.
         """
-        values, sd, _, _ = self._one_path(C.BORDER_OPEN, 1.0, 1.0, horizon, 0)
+        values, sd, _, _ = self._one_path(C.BORDER_OPEN, last_open, last_open, horizon, 0)
         bad = [(int(y), float(v)) for y, v in zip(horizon.years, values, strict=True) if not 0.0 < v <= 1.0]
         if bad:
             y, v = bad[0]
