@@ -251,7 +251,7 @@ def test_closure_term_uses_the_estimate_when_there_is_one(tmp_path):
 
 
 def test_closure_note_says_which_it_is():
-    from nkdefections.report.blocks import closure_note
+    from nkdefections.report.extras import closure_note
 
     est = closure_note("estimated", np.linspace(0.6, 1.0, 101))
     assert "estimated" in est and "e = 0.80" in est and "data.files.border_open" in est
@@ -279,3 +279,58 @@ def test_scenarios_start_from_the_observed_open_fraction(tmp_path):
     assert flagged.sel(scenario="shut").all()  # more closed than any fitted year
     shipped = scenario_paths([hold, shut], load_data(DataConfig()), Horizon())
     assert shipped[C.BORDER_OPEN].sel(scenario="hold").values.min() == 1.0  # shipped data: open
+
+
+# ----------------------------------------------------------------------------
+# Arrivals by sex: the data
+# ----------------------------------------------------------------------------
+
+
+def _edit_arrivals(folder: Path, year: int, **cells: str) -> dict[str, str]:
+    files = write_live_files(folder, 2018)
+    path = Path(files["arrivals"])
+    lines = path.read_text().splitlines(keepends=True)
+    header = lines[0].strip().split(",")
+    for i, line in enumerate(lines):
+        if line.startswith(f"{year},"):
+            import csv
+            import io
+
+            row = next(csv.reader(io.StringIO(line)))
+            for k, v in cells.items():
+                row[header.index(k)] = v
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerow(row)
+            lines[i] = buf.getvalue()
+    path.write_text("".join(lines))
+    return files
+
+
+def test_female_counts_where_published():
+    ds = load_data(DataConfig())
+    f = ds[C.FEMALE]
+    assert np.isnan(f.sel(year=[1999, 2000, 2001]).values).all()  # only totals published
+    assert f.sel(year=2002).item() == 632 and f.sel(year=2016).item() == 1116
+
+
+@pytest.mark.parametrize(
+    "cells, parts",
+    [
+        (dict(male="", female="1500"), ["row 19 (year 2016)", "'female'", "1500 is above the total arrivals 1418"]),
+        (dict(male="1419", female=""), ["row 19 (year 2016)", "'male'", "1419 is above the total"]),
+        (dict(male="300", female="1116"), ["row 19 (year 2016)", "male 300 + female 1116 = 1416", "not the total"]),
+    ],
+)
+def test_bad_counts_by_sex_are_located(tmp_path, cells, parts):
+    files = _edit_arrivals(tmp_path, 2016, **cells)
+    with pytest.raises(DataValidationError) as exc:
+        load_data(DataConfig(last_year=2018, files=files))
+    _names(exc, files["arrivals"], *parts)
+
+
+def test_one_count_by_sex_gives_the_other(tmp_path):
+    files = _edit_arrivals(tmp_path, 2016, male="302", female="")
+    assert load_data(DataConfig(last_year=2018, files=files))[C.FEMALE].sel(year=2016).item() == 1116
+    files = _edit_arrivals(tmp_path / "b", 2017, female="900")
+    ds = load_data(DataConfig(last_year=2018, files=files))
+    assert ds[C.FEMALE].sel(year=2017).item() == 900 and np.isnan(ds[C.FEMALE].sel(year=2018).item())

@@ -95,6 +95,11 @@ class ModelConfig:
     transforms
         ``{driver: linear | log1p}``: ``log1p`` enters ``log(1 + x)`` (border or sanctions;
         a saturating dose: the tenth measure adds less than the first).
+    by_sex
+        Also model the female share of the arrivals (``configs/model/by_sex.yaml``): a logit
+        AR(1) share with its own driver effects (priors ``share_*``, ``rho_share``,
+        ``sigma_share``), observed as female ~ Binomial(total, share) where the counts by sex are
+        published; the totals' model is unchanged (see ``nkdefections.model.optional``).
     """
 
     name: str = "default"
@@ -111,6 +116,7 @@ class ModelConfig:
     startup_drift: bool = False
     signs: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SIGNS))
     transforms: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TRANSFORMS))
+    by_sex: bool = False
 
     @property
     def gdp_form(self) -> str:
@@ -124,6 +130,8 @@ class ModelConfig:
         choice(self.innovations, INNOVATIONS, "model.innovations")
         if not isinstance(self.startup_drift, bool):
             raise ConfigError(f"model.startup_drift: {self.startup_drift!r} must be true or false.")
+        if not isinstance(self.by_sex, bool):
+            raise ConfigError(f"model.by_sex: {self.by_sex!r} must be true or false.")
         if self.startup_drift and self.latent != "random_walk":
             raise ConfigError("model.startup_drift: needs latent: random_walk (the AR(1) has its own start).")
         if self.innovations != "normal" and self.latent == "none":

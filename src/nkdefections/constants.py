@@ -27,6 +27,18 @@ DRIVERS: tuple[str, ...] = (BORDER, ECONOMY, SANCTIONS)
 #: border left open (1 = as in 1999-2016).  Its effect, ``CLOSURE_ELASTICITY * log(open)``, has the prior
 #: ``nkdefections.priors.CLOSURE_ELASTICITY``: assumed when no fitted year is closed, estimated when one is.
 BORDER_OPEN = "border_open"
+FEMALE = "female"  # female arrivals per year where published (data), and by-sex forecasts
+MALE = "male"
+# the female share block of model.by_sex (nkdefections.model.optional)
+SHARE_LEVEL = "share_level"  # logit share at the drivers' means
+SHARE_BETA = "share_beta"  # driver effects on the logit share (dims driver)
+SHARE_CLOSURE = "share_closure"  # effect of log(open fraction) on the logit share (observed closures only)
+RHO_SHARE = "rho_share"
+SIGMA_SHARE = "sigma_share"
+SHARE_LATENT = "share_latent"  # AR(1) deviation of the logit share (dims year)
+SHARE_INTERCEPT = "share_intercept"  # logit share at driver values 0 (what the forecast carries forward)
+FEMALE_SHARE = "female_share"  # the share per year (fit) or per draw, scenario and year (forecast)
+FEMALE_OBSERVED = "female_observed"  # the likelihood of the published female counts
 CLOSURE_ELASTICITY = "closure_elasticity"  # free parameter when the fitted years carry a closure
 
 #: Last year of the start-up of the series: arrivals grew from 148 (1999) to 1,138 (2002) as the

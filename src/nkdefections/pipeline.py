@@ -1,5 +1,4 @@
-"""The default run as a library function: fit (or reuse the cached fit), check, forecast
-the scenarios, compare them, write.
+"""The default run as a library function: fit (or reuse the cached fit), check, forecast, compare, write.
 
 ``nkdefections`` (the CLI) is a thin Hydra wrapper around :func:`run`; a notebook can
 call :func:`run` with plain config objects and get the same folder.
@@ -35,17 +34,19 @@ from nkdefections.config import DataConfig, GateConfig, ModelConfig, SamplerConf
 from nkdefections.data.load import drivers_frame
 from nkdefections.errors import ConfigError, OutputExistsError
 from nkdefections.evaluate.checks import coverage, interval_table, one_step_replicates, shape_checks
-from nkdefections.forecast.compare import attribution, contrasts, default_pairs, exceedance, summary_table
-from nkdefections.forecast.config import ForecastConfig
-from nkdefections.provenance import provenance
-from nkdefections.report.blocks import (
-    closure_note,
-    effects_markdown,
-    fit_blocks,
-    forecast_blocks,
-    header_blocks,
-    write_reports,
+from nkdefections.forecast.compare import (
+    attribution,
+    contrasts,
+    default_pairs,
+    exceedance,
+    summary_by_sex,
+    summary_table,
 )
+from nkdefections.forecast.config import ForecastConfig
+from nkdefections.model.optional import share_effects
+from nkdefections.provenance import provenance
+from nkdefections.report.blocks import effects_markdown, fit_blocks, forecast_blocks, header_blocks, write_reports
+from nkdefections.report.extras import closure_note
 from nkdefections.report.headline import headline_blocks, headline_numbers
 from nkdefections.scenarios.paths import scenario_paths
 from nkdefections.validate import check_keys, seed, whole
@@ -276,6 +277,7 @@ def _forecast_outputs(
     seconds = time.perf_counter() - t0
     win = fcfg.cumulative_window
     summary = summary_table(fc, win)
+    by_sex, share_fx = summary_by_sex(fc, win), share_effects(model.idata.posterior, model.config)
     pairs = list(fcfg.pairs) if fcfg.pairs is not None else default_pairs(fc, fcfg.baseline)
     contr = contrasts(fc, pairs, window=win) if pairs else pd.DataFrame()
     exc = exceedance(fc, fcfg.thresholds, window=win)
@@ -287,11 +289,10 @@ def _forecast_outputs(
         engine="h5netcdf",
         encoding={C.OBSERVED: {"zlib": True}, C.MU: {"zlib": True}, C.DRIVER_VALUES: {"zlib": True}},
     )
-    summary.to_csv(tmp / "forecast_summary.csv", index=False)
-    contr.to_csv(tmp / "contrasts.csv", index=False)
-    exc.to_csv(tmp / "exceedance.csv", index=False)
-    attr.to_csv(tmp / "attribution.csv", index=False)
-    ext.to_csv(tmp / "extrapolation.csv", index=False)
+    tables = dict(forecast_summary=summary, contrasts=contr, exceedance=exc, attribution=attr, extrapolation=ext)
+    tables.update(dict(forecast_by_sex=by_sex, share_effects=share_fx) if len(by_sex) else {})
+    for name, table in tables.items():
+        table.to_csv(tmp / f"{name}.csv", index=False)
     baseline = pairs[0][1] if pairs and len({b for _, b in pairs}) == 1 else None  # None: several, or none
     figures = _forecast_figures(fc, fcfg, contr, baseline, tmp) if plots else {}
     blocks = (
@@ -306,6 +307,8 @@ def _forecast_outputs(
             horizon=fc.attrs["horizon"],
             window=window,
             closure=closure_note(fc.attrs["closure_elasticity"], fit.arrays["closure_elasticity"]),
+            by_sex=by_sex,
+            share_effects=share_fx,
         )
         if plots
         else []

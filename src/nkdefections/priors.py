@@ -39,6 +39,14 @@ DEFAULT_PRIORS: dict[str, dict[str, Any]] = {
     "gdp_sd": {"dist": "gamma", "alpha": 2.0, "beta": 1.0},
     "nu": {"dist": "gamma", "alpha": 2.0, "beta": 0.1},
     "startup_drift": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
+    # the female share (model by_sex): logit of the share at the drivers' means, its effects, its AR(1)
+    "share_level": {"dist": "normal", "mu": 0.85, "sigma": 1.0},
+    "share_beta_border": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
+    "share_beta_economy": {"dist": "normal", "mu": 0.0, "sigma": 0.1},
+    "share_beta_sanctions": {"dist": "normal", "mu": 0.0, "sigma": 0.1},
+    "share_closure": {"dist": "normal", "mu": 0.0, "sigma": 0.5},
+    "rho_share": {"dist": "beta", "alpha": 3.0, "beta": 2.0},
+    "sigma_share": {"dist": "gamma", "alpha": 4.0, "beta": 20.0},
 }
 _ALLOWED_FAMILIES = {
     "level": ("normal",),
@@ -53,6 +61,13 @@ _ALLOWED_FAMILIES = {
     "gdp_sd": ("gamma", "halfnormal"),
     "nu": ("gamma",),
     "startup_drift": ("normal",),
+    "share_level": ("normal",),
+    "share_beta_border": ("normal",),
+    "share_beta_economy": ("normal",),
+    "share_beta_sanctions": ("normal",),
+    "share_closure": ("normal",),
+    "rho_share": ("beta",),
+    "sigma_share": ("gamma", "halfnormal"),
 }
 
 

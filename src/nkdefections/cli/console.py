@@ -158,6 +158,28 @@ def gate_line(meta: dict[str, Any]) -> str:
     return f"convergence gate: {verdict}; {numbers}"
 
 
+def _sex_lines(path: Path) -> list[str]:
+    """A by-sex run's women and men over the cumulative window, per scenario (nothing without the file)."""
+    if not path.is_file() or path.stat().st_size <= 1:
+        return []
+    t = pd.read_csv(path)
+    cum = t[t["year"].astype(str).str.startswith("cumulative")]
+    if not len(cum):
+        return []
+    window = str(cum["year"].iloc[0]).removeprefix("cumulative").strip()
+    out = [f"by sex, cumulative {window} (median, 80% interval; female share):"]
+    w = max(len(str(s)) for s in cum["scenario"])
+    for name, g in cum.groupby("scenario", sort=False):
+        parts = []
+        for sex in ("female", "male"):
+            r = g[g["sex"] == sex].iloc[0]
+            parts.append(f"{sex} {_count(r['median'])} ({_count(r['lower_80'])} to {_count(r['upper_80'])})")
+        r = g.iloc[0]
+        share = f"{r['female_share_median']:.0%} ({r['female_share_lower_80']:.0%} to {r['female_share_upper_80']:.0%})"
+        out.append(f"  {str(name).ljust(w)}  {'  '.join(parts)}  {share}")
+    return out
+
+
 def run_summary(run_dir: str | Path) -> str:
     """The text printed at the end of a run: gate, effects, scenario headline, report path."""
     run_dir = Path(run_dir)
@@ -218,6 +240,7 @@ def run_summary(run_dir: str | Path) -> str:
             w = meta.get("window")
             where = f"its {w[0]}-{w[-1]} range" if w else "the range it had in the fitted window"
             out.append(f"  (extrapolated: a driver leaves {where}; the model has no data there)")
+    out += _sex_lines(run_dir / "forecast_by_sex.csv")
     report = run_dir / "report.html"
     if report.is_file():
         out.append(f"report: {report}")

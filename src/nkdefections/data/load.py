@@ -134,6 +134,7 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
     _check_no_late_rows(tables, paths)
     years = np.arange(config.first_year - config.history, config.last_year + 1)
     arrivals = _arrivals(config, tables["arrivals"], paths["arrivals"][0], years)
+    female = _female(config, tables["arrivals"], paths["arrivals"][0], years)
     growth, vintage, sign = _gdp(config, tables["gdp"], paths["gdp"][0], years)
     border_idx, sanc_idx, border_force, sanc_force = _event_indices(tables, paths, years)
     border_open = _border_open(tables.get("border_open"), paths.get("border_open"), years)
@@ -154,6 +155,7 @@ def load_data(config: DataConfig | None = None, **kwargs: Any) -> xr.Dataset:
     ds = xr.Dataset(
         {
             C.ARRIVALS: (C.YEAR, arrivals),
+            C.FEMALE: (C.YEAR, female),
             C.BORDER_INDEX: (C.YEAR, border_idx),
             C.SANCTIONS_INDEX: (C.YEAR, sanc_idx),
             C.BORDER_IN_FORCE: (C.YEAR, border_force),
@@ -240,6 +242,42 @@ def _arrivals(config: DataConfig, arr: pd.DataFrame, path: Path, years: np.ndarr
     return arrivals
 
 
+def _count(v: Any) -> int | None:
+    """A nullable count cell as read (None, or NaN in a column pandas made float) -> int or None."""
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else int(v)
+
+
+def _female(config: DataConfig, arr: pd.DataFrame, path: Path, years: np.ndarray) -> np.ndarray:
+    """Female arrivals per year where published (NaN elsewhere), checked against the totals row by row.
+
+    A row may give both counts (they must add up to the total), only ``female`` (men are the rest),
+    only ``male`` (women are the rest) or neither (the total alone, as for 1999-2001).
+    """
+    female = np.full(len(years), np.nan)
+    index = {int(y): i for i, y in enumerate(years)}
+    for row_no, (_, row) in enumerate(arr.iterrows(), start=2):
+        total, m, f = int(row["arrivals"]), _count(row["male"]), _count(row["female"])
+        where = f"{path}, row {row_no} (year {int(row['year'])})"
+        for col, v in (("female", f), ("male", m)):
+            if v is not None and v > total:
+                raise DataValidationError(
+                    f"{where}, column {col!r}: {v} is above the total arrivals {total}; a count by sex "
+                    "cannot exceed the total. Check both cells against the source."
+                )
+        if m is not None and f is not None and m + f != total:
+            raise DataValidationError(
+                f"{where}: male {m} + female {f} = {m + f}, not the total arrivals {total}. "
+                "Correct the cell that differs from the source, or leave 'male' empty (men are then the rest)."
+            )
+        y = int(row["year"])
+        if y in index and config.first_year <= y <= config.last_year:
+            if f is not None:
+                female[index[y]] = f
+            elif m is not None:
+                female[index[y]] = total - m
+    return female
+
+
 def _gdp(
     config: DataConfig, gdp: pd.DataFrame, path: Path, years: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -314,6 +352,7 @@ def _border_open(table: pd.DataFrame | None, where: tuple[Path, bool] | None, ye
 def _describe(ds: xr.Dataset) -> None:
     """Units and coding rules of the main variables."""
     ds[C.ARRIVALS].attrs = {"units": "persons", "long_name": "arrivals in South Korea (MOU final table)"}
+    ds[C.FEMALE].attrs = {"units": "persons", "long_name": "female arrivals, where published (NaN: the total only)"}
     ds[C.BORDER_INDEX].attrs = {
         "units": "index (1 = the 2011-12 Kim Jong-un tightening)",
         "rule": "sum of event increments x fraction of the year after the effective date",

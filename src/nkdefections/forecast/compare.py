@@ -58,10 +58,13 @@ def _extrapolated(fc: xr.Dataset, scenario: str) -> pd.Series:
     return pd.DataFrame({"extrapolated": flag, "extrapolated_drivers": names})
 
 
-def summary_table(fc: xr.Dataset, window: Sequence[int] | None = None) -> pd.DataFrame:
-    """Median and 50/80/95% intervals of arrivals per scenario and year, plus the cumulative total."""
+def summary_table(fc: xr.Dataset, window: Sequence[int] | None = None, variable: str = C.OBSERVED) -> pd.DataFrame:
+    """Median and 50/80/95% intervals of arrivals per scenario and year, plus the cumulative total.
+
+    ``variable``: the forecast's counts to summarise (``female`` or ``male`` of a by-sex forecast).
+    """
     win = _window(fc, window)
-    y = with_cumulative(fc[C.OBSERVED].astype(float), win)
+    y = with_cumulative(fc[variable].astype(float), win)
     s = _samples(y)
     q = s.quantile(list(SUMMARY_PROBS), dim="sample")
     # positional views of the same arrays (a label lookup per cell cost more than the quantiles)
@@ -97,6 +100,35 @@ def summary_table(fc: xr.Dataset, window: Sequence[int] | None = None) -> pd.Dat
                 }
             )
     return pd.DataFrame(rows)
+
+
+def summary_by_sex(fc: xr.Dataset, window: Sequence[int] | None = None) -> pd.DataFrame:
+    """:func:`summary_table` for women and men (column ``sex``), with the female share's median and
+    80% interval per scenario and year; an empty table for a forecast without counts by sex."""
+    if C.FEMALE not in fc:
+        return pd.DataFrame()
+    win = _window(fc, window)
+    parts = []
+    for sex in (C.FEMALE, C.MALE):
+        t = summary_table(fc, window, variable=sex)
+        t.insert(1, "sex", sex)
+        parts.append(t)
+    out = pd.concat(parts, ignore_index=True)
+    share = _samples(fc[C.FEMALE_SHARE]).quantile([0.1, 0.5, 0.9], dim="sample")
+    cum = _samples(fc[C.FEMALE].sel({C.YEAR_FUTURE: slice(*win)}).sum(C.YEAR_FUTURE))
+    tot = _samples(fc[C.OBSERVED].sel({C.YEAR_FUTURE: slice(*win)}).sum(C.YEAR_FUTURE))
+    cum_share = (cum / np.maximum(tot, 1)).quantile([0.1, 0.5, 0.9], dim="sample")
+    rows = []
+    for _, r in out[out["sex"] == C.FEMALE].iterrows():
+        if r["year"].startswith(CUMULATIVE):
+            q = cum_share.sel({C.SCENARIO: r["scenario"]}).values
+        else:
+            q = share.sel({C.SCENARIO: r["scenario"], C.YEAR_FUTURE: int(r["year"])}).values
+        rows.append(q)
+    shares = np.array(rows)
+    for col, k in (("female_share_median", 1), ("female_share_lower_80", 0), ("female_share_upper_80", 2)):
+        out[col] = np.concatenate([shares[:, k], shares[:, k]])
+    return out
 
 
 def default_pairs(fc: xr.Dataset, baseline: str = "status_quo") -> list[tuple[str, str]]:

@@ -57,6 +57,18 @@ def _arrays(post: xr.Dataset, kind: str) -> dict[str, np.ndarray | None]:
         "nu": flatten_draws(post[C.NU]) if C.NU in post else None,
         "closure_elasticity": flatten_draws(post[C.CLOSURE_ELASTICITY]) if C.CLOSURE_ELASTICITY in post else None,
     }
+    if C.SHARE_INTERCEPT in post:  # the by-sex model's share block (nkdefections.model.optional)
+        g = np.zeros((S, len(C.DRIVERS)))
+        if C.SHARE_BETA in post:
+            b = flatten_draws(post[C.SHARE_BETA])
+            for j, d in enumerate(post[C.DRIVER].values):
+                g[:, C.DRIVERS.index(str(d))] = b[:, j]
+        out["share_intercept"] = flatten_draws(post[C.SHARE_INTERCEPT])
+        out["share_beta"] = g
+        out["share_latent_last"] = flatten_draws(post[C.SHARE_LATENT])[:, -1]
+        out["rho_share"] = flatten_draws(post[C.RHO_SHARE])
+        out["sigma_share"] = flatten_draws(post[C.SIGMA_SHARE])
+        out["share_closure"] = flatten_draws(post[C.SHARE_CLOSURE]) if C.SHARE_CLOSURE in post else None
     if C.GDP_TRUE in post:
         out["gdp_true"] = flatten_draws(post[C.GDP_TRUE])
         out["gdp_years"] = post[C.GDP_YEAR].values.astype(int)
@@ -82,8 +94,10 @@ class FitView:
         Posterior arrays flattened to ``(sample, ...)``: ``intercept``, ``beta`` (sample,
         driver) with zeros for drivers not in the model, ``latent`` (sample, year),
         ``latent_last``, ``log_mu`` (or ``None``), ``rho``, ``sigma``, ``overdispersion`` and
-        ``nu`` (or ``None``), ``closure_elasticity`` (or ``None``: no fitted year closed), and
-        ``gdp_true``/``gdp_years`` with the GDP measurement block.
+        ``nu`` (or ``None``), ``closure_elasticity`` (or ``None``: no fitted year closed),
+        ``gdp_true``/``gdp_years`` with the GDP measurement block, and with the female share
+        (``model.by_sex``) ``share_intercept``, ``share_beta`` (sample, driver),
+        ``share_latent_last``, ``rho_share``, ``sigma_share`` and ``share_closure`` (or ``None``).
     attrs
         The fit's provenance (``fit_id``, ``package_versions``, ``machine``, ...).
     data_hash

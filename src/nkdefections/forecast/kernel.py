@@ -237,6 +237,55 @@ def count_ppf(u: np.ndarray, mu: np.ndarray, overdispersion: np.ndarray | None) 
     return stats.nbinom.ppf(u_f.reshape(shape), phi, nb_prob(phi, np.asarray(mu, dtype=float)))
 
 
+def share_forecast(
+    fit: FitView, X: np.ndarray, paths: xr.Dataset, totals: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The female share and count per (sample, scenario, year_future) of a by-sex fit.
+
+    ``logit s = share_intercept + share_beta . f(x) + share_closure * log(open) + u`` with the
+    share's AR(1) ``u`` carried forward from the last fitted year, and ``female ~ Binomial(total, s)``
+    by inverse CDF of uniforms shared by scenarios.  The closure's effect on the share is the fit's
+    posterior when the fitted years carried a closure, else a draw from its prior (an assumption);
+    outside the observed driver range the share's slopes are the fitted ones (no widening; those
+    years are flagged as for the totals).
+    """
+    a = fit.arrays
+    cfg = fit.config
+    S, _, H, _ = X.shape
+    Xm = np.stack([transform_driver(X[..., k], cfg.transforms.get(d, "linear")) for k, d in enumerate(C.DRIVERS)], -1)
+    eps = rng.standard_normal((S, H))
+    u = np.empty((S, H))
+    prev = a["share_latent_last"]
+    for h in range(H):
+        prev = latent_step(prev, a["rho_share"], a["sigma_share"], eps[:, h])
+        u[:, h] = prev
+    logit = a["share_intercept"][:, None, None] + np.einsum("snhk,sk->snh", Xm, a["share_beta"]) + u[:, None, :]
+    c = a["share_closure"]
+    if c is None:
+        prior = cfg.priors["share_closure"]
+        c = prior["mu"] + prior["sigma"] * rng.standard_normal(S)
+    log_open = np.log(np.clip(paths[C.BORDER_OPEN].values, 1e-3, 1.0))  # (n, H)
+    logit = logit + c[:, None, None] * log_open[None]
+    share = special.expit(logit)
+    v = np.broadcast_to(rng.uniform(size=(S, 1, H)), share.shape)
+    female = stats.binom.ppf(v, totals, share)
+    return share, np.where(totals > 0, female, 0.0)
+
+
+def _sex_variables(
+    fit: FitView, X: np.ndarray, paths: xr.Dataset, y: np.ndarray, rng: np.random.Generator, shape4: tuple, dims4: tuple
+) -> dict[str, tuple]:
+    """``female_share``, ``female`` and ``male`` for the forecast dataset of a by-sex fit; {} otherwise."""
+    if fit.arrays.get(C.SHARE_INTERCEPT) is None:
+        return {}
+    share, female = share_forecast(fit, X, paths, y, rng)
+    return {
+        C.FEMALE_SHARE: (dims4, share.reshape(shape4)),
+        C.FEMALE: (dims4, female.reshape(shape4).astype(np.int64)),
+        C.MALE: (dims4, (y - female).reshape(shape4).astype(np.int64)),
+    }
+
+
 def _provenance_attrs(fit: FitView) -> dict[str, str]:
     """What made a forecast: this process's packages, code and machine, and those of the fit it used."""
     prov = provenance()
@@ -317,6 +366,8 @@ def forecast(
     y = count_ppf(np.broadcast_to(u[:, None, :], mu.shape), mu, arrays["overdispersion"])
     n = len(scenarios)
     shape4 = (chains, draws, n, H)
+    dims4 = (C.CHAIN, C.DRAW, C.SCENARIO, C.YEAR_FUTURE)
+    by_sex = _sex_variables(fit, X, paths, y, rng, shape4, dims4)  # drawn last: the totals' draws do not move
     coords = {
         C.CHAIN: fit.chain,
         C.DRAW: fit.draw,
@@ -324,7 +375,6 @@ def forecast(
         C.YEAR_FUTURE: horizon.years,
         C.DRIVER: list(C.DRIVERS),
     }
-    dims4 = (C.CHAIN, C.DRAW, C.SCENARIO, C.YEAR_FUTURE)
     years_obs = fit.years
     ds = xr.Dataset(
         {
@@ -340,6 +390,7 @@ def forecast(
             "observed_min": paths["observed_min"],
             "observed_max": paths["observed_max"],
             "arrivals_observed": ((C.YEAR,), fit.arrivals),
+            **by_sex,
         },
         coords={**coords, C.YEAR: years_obs},
     )

@@ -17,7 +17,7 @@ from nkdefections import constants as C
 from nkdefections.arithmetic import lag_year, nb_shape, transform_driver
 from nkdefections.config import ModelConfig
 from nkdefections.errors import ConfigError
-from nkdefections.priors import CLOSURE_ELASTICITY
+from nkdefections.model.optional import closure_block, share_block
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class Design:
     gdp_all: np.ndarray  # GDP figure for every gdp year (NaN where missing)
     gdp_sd_all: np.ndarray  # its measurement s.d. (by vintage)
     log_open: np.ndarray  # (T,) log of the observed open-border fraction (0 where open, or no series)
+    female: np.ndarray  # (T,) female arrivals where published, NaN elsewhere (the by-sex model)
 
     @property
     def closure_observed(self) -> bool:
@@ -116,6 +117,7 @@ def design(data: xr.Dataset, config: ModelConfig) -> Design:
         gdp_all=gdp.astype(float),
         gdp_sd_all=sd.astype(float),
         log_open=log_open,
+        female=data[C.FEMALE].sel({C.YEAR: years}).values.astype(float) if C.FEMALE in data else np.nan * y,
     )
 
 
@@ -124,7 +126,8 @@ def design(data: xr.Dataset, config: ModelConfig) -> Design:
 # ----------------------------------------------------------------------------
 
 
-def _prior(name: str, spec: Mapping[str, Any], **kw: Any) -> pt.TensorVariable:
+def prior_variable(name: str, spec: Mapping[str, Any], **kw: Any) -> pt.TensorVariable:
+    """The random variable ``name`` with the prior ``spec`` (one of the families of :mod:`nkdefections.priors`)."""
     dist = spec["dist"]
     if dist == "normal":
         return pm.Normal(name, mu=spec["mu"], sigma=spec["sigma"], **kw)
@@ -151,7 +154,7 @@ def _innovations(config: ModelConfig, name: str, shape: int, first_normal: bool 
 
 def _nu(config: ModelConfig) -> Any:
     model = pm.modelcontext(None)
-    return model[C.NU] if C.NU in model.named_vars else _prior(C.NU, config.priors["nu"])
+    return model[C.NU] if C.NU in model.named_vars else prior_variable(C.NU, config.priors["nu"])
 
 
 def log_normal_cdf(z: Any) -> Any:
@@ -187,7 +190,7 @@ def _startup(config: ModelConfig, years: np.ndarray) -> Any:
     """Mean of each year's latent change: the start-up drift in the start-up years, else 0."""
     if not config.startup_drift:
         return np.zeros(len(years))
-    delta = _prior(C.STARTUP_DRIFT, config.priors["startup_drift"])
+    delta = prior_variable(C.STARTUP_DRIFT, config.priors["startup_drift"])
     return delta * startup_mask(years)
 
 
@@ -202,10 +205,10 @@ def _latent(config: ModelConfig, T: int, years: np.ndarray | None = None) -> pt.
     p = config.priors
     if config.latent == "none":
         return pm.Deterministic(C.LATENT, pt.zeros(T), dims=C.YEAR)
-    sigma = _prior(C.SIGMA_LATENT, p["sigma_latent"])
+    sigma = prior_variable(C.SIGMA_LATENT, p["sigma_latent"])
     drift = _startup(config, np.arange(T) if years is None else years)
     if config.latent == "ar1":
-        rho = _prior(C.RHO, p["rho"])
+        rho = prior_variable(C.RHO, p["rho"])
         s0 = p["latent_init"]["sigma"]
         eps = _innovations(config, C.LATENT_INNOVATION, T, first_normal=True)
         t = np.arange(T)
@@ -266,9 +269,9 @@ def _log_mu_latent(config: ModelConfig, years: np.ndarray, fixed: Any, y: Any, w
     yy = pt.as_tensor(y).astype("float64") + 0.5
     xi = pm.Flat(C.LOG_MU_OFFSET, dims=C.YEAR)
     eta = pt.log(yy) + xi / pt.sqrt(yy)
-    sigma = _prior(C.SIGMA_LATENT, p["sigma_latent"])
+    sigma = prior_variable(C.SIGMA_LATENT, p["sigma_latent"])
     ar = config.latent == "ar1"
-    rho = _prior(C.RHO, p["rho"]) if ar else 1.0
+    rho = prior_variable(C.RHO, p["rho"]) if ar else 1.0
     m0, s0 = p["latent_init"]["mu"], p["latent_init"]["sigma"]
     free = eta - fixed
     std = pm.Normal.dist(0.0, 1.0)
@@ -324,6 +327,8 @@ EVAL_DATA = (
     "level_prior_sigma",
     "beta_prior_mu",
     "beta_prior_sigma",
+    "female_data",
+    "female_weight",
 )
 
 
@@ -358,7 +363,7 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
             )
         else:
             center = d.center
-            level = _prior(C.LEVEL, p["level"])
+            level = prior_variable(C.LEVEL, p["level"])
         if d.drivers:
             mus = np.array([p[f"beta_{k}"]["mu"] for k in d.drivers])
             sds = np.array([p[f"beta_{k}"]["sigma"] for k in d.drivers])
@@ -372,8 +377,8 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
             intercept = pm.Deterministic(C.INTERCEPT, level)
         X = x_fixed
         if d.economy_col is not None:
-            gdp_mean = _prior(C.GDP_MEAN, p["gdp_mean"])
-            gdp_sd = _prior(C.GDP_SD, p["gdp_sd"])
+            gdp_mean = prior_variable(C.GDP_MEAN, p["gdp_mean"])
+            gdp_sd = prior_variable(C.GDP_SD, p["gdp_sd"])
             g_obs = g_sd = None
             if evaluation:
                 g_obs = pm.Data("gdp_obs_all", np.nan_to_num(d.gdp_all), dims=C.GDP_YEAR)
@@ -399,7 +404,7 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
         X = pm.Deterministic(C.DRIVER_VALUES, X, dims=(C.YEAR, C.DRIVER))
         y = pm.Data("arrivals_data", d.y, dims=C.YEAR)
         weight = pm.Data("obs_weight", np.ones(len(d.years)), dims=C.YEAR) if evaluation else None
-        closure = _closure(d)
+        closure = closure_block(d)
         if log_mu:
             fixed = intercept + X @ beta if d.drivers else intercept + pt.zeros(len(d.years))
             if closure is not None:
@@ -415,30 +420,26 @@ def build_model(data: xr.Dataset, config: ModelConfig | None = None, *, evaluati
                 log_mu_t = log_mu_t + closure
         log_mu_t = pm.Deterministic(C.LOG_MU, log_mu_t, dims=C.YEAR)
         mu = pm.Deterministic(C.MU, pt.exp(log_mu_t), dims=C.YEAR)
-        if config.likelihood == "negative_binomial":
-            od = _prior(C.OVERDISPERSION, p["overdispersion"])
-            lik = pm.NegativeBinomial.dist(mu=mu, alpha=nb_shape(od))
-        else:
-            lik = pm.Poisson.dist(mu=mu)
-        if evaluation:
-            pm.Potential("arrivals_loglik", (weight * pm.logp(lik, y)).sum())
-        elif config.likelihood == "negative_binomial":
-            pm.NegativeBinomial(C.OBSERVED, mu=mu, alpha=nb_shape(od), observed=y, dims=C.YEAR)
-        else:
-            pm.Poisson(C.OBSERVED, mu=mu, observed=y, dims=C.YEAR)
+        if config.by_sex:
+            share_block(config, d, X, center, y, weight, evaluation)
+        _likelihood(config, mu, y, weight, evaluation)
     return model
 
 
-def _closure(d: Design) -> Any:
-    """``e * log(open_t)`` when a fitted year is closed (``e`` estimated under its documented prior), else None.
-
-    With the shipped data no year is closed, so the graph, and the default fit, are unchanged.
-    """
-    if not d.closure_observed:
-        return None
-    c = CLOSURE_ELASTICITY
-    e = pm.TruncatedNormal(C.CLOSURE_ELASTICITY, mu=c["mean"], sigma=c["sd"], lower=c["lower"], upper=c["upper"])
-    return e * pm.Data("log_open", d.log_open, dims=C.YEAR)
+def _likelihood(config: ModelConfig, mu: Any, y: Any, weight: Any, evaluation: bool) -> None:
+    """The counts' likelihood: Poisson or negative binomial; weighted Potentials in evaluation mode."""
+    p = config.priors
+    if config.likelihood == "negative_binomial":
+        od = prior_variable(C.OVERDISPERSION, p["overdispersion"])
+        lik = pm.NegativeBinomial.dist(mu=mu, alpha=nb_shape(od))
+    else:
+        lik = pm.Poisson.dist(mu=mu)
+    if evaluation:
+        pm.Potential("arrivals_loglik", (weight * pm.logp(lik, y)).sum())
+    elif config.likelihood == "negative_binomial":
+        pm.NegativeBinomial(C.OBSERVED, mu=mu, alpha=nb_shape(od), observed=y, dims=C.YEAR)
+    else:
+        pm.Poisson(C.OBSERVED, mu=mu, observed=y, dims=C.YEAR)
 
 
 def _beta(config: ModelConfig, drivers: tuple[str, ...], mus: Any, sds: Any) -> Any:

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from nkdefections import constants as C
@@ -182,43 +181,6 @@ def effects_table(effects: pd.DataFrame) -> pd.DataFrame:
 DEFAULT_WINDOW: tuple[int, int] = (DataConfig().first_year, DataConfig().last_year)
 
 
-def window_note(window: tuple[int, int]) -> str:
-    """Whether the forecasts are the pre-registered ones (a window ending by 2016) or a live fit's."""
-    from nkdefections.data.tables import LAST_OBSERVED_YEAR
-
-    first, last = int(window[0]), int(window[1])
-    if last <= LAST_OBSERVED_YEAR:
-        return (
-            f"Forecasts for {LAST_OBSERVED_YEAR + 1} onward are pre-registered: no observation after "
-            f"{LAST_OBSERVED_YEAR} entered the fit."
-        )
-    return (
-        f"Live fit on {first}-{last}: the years after {LAST_OBSERVED_YEAR} come from the user's own files "
-        f"(data.files), so these forecasts from {last + 1} are not the project's pre-registered ones (those are "
-        f"fitted to 1999-{LAST_OBSERVED_YEAR} on the shipped data)."
-    )
-
-
-def closure_note(source: str, draws: Any = None) -> str | None:
-    """The report's line on the closure elasticity: estimated (with its posterior), assumed, or none."""
-    from nkdefections.priors import CLOSURE_ELASTICITY as c
-
-    prior = f"prior N({c['mean']:g}, {c['sd']:g}) truncated to [{c['lower']:g}, {c['upper']:g}]"
-    if source == "estimated" and draws is not None:
-        q = np.quantile(np.asarray(draws, dtype=float), [0.05, 0.5, 0.95])
-        return (
-            "The closure elasticity (arrivals scale as open fraction^e) is estimated from the fitted years' "
-            f"observed open-border fraction (data.files.border_open): e = {q[1]:.2f} (90% interval "
-            f"{q[0]:.2f} to {q[2]:.2f}; {prior})."
-        )
-    if source == "assumed":
-        return (
-            "The closure elasticity (arrivals scale as open fraction^e) is an assumption, not an estimate: no "
-            f"fitted year had a closed border, so e is drawn from its {prior}."
-        )
-    return None
-
-
 def _window_text(window: tuple[int, int]) -> tuple[str, int]:
     """``("1999-2016", 18)`` for the window (1999, 2016)."""
     first, last = int(window[0]), int(window[1])
@@ -363,9 +325,13 @@ def forecast_blocks(
     horizon: str,
     window: tuple[int, int] = DEFAULT_WINDOW,
     closure: str | None = None,
+    by_sex: pd.DataFrame | None = None,
+    share_effects: pd.DataFrame | None = None,
 ) -> list[Block]:
     """Scenario assumptions, forecasts, contrasts and warnings; ``window`` is the fitted (first, last) year,
-    ``closure`` the line on the closure elasticity (:func:`closure_note`), if any."""
+    ``closure`` the line on the closure elasticity (:func:`~nkdefections.report.extras.closure_note`), if
+    any, and ``by_sex`` the by-sex table (:func:`~nkdefections.forecast.compare.summary_by_sex`)."""
+    from nkdefections.report.extras import sex_blocks
     span, n_obs = _window_text(window)
     assumptions = pd.DataFrame(
         [
@@ -402,6 +368,8 @@ def forecast_blocks(
         ("h3", "Cumulative arrivals"),
         ("table", (cum, "{:.0f}")),
     ]
+    if by_sex is not None and len(by_sex):
+        blocks += sex_blocks(by_sex, share_effects)
     for name, path in figures.items():
         if name.startswith("fan_"):
             blocks.append(("img", (path, f"forecast fan chart: {name[4:]}")))
@@ -471,6 +439,8 @@ def _extrapolation_table(extrapolation: pd.DataFrame, span: str) -> pd.DataFrame
 
 
 def _caveats(n_obs: int, window: tuple[int, int] = DEFAULT_WINDOW, closure: str | None = None) -> list[Block]:
+    from nkdefections.report.extras import window_note
+
     return [
         ("h3", "Caveats"),
         (

@@ -14,7 +14,8 @@ import pandas as pd
 
 from nkdefections import constants as C
 from nkdefections.config import DataConfig
-from nkdefections.report.blocks import markdown_table, window_note
+from nkdefections.report.blocks import markdown_table
+from nkdefections.report.extras import window_note
 
 
 def _fmt(df: pd.DataFrame, digits: int = 3) -> str:
