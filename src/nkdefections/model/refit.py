@@ -196,8 +196,18 @@ class Refitter:
             return _PROGRAMS[self.key]
         import nutpie
 
+        from nkdefections.model.program_cache import cached_callbacks, environment_key, fill_in_child
+        from nkdefections.resources import cache_dir
+
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        folder = cache_dir() / "nutpie"
+        # a cold cache is filled by a child process, so that this one loads the compiled code like every
+        # later process does (same seed, same draws, cold or warm); see nkdefections.model.program_cache
+        marker = folder / f"program-{self.key}-{environment_key()}.done"
+        fill_in_child(marker, f"{__name__}._compile_program", self.config, self.data)
+        # nutpie's two C callbacks are loaded from (or saved to) <cache>/nutpie: without it numba
+        # compiles them again in every process (~15 s warm, most of a cold fit's ~55 s)
+        with warnings.catch_warnings(), cached_callbacks(folder):
             warnings.filterwarnings("ignore", category=UserWarning)
             warnings.filterwarnings("ignore", category=FutureWarning)
             _PROGRAMS[self.key] = nutpie.compile_pymc_model(self.model, backend="numba")
@@ -285,6 +295,11 @@ class Refitter:
         if len(inputs) != len(seeds):
             raise ConfigError(f"fit_many: {len(inputs)} inputs but {len(seeds)} seeds; give one seed per data set.")
         return [self.fit(x, seed=int(seed), gate=gate) for x, seed in zip(inputs, seeds, strict=True)]
+
+
+def _compile_program(config: ModelConfig, data: xr.Dataset) -> None:
+    """Compile the program of ``(config, data)`` into the disk caches (run in a child by :meth:`Refitter.program`)."""
+    Refitter(config, data, SamplerConfig(progressbar=False)).program()
 
 
 #: sample-stat names the package reads, from nutpie's names

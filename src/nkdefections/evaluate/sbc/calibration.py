@@ -138,8 +138,8 @@ def run_sbc(
         Number of simulated data sets (100 or more for a meaningful test).
     seed
         Seeds the prior draws (:func:`simulate_prior`), each refit and the tie-breaking;
-        the same seed gives the same ranks on the same machine with the same compile-cache state
-        (numba code compiled cold gives other draws than code loaded from the cache).
+        the same seed gives the same ranks on the same machine (a cold compile runs in a child
+        process, so every process loads the same compiled code: ``model.program_cache``).
     refitter
         A :class:`~nkdefections.model.refit.Refitter` to reuse (its compiled code is reused across
         calls); built from ``config``, ``data``, ``sampler`` (default :data:`SBC_SAMPLER`)
