@@ -147,3 +147,66 @@ def test_by_sex_run_writes_the_tables_and_the_report(sex_fit, fit_cache_dir, tmp
     fx = pd.read_csv(out / "share_effects.csv")
     assert list(fx["driver"]) == ["border", "economy", "sanctions"]
     assert (fx["logit_lower_90"] < fx["logit_median"]).all() and (fx["logit_median"] < fx["logit_upper_90"]).all()
+
+
+@pytest.mark.fit
+def test_explorer_shows_women_and_men(sex_fit, tmp_path):
+    from nkdefections.explore import Explorer, Settings
+    from nkdefections.explore.output import provenance_info, result
+
+    ex = Explorer(sex_fit, Settings(seed=3, save_dir=tmp_path / "scenario"))
+    form = {
+        "scenario": {"name": "mine", "description": "", "drivers": {"border": [{"type": "step", "value": "0.5"}]}},
+        "baseline": "status_quo",
+        "threshold": {"year": "2020", "arrivals": "2000"},
+    }
+    ev = ex.evaluate(form)
+    rows = ex.comparison(ev)
+    for r in rows:
+        assert r["female_lower_80"] <= r["female_median"] <= r["female_upper_80"]
+        assert 0.5 < r["female_share_median"] < 0.95
+        # women and men split the total: their medians add up to about the total's
+        assert abs(r["female_median"] + r["male_median"] - r["median"]) <= 0.05 * r["median"] + 5
+    page = result(ex, ev, provenance_info(ex))  # what the page receives
+    assert all("female_median" in r and "male_upper_80" in r for r in page["rows"])
+
+
+def test_simulated_women_stay_within_the_simulated_totals():
+    from nkdefections.evaluate.sbc.simulate import simulate_female
+
+    rng = np.random.default_rng(0)
+    totals = rng.poisson(800, (5, 6))
+    share = rng.uniform(0.2, 0.9, (5, 6))
+    published = np.array([np.nan, np.nan, 1, 1, 1, 1])
+    f = simulate_female(totals, share, published, seed=4)
+    assert np.isnan(f[:, :2]).all() and (f[:, 2:] <= totals[:, 2:]).all() and (f[:, 2:] >= 0).all()
+    # simulation i depends only on the seed and i: a longer run starts with a shorter one
+    np.testing.assert_array_equal(simulate_female(totals[:3], share[:3], published, seed=4), f[:3])
+
+
+def test_refit_inputs_take_female_counts_checked_against_the_totals():
+    from nkdefections import ModelConfig
+    from nkdefections.config import DataConfig
+    from nkdefections.data import load_data
+    from nkdefections.errors import ConfigError
+    from nkdefections.model.graph import build_model, design
+    from nkdefections.model.refit_inputs import RefitSpec, refit_inputs
+
+    cfg = ModelConfig(name="by_sex", by_sex=True)
+    data = load_data(DataConfig(history=1))
+    model = build_model(data, cfg, evaluation=True)
+    d = design(data, cfg)
+    names = ["arrivals_data", "obs_weight", "gdp_obs_all", "gdp_obs_sd_all", "gdp_obs_weight", "gdp_sign_weight"]
+    names += ["driver_center", "level_prior_mu", "level_prior_sigma", "beta_prior_mu", "beta_prior_sigma"]
+    base = {n: np.asarray(model[n].get_value()).copy() for n in [*names, "female_data", "female_weight"]}
+    assert base["female_weight"].tolist() == [0.0] * 3 + [1.0] * 15  # published from 2002
+    f = np.where(np.isnan(d.female), np.nan, np.minimum(d.y, 500))
+    x = refit_inputs(d, cfg, {k: v.copy() for k, v in base.items()}, RefitSpec(female=f))
+    assert x["female_data"][3] == 500 and x["female_weight"].sum() == 15
+    with pytest.raises(ConfigError, match="between 0 and the year's total"):
+        refit_inputs(d, cfg, {k: v.copy() for k, v in base.items()}, RefitSpec(female=np.where(np.isnan(f), f, 1e5)))
+    plain = ModelConfig()
+    m0 = build_model(data, plain, evaluation=True)
+    x0 = {n: np.asarray(m0[n].get_value()).copy() for n in names}
+    with pytest.raises(ConfigError, match="only the by-sex model"):
+        refit_inputs(design(data, plain), plain, x0, RefitSpec(female=f))

@@ -6,6 +6,7 @@ The public API, importable from the top level::
         load_data, DefectionModel, ModelConfig, SamplerConfig, GateConfig,   # data and the model
         Scenario, load_scenario, Horizon,                                     # scenarios
         forecast, summary_table, contrasts, exceedance, attribution,          # forecasts and comparisons
+        summary_by_sex,                                                       # women and men (model=by_sex)
         score_forecast_file,                                                  # pre-registered forecasts scored
     )
 
@@ -48,6 +49,7 @@ _LAZY = {
     "posterior_arrays": "nkdefections.forecast.fit_view",
     "FitView": "nkdefections.forecast.fit_view",
     "summary_table": "nkdefections.forecast.compare",
+    "summary_by_sex": "nkdefections.forecast.compare",
     "contrasts": "nkdefections.forecast.compare",
     "exceedance": "nkdefections.forecast.compare",
     "attribution": "nkdefections.forecast.compare",

@@ -33,7 +33,7 @@ from nkdefections.explore.form import (
     scenario_to_form,
     threshold_from_form,
 )
-from nkdefections.forecast import attribution, contrasts, exceedance, forecast, summary_table
+from nkdefections.forecast import attribution, contrasts, exceedance, forecast, summary_by_sex, summary_table
 from nkdefections.scenarios import (
     Scenario,
     available_scenarios,
@@ -233,6 +233,7 @@ class Explorer:
         sa = {r["year"]: r for r in recs if r[C.SCENARIO] == a}
         sb = {r["year"]: r for r in recs if r[C.SCENARIO] == b}
         ct = {r["year"]: r for r in ev.contrasts.to_dict("records")}
+        sex = self.by_sex(ev)
         rows = []
         for year, ra in sa.items():
             rb, rc = sb[year], ct[year]
@@ -252,9 +253,22 @@ class Explorer:
                     "prob_greater": float(rc["prob_greater"]),
                     "extrapolated": bool(ra["extrapolated"]),
                     "extrapolated_drivers": str(ra["extrapolated_drivers"]),
+                    **sex.get(year, {}),
                 }
             )
         return rows
+
+    def by_sex(self, ev: Evaluation) -> dict[str, dict[str, float]]:
+        """Per year label: the scenario's women and men (median, 80%) and female share, for a by-sex fit; {} else."""
+        if C.FEMALE not in ev.forecast:
+            return {}
+        t = summary_by_sex(ev.forecast.sel({C.SCENARIO: [ev.scenario.name]}), self.settings.window)
+        out: dict[str, dict[str, float]] = {}
+        for r in t.to_dict("records"):
+            row = out.setdefault(r["year"], {"female_share_median": float(r["female_share_median"])})
+            for k in ("median", "lower_80", "upper_80"):
+                row[f"{r['sex']}_{k}"] = float(r[k])
+        return out
 
     def extrapolation(self, ev: Evaluation) -> list[dict[str, Any]]:
         """Per driver that leaves its observed range: the path years and the arrival years it reaches."""

@@ -8,6 +8,7 @@ from nkdefections.forecast.compare import (  # noqa: F401
     contrasts,
     default_pairs,
     exceedance,
+    summary_by_sex,
     summary_table,
     with_cumulative,
 )

@@ -41,6 +41,9 @@ class RefitSpec:
     priors
         ``{"level": {"mu":..., "sigma":...}, "beta_border": {...}, ...}``: replacement
         parameters of the normal priors of the level and the driver effects.
+    female
+        Replacement female counts for every year of the window (NaN = not published; the by-sex
+        model only), each at most the year's count.
     gdp_publication_lag
         Years after which a GDP figure is published (the Bank of Korea's estimate for a
         year comes out in July of the next, so a forecast made at the end of ``origin``
@@ -57,6 +60,7 @@ class RefitSpec:
     sign_constraint: bool = True
     priors: Mapping[str, Mapping[str, float]] | None = None
     gdp_publication_lag: int = 0
+    female: np.ndarray | None = None
 
 
 def refit_inputs(
@@ -123,8 +127,28 @@ def refit_inputs(
         center[d.economy_col] = float(x["gdp_obs_all"][obs].mean()) if obs.any() else 0.0
     if "driver_center" in x:
         x["driver_center"] = center
+    if "female_data" in x:
+        _female_inputs(d, x, spec.female)
+    elif spec.female is not None:
+        raise ConfigError("female: only the by-sex model (model.by_sex) takes female counts.")
     swap_priors(d, x, priors or {})
     return x
+
+
+def _female_inputs(d: Design, x: dict[str, np.ndarray], female: np.ndarray | None) -> None:
+    """The by-sex graph's female counts and their weights (1 where published), checked against the totals."""
+    if female is None:
+        return
+    f = np.asarray(female, dtype=float)
+    pub = ~np.isnan(f)
+    total = np.asarray(x["arrivals_data"], dtype=float)
+    if f.shape != d.y.shape or not whole_valued(f[pub]).all() or (f[pub] < 0).any() or (f[pub] > total[pub]).any():
+        raise ConfigError(
+            f"female: need {d.y.shape[0]} whole counts (NaN where unpublished), each between 0 and the year's "
+            f"total, got {female!r}."
+        )
+    x["female_data"] = np.where(pub, f, 0.0).astype(x["female_data"].dtype)
+    x["female_weight"] = pub.astype(float)
 
 
 def swap_priors(design: Design, x: dict[str, np.ndarray], priors: Mapping[str, Mapping[str, float]]) -> None:

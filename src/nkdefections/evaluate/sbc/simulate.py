@@ -92,15 +92,24 @@ def simulate_prior(
     gdp = np.full((n, len(d.gdp_years)), np.nan)
     if "gdp_observed" in pp:
         gdp[:, d.gdp_obs_idx] = pp["gdp_observed"].values
-    out = prior.assign(
-        {
-            C.ARRIVALS: ((SIMULATION, C.YEAR), pp[C.OBSERVED].values.astype(np.int64)),
-            C.GDP_GROWTH: ((SIMULATION, C.GDP_YEAR), gdp),
-        }
-    )
+    y = pp[C.OBSERVED].values.astype(np.int64)
+    out = prior.assign({C.ARRIVALS: ((SIMULATION, C.YEAR), y), C.GDP_GROWTH: ((SIMULATION, C.GDP_YEAR), gdp)})
+    if config.by_sex:  # women among the simulated totals (the prior predictive's Binomial uses the real ones)
+        out[C.FEMALE] = ((SIMULATION, C.YEAR), simulate_female(y, prior[C.FEMALE_SHARE].values, d.female, seed))
     out = out.assign_coords({SIMULATION: np.arange(n), C.YEAR: d.years, C.GDP_YEAR: d.gdp_years})
     simulator = "pymc.sample_prior_predictive(generative_model(data, config))"
     out.attrs = {"seed": int(seed), "n": int(n), "simulator": simulator}
+    return out
+
+
+def simulate_female(totals: np.ndarray, share: np.ndarray, published: np.ndarray, seed: int) -> np.ndarray:
+    """Female counts ~ Binomial(simulated total, simulated share) in the years the real data publish
+    them (NaN elsewhere); simulation ``i`` draws from its own stream ``(seed, i)``."""
+    out = np.full(totals.shape, np.nan)
+    pub = ~np.isnan(np.asarray(published, dtype=float))
+    for i in range(totals.shape[0]):
+        rng = np.random.default_rng([int(seed), 1, i])
+        out[i, pub] = rng.binomial(totals[i, pub], share[i, pub])
     return out
 
 
@@ -114,7 +123,9 @@ def sbc_inputs(refitter: Refitter, simulation: xr.Dataset) -> dict[str, np.ndarr
     y = np.asarray(simulation[C.ARRIVALS].values)
     if y.max(initial=0) > np.iinfo(np.int32).max:
         raise ConfigError(f"sbc: a simulated count ({y.max()}) exceeds the int32 range of the refit engine.")
-    x = refitter.inputs(arrivals=y, gdp=np.asarray(simulation[C.GDP_GROWTH].values), sign_constraint=False)
+    female = np.asarray(simulation[C.FEMALE].values) if C.FEMALE in simulation else None
+    gdp = np.asarray(simulation[C.GDP_GROWTH].values)
+    x = refitter.inputs(arrivals=y, gdp=gdp, female=female, sign_constraint=False)
     if "driver_center" in x:
         x["driver_center"] = refitter.design.center.astype(x["driver_center"].dtype).copy()
     return x

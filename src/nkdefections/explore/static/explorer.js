@@ -238,7 +238,9 @@ function span(years) {
 }
 
 function renderComparison(res) {
-  const head = el("tr", {}, ...["year", `${res.scenario} median`, "80% interval", `${res.baseline} median`,
+  const bySex = res.rows.length > 0 && res.rows[0].female_median !== undefined;  // a by-sex fit
+  const sexHead = bySex ? ["women (80%)", "men (80%)", "female share"] : [];
+  const head = el("tr", {}, ...["year", `${res.scenario} median`, "80% interval", ...sexHead, `${res.baseline} median`,
     "difference (median)", "90% interval", `P(${res.scenario} > ${res.baseline})`, "extrapolated"].map((h) => el("th", { text: h })));
   $("#comparison thead").replaceChildren(head);
   const rows = res.rows.map((r) => {
@@ -247,6 +249,10 @@ function renderComparison(res) {
       td(r.year),
       td(fmt(r.median), r.median, "median"),
       td(`${fmt(r.lower_80)}–${fmt(r.upper_80)}`, null, "interval80"),
+      ...(bySex ? [
+        td(`${fmt(r.female_median)} (${fmt(r.female_lower_80)}–${fmt(r.female_upper_80)})`, r.female_median, "female"),
+        td(`${fmt(r.male_median)} (${fmt(r.male_lower_80)}–${fmt(r.male_upper_80)})`, r.male_median, "male"),
+        td(`${Math.round(100 * r.female_share_median)}%`, r.female_share_median, "female-share")] : []),
       td(fmt(r.baseline_median), r.baseline_median, "baseline-median"),
       td(signed(r.median_difference), r.median_difference, "difference"),
       td(`${signed(r.difference_lower_90)} to ${signed(r.difference_upper_90)}`, null, "interval90"),
