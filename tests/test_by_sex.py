@@ -210,3 +210,36 @@ def test_refit_inputs_take_female_counts_checked_against_the_totals():
     x0 = {n: np.asarray(m0[n].get_value()).copy() for n in names}
     with pytest.raises(ConfigError, match="only the by-sex model"):
         refit_inputs(design(data, plain), plain, x0, RefitSpec(female=f))
+
+
+def test_share_backtest_scores_the_women_given_the_totals():
+    """A fake refitter whose 'posterior' share is the realised share: well calibrated, better than holding it."""
+    from types import SimpleNamespace
+
+    from nkdefections.evaluate.share_backtest import MODEL, NO_CHANGE, run_share_backtest
+
+    years = np.arange(2002, 2012)
+    y = np.full(len(years), 1000)
+    true_share = np.linspace(0.55, 0.8, len(years))
+    rng = np.random.default_rng(1)
+    female = rng.binomial(y, true_share).astype(float)
+    design = SimpleNamespace(years=years, y=y, female=female)
+    post = xr.Dataset(
+        {C.FEMALE_SHARE: (("chain", "draw", "year"), np.broadcast_to(true_share, (2, 500, len(years))).copy())},
+        coords={"year": years},
+    )
+    report = SimpleNamespace(summary_row=lambda: {"passed": True})
+    refitter = SimpleNamespace(
+        config=SimpleNamespace(by_sex=True),
+        design=design,
+        inputs=lambda **kw: kw,
+        fit=lambda x, seed: SimpleNamespace(posterior=post, seconds=0.1, convergence=report),
+    )
+    scores, fits = run_share_backtest(origins=(2005, 2006, 2007, 2008), horizons=(1, 2, 3), refitter=refitter)
+    assert len(fits) == 4 and set(scores["method"]) == {MODEL, NO_CHANGE}
+    assert len(scores) == 2 * 4 * 3
+    m, b = (scores[scores.method == k] for k in (MODEL, NO_CHANGE))
+    assert m["crps"].mean() < b["crps"].mean()  # the share rose: holding it is worse
+    assert m["covered_95"].mean() >= 0.8
+    with pytest.raises(Exception, match="no female share"):
+        run_share_backtest(refitter=SimpleNamespace(config=SimpleNamespace(by_sex=False)))
