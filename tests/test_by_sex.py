@@ -243,3 +243,17 @@ def test_share_backtest_scores_the_women_given_the_totals():
     assert m["covered_95"].mean() >= 0.8
     with pytest.raises(Exception, match="no female share"):
         run_share_backtest(refitter=SimpleNamespace(config=SimpleNamespace(by_sex=False)))
+
+
+@pytest.mark.slow
+def test_by_sex_fit_passes_its_gate_across_seeds(fit_cache_dir):
+    """The shared by-sex fit's gate with margin at five sampler seeds, not only the one the fit tier uses."""
+    from nkdefections import DefectionModel, GateConfig, ModelConfig, SamplerConfig
+
+    worst = []
+    for seed in (11, 12, 13, 14, 15):
+        model = DefectionModel(config=ModelConfig(name="by_sex", by_sex=True))
+        model.fit(SamplerConfig(**{**SMALL_SAMPLER, "seed": seed}), GateConfig(**{**SMALL_GATE, "enforce": False}))
+        assert model.convergence.passed, (seed, model.convergence.message())
+        worst.append(float(model.convergence.table["rhat"].max()))
+    assert max(worst) < 1.02
