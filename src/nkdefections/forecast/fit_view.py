@@ -37,13 +37,19 @@ def _frozen(a: np.ndarray, dtype: Any = None) -> np.ndarray:
     return a
 
 
+def _by_driver(post: xr.Dataset, name: str, S: int) -> np.ndarray:
+    """(sample, driver) draws of an effect for every driver of C.DRIVERS; zeros for drivers not in the model."""
+    out = np.zeros((S, len(C.DRIVERS)))
+    if name in post:
+        b = flatten_draws(post[name])
+        for j, d in enumerate(post[C.DRIVER].values):
+            out[:, C.DRIVERS.index(str(d))] = b[:, j]
+    return out
+
+
 def _arrays(post: xr.Dataset, kind: str) -> dict[str, np.ndarray | None]:
     S = post.sizes[C.CHAIN] * post.sizes[C.DRAW]
-    beta = np.zeros((S, len(C.DRIVERS)))
-    if C.BETA in post:
-        b = flatten_draws(post[C.BETA])
-        for j, d in enumerate(post[C.DRIVER].values):
-            beta[:, C.DRIVERS.index(str(d))] = b[:, j]
+    beta = _by_driver(post, C.BETA, S)
     latent = flatten_draws(post[C.LATENT])
     out: dict[str, np.ndarray | None] = {
         "intercept": flatten_draws(post[C.INTERCEPT]),
@@ -58,13 +64,8 @@ def _arrays(post: xr.Dataset, kind: str) -> dict[str, np.ndarray | None]:
         "closure_elasticity": flatten_draws(post[C.CLOSURE_ELASTICITY]) if C.CLOSURE_ELASTICITY in post else None,
     }
     if C.SHARE_INTERCEPT in post:  # the by-sex model's share block (nkdefections.model.optional)
-        g = np.zeros((S, len(C.DRIVERS)))
-        if C.SHARE_BETA in post:
-            b = flatten_draws(post[C.SHARE_BETA])
-            for j, d in enumerate(post[C.DRIVER].values):
-                g[:, C.DRIVERS.index(str(d))] = b[:, j]
         out["share_intercept"] = flatten_draws(post[C.SHARE_INTERCEPT])
-        out["share_beta"] = g
+        out["share_beta"] = _by_driver(post, C.SHARE_BETA, S)
         out["share_latent_last"] = flatten_draws(post[C.SHARE_LATENT])[:, -1]
         out["rho_share"] = flatten_draws(post[C.RHO_SHARE])
         out["sigma_share"] = flatten_draws(post[C.SIGMA_SHARE])

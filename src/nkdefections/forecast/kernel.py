@@ -253,12 +253,8 @@ def share_forecast(
     cfg = fit.config
     S, _, H, _ = X.shape
     Xm = np.stack([transform_driver(X[..., k], cfg.transforms.get(d, "linear")) for k, d in enumerate(C.DRIVERS)], -1)
-    eps = rng.standard_normal((S, H))
-    u = np.empty((S, H))
-    prev = a["share_latent_last"]
-    for h in range(H):
-        prev = latent_step(prev, a["rho_share"], a["sigma_share"], eps[:, h])
-        u[:, h] = prev
+    share_latent = {"latent_last": a["share_latent_last"], "rho": a["rho_share"], "sigma": a["sigma_share"], "nu": None}
+    u = latent_path(share_latent, rng.standard_normal((S, H)), rng)
     logit = a["share_intercept"][:, None, None] + np.einsum("snhk,sk->snh", Xm, a["share_beta"]) + u[:, None, :]
     c = a["share_closure"]
     if c is None:
