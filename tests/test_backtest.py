@@ -132,8 +132,25 @@ def test_backtest_targets_read_the_issue_thresholds():
     assert cov["value"] == pytest.approx(17 / 21) and cov["met"]
     sq_cov = np.mean([(o % 2 == 0) for o in range(2008, 2016) for h in (1, 2, 3) if o + h <= 2016])
     assert t.loc[("pooled 80% coverage", "status_quo", 0), "value"] == pytest.approx(sq_cov)
+    # constant ratios: the bootstrap interval collapses onto the value; a coverage has none
+    r = t.loc[("conditional no worse than status quo", "conditional", 1)]
+    assert r["lower"] == pytest.approx(80 / 95) and r["upper"] == pytest.approx(80 / 95)
+    assert np.isnan(cov["lower"]) and np.isnan(cov["upper"])
     with pytest.raises(ConfigError, match="both modes"):
         backtest_targets(pd.DataFrame(rows).query("mode != 'status_quo'"))
+
+
+def test_ratio_interval_covers_the_ratio_and_widens_with_noise():
+    from nkdefections.evaluate.backtest import ratio_interval
+
+    rng = np.random.default_rng(4)
+    b = rng.gamma(4.0, 50.0, 8)
+    lo, hi = ratio_interval(1.2 * b * rng.lognormal(0, 0.3, 8), b)
+    lo2, hi2 = ratio_interval(1.2 * b * rng.lognormal(0, 0.05, 8), b)
+    assert lo < hi and lo2 < 1.2 * 1.05 and hi2 > 1.2 * 0.95
+    assert hi - lo > hi2 - lo2
+    with pytest.raises(ConfigError, match="paired, non-empty"):
+        ratio_interval(np.ones(3), np.ones(4))
 
 
 def test_backtest_rejects_bad_settings_before_fitting(refitter):

@@ -96,3 +96,46 @@ def test_spread_error_is_near_one_when_calibrated_and_below_one_when_too_wide(se
 def test_spread_error_refuses_an_empty_table():
     with pytest.raises(ConfigError, match="empty"):
         V.spread_error(pd.DataFrame())
+
+
+def _pit_scores(pit: np.ndarray, horizon: int = 1) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "method": "m",
+            "mode": "conditional",
+            "horizon": horizon,
+            "pit": pit,
+            "covered_80": np.abs(pit - 0.5) < 0.4,
+        }
+    )
+
+
+def test_pit_dispersion_rejects_at_its_nominal_rate_for_calibrated_forecasts():
+    # 2,000 groups of 8 uniform PITs: each tail test flags about 5% at 0.05 (binomial s.e. 0.5 pp)
+    rng = np.random.default_rng(7)
+    rows = [V.pit_dispersion(_pit_scores(rng.uniform(size=8))).iloc[0] for _ in range(2000)]
+    t = pd.DataFrame(rows)
+    assert 0.035 < (t["p_too_wide"] < 0.05).mean() < 0.065
+    assert 0.035 < (t["p_too_narrow"] < 0.05).mean() < 0.065
+    assert abs(t["coverage_80"].mean() - 0.8) < 0.01
+    assert t["independent"].all()
+
+
+def test_pit_dispersion_finds_a_forecast_twice_as_wide_as_its_errors():
+    # errors N(0, 1) scored against a N(0, 2) forecast: PIT = Phi(e / 2), 40 forecasts
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    pit = stats.norm.cdf(rng.normal(size=40) / 2.0)
+    row = V.pit_dispersion(_pit_scores(pit, horizon=2)).iloc[0]
+    assert row["p_too_wide"] < 0.01 < row["p_too_narrow"]
+    assert row["coverage_80"] > 0.9 and not row["independent"]
+
+
+def test_pit_dispersion_names_a_missing_column_and_a_missing_pit():
+    with pytest.raises(ConfigError, match=r"lack column\(s\) \['pit'\]"):
+        V.pit_dispersion(pd.DataFrame({"method": ["m"], "mode": ["c"], "horizon": [1], "covered_80": [True]}))
+    with pytest.raises(ConfigError, match="a PIT in group"):
+        V.pit_dispersion(_pit_scores(np.array([0.2, np.nan])))
+    with pytest.raises(ConfigError, match="empty"):
+        V.pit_dispersion(_pit_scores(np.array([])))

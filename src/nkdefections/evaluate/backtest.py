@@ -326,10 +326,12 @@ TARGET_COVERAGE_80: tuple[float, float] = (0.70, 0.90)
 def backtest_targets(scores: pd.DataFrame, method: str = "default", baseline: str = "no_change") -> pd.DataFrame:
     """Check the backtest's targets for ``method``; one row per target and horizon.
 
-    Columns ``target, mode, horizon (0: pooled), value, threshold (as text), met``: the conditional/status-quo CRPS
-    ratio (``<= 1`` to meet "conditional no worse than status quo"), each mode's mean CRPS
-    divided by ``baseline``'s over the same targets (below :data:`TARGET_RATIO`), and each
-    mode's 80% coverage pooled over horizons (inside :data:`TARGET_COVERAGE_80`).
+    Columns ``target, mode, horizon (0: pooled), value, threshold (as text), met, lower, upper``: the
+    conditional/status-quo CRPS ratio (``<= 1`` to meet "conditional no worse than status quo"), each
+    mode's mean CRPS divided by ``baseline``'s over the same targets (below :data:`TARGET_RATIO`), and
+    each mode's 80% coverage pooled over horizons (inside :data:`TARGET_COVERAGE_80`).  ``lower`` and
+    ``upper`` bound a ratio's 90% paired bootstrap interval over the forecasts (NaN for a coverage:
+    see :func:`nkdefections.evaluate.variance.pit_dispersion`).
     """
     keys = ["origin", "target_year"]
     ref = scores[(scores["method"] == baseline)].set_index(keys)["crps"]
@@ -341,15 +343,28 @@ def backtest_targets(scores: pd.DataFrame, method: str = "default", baseline: st
         c, q = (mine[m][mine[m]["horizon"] == h]["crps"] for m in ("conditional", "status_quo"))
         pair = c.index.intersection(q.index)
         ratio = float(c[pair].mean() / q[pair].mean())
-        rows.append(("conditional no worse than status quo", "conditional", h, ratio, "<= 1.00", ratio <= 1.0))
+        band = ratio_interval(c[pair].to_numpy(), q[pair].to_numpy())
+        rows.append(("conditional no worse than status quo", "conditional", h, ratio, "<= 1.00", ratio <= 1.0, *band))
         for m, thr in TARGET_RATIO.items():
             x = mine[m][mine[m]["horizon"] == h]["crps"]
             pair = x.index.intersection(ref.index)
             r = float(x[pair].mean() / ref[pair].mean())
-            rows.append((f"CRPS ratio against {baseline}", m, h, r, f"< {thr:.2f}", r < thr))
+            band = ratio_interval(x[pair].to_numpy(), ref[pair].to_numpy())
+            rows.append((f"CRPS ratio against {baseline}", m, h, r, f"< {thr:.2f}", r < thr, *band))
     lo, hi = TARGET_COVERAGE_80
     for m in MODES:
         cov = float(mine[m]["covered_80"].mean())
-        rows.append(("pooled 80% coverage", m, 0, cov, f"{lo:.2f} to {hi:.2f}", lo <= cov <= hi))
-    out = pd.DataFrame(rows, columns=["target", "mode", "horizon", "value", "threshold", "met"])
+        rows.append(("pooled 80% coverage", m, 0, cov, f"{lo:.2f} to {hi:.2f}", lo <= cov <= hi, np.nan, np.nan))
+    out = pd.DataFrame(rows, columns=["target", "mode", "horizon", "value", "threshold", "met", "lower", "upper"])
     return out.astype({"horizon": int, "met": bool})
+
+
+def ratio_interval(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """90% paired bootstrap interval of ``mean(a) / mean(b)``, resampling the pairs (forecasts)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.size == 0:
+        raise ConfigError(f"ratio_interval: need two paired, non-empty arrays (got {a.shape} and {b.shape}).")
+    idx = np.random.default_rng(seed).integers(0, a.size, size=(n_boot, a.size))
+    r = a[idx].mean(axis=1) / b[idx].mean(axis=1)
+    lo, hi = np.quantile(r, [0.05, 0.95])
+    return float(lo), float(hi)

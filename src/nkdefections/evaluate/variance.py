@@ -24,6 +24,13 @@ The spread-error check: ``log_error`` is ``log(y + 1/2) - E[log mu]`` and ``sd_l
 forecast's log-scale s.d.; over many forecasts a calibrated forecast has
 ``rms(log_error) / rms(sd_total)`` near 1 (the total also holds the count noise), above 1 when it
 is too narrow and below 1 when too wide.
+
+Whether a miscalibration is established (:func:`pit_dispersion`): under a calibrated forecast the
+PIT values are uniform, and the one-step-ahead PITs of successive origins are independent (the
+prequential argument: each outcome is drawn given everything the next forecast conditions on).
+So at ``h = 1`` the coverage count is Binomial(n, 0.8) and the sum of the PITs' normal scores
+squared is chi-square with n degrees of freedom; at longer horizons the forecasts share target
+years and their PITs are dependent, and the same numbers are descriptive only.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ import pandas as pd
 from nkdefections import constants as C
 from nkdefections.arithmetic import flatten_draws, nb_shape
 from nkdefections.errors import ConfigError
+
+#: PITs are clipped to [PIT_CLIP, 1 - PIT_CLIP] before their normal scores are taken.
+PIT_CLIP = 1e-4
 
 #: The decomposition's share columns, in table order.
 SHARES: tuple[str, ...] = ("latent_innovation", "parameters", "gdp_draws", "covariance")
@@ -117,3 +127,43 @@ def spread_error(table: pd.DataFrame, by: Sequence[str] = ("mode", "horizon")) -
         return pd.Series(out)
 
     return table.groupby(list(by)).apply(one, include_groups=False).reset_index()
+
+
+def pit_dispersion(scores: pd.DataFrame, by: Sequence[str] = ("method", "mode", "horizon")) -> pd.DataFrame:
+    """Is a forecast's width wrong beyond chance?  One row per ``by`` group of ``scores``.
+
+    ``scores`` needs ``pit`` and ``covered_80`` (:func:`nkdefections.evaluate.scores.score_forecast`).
+    Columns: ``n``; ``coverage_80`` and ``p_coverage_80`` (two-sided binomial test of 0.8);
+    ``chi2`` (the sum of the squared normal scores of the PITs, n expected) with ``p_too_wide``
+    (its lower tail: spread wider than the errors) and ``p_too_narrow`` (upper tail); and
+    ``independent`` (True only at horizon 1, where the tests' independence holds; see the
+    module docstring).
+    """
+    from scipy import stats
+
+    missing = {"pit", "covered_80", *by} - set(scores.columns)
+    if missing:
+        raise ConfigError(f"pit_dispersion: the scores lack column(s) {sorted(missing)}.")
+    if scores.empty:
+        raise ConfigError("pit_dispersion: the scores table is empty.")
+    rows = []
+    for key, g in scores.groupby(list(by), sort=True):
+        pit = np.clip(g["pit"].to_numpy(dtype=float), PIT_CLIP, 1.0 - PIT_CLIP)
+        if np.isnan(pit).any():
+            raise ConfigError(f"pit_dispersion: a PIT in group {key} is missing.")
+        keys = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
+        n, k = len(pit), int(g["covered_80"].astype(bool).sum())
+        chi2 = float(np.sum(stats.norm.ppf(pit) ** 2))
+        rows.append(
+            {
+                **keys,
+                "n": n,
+                "coverage_80": k / n,
+                "p_coverage_80": float(stats.binomtest(k, n, 0.8).pvalue),
+                "chi2": chi2,
+                "p_too_wide": float(stats.chi2.cdf(chi2, n)),
+                "p_too_narrow": float(stats.chi2.sf(chi2, n)),
+                "independent": bool(keys.get("horizon") == 1),
+            }
+        )
+    return pd.DataFrame(rows)

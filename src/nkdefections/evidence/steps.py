@@ -75,7 +75,7 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     """Rolling-origin backtest 2008-2015, h = 1..3, conditional and status quo, with baselines."""
     from nkdefections.evaluate import scores as E
     from nkdefections.evaluate.backtest import backtest_targets, run_backtest
-    from nkdefections.evaluate.variance import spread_error
+    from nkdefections.evaluate.variance import pit_dispersion, spread_error
 
     origins = (2012, 2013) if quick else tuple(range(2008, 2016))
     bt = run_backtest(origins=origins, sampler=_sampler(quick))
@@ -95,9 +95,12 @@ def step_backtest(out: Path, quick: bool = False) -> dict[str, Any]:
     variance = spread_error(bt.variance[bt.variance["method"] == "default"])
     _write_table(variance, out, "variance_summary")
     _plot_variance(variance, out / "variance.png")
+    dispersion = pit_dispersion(bt.scores[bt.scores["method"].isin(["default", "no_change"])])
+    _write_table(dispersion, out, "pit_dispersion")
     _plot_backtest(bt.scores, out / "backtest.png")
     _plot_pit(bt.scores, out / "pit.png")
-    (out / "readme.md").write_text(backtest_fragment(summary, skill, bt.fits, targets, variance), encoding="utf-8")
+    fragment = backtest_fragment(summary, skill, bt.fits, targets, variance, dispersion)
+    (out / "readme.md").write_text(fragment, encoding="utf-8")
     return {
         "targets": targets,
         "summary": summary,
@@ -114,9 +117,9 @@ def backtest_fragment(
     fits: pd.DataFrame,
     targets: pd.DataFrame | None = None,
     variance: pd.DataFrame | None = None,
+    dispersion: pd.DataFrame | None = None,
 ) -> str:
-    """The README's backtest tables (scores by horizon; skill ratios against each baseline; variance sources)."""
-    from nkdefections.evaluate.variance import SHARES
+    """The backtest's tables: scores, skill against each baseline, targets, variance sources, dispersion tests."""
 
     order = {"default": 0, "no_change": 1, "rw_drift": 2, "ets": 3, "arima": 4}
     s = summary.assign(_o=summary["method"].map(order).fillna(9)).sort_values(["_o", "mode", "horizon"])
@@ -152,25 +155,19 @@ def backtest_fragment(
         t = targets.assign(
             horizon=[("pooled" if h == 0 else str(h)) for h in targets["horizon"]],
             met=["yes" if m else "**no**" for m in targets["met"]],
-        )
+            value=[
+                f"{v:.2f}" if np.isnan(lo) else f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
+                for v, lo, hi in zip(targets["value"], targets["lower"], targets["upper"], strict=True)
+            ],
+        ).drop(columns=["lower", "upper"])
         target_lines = [
-            "Targets (`targets.csv`; the fair `no_change` is the baseline):",
+            "Targets (`targets.csv`; the fair `no_change` is the baseline; 90% bootstrap intervals in brackets):",
             "",
             markdown_table(t, "{:.2f}"),
             "",
         ]
-    variance_lines = []
-    if variance is not None:
-        v = variance.assign(mode=variance["mode"].str.replace("_", " "))
-        v = v[["mode", "horizon", *[f"share_{k}" for k in SHARES], "count_noise", "error_over_spread"]]
-        variance_lines = [
-            "Where the width comes from (`variance_summary.csv`): shares of the log-scale predictive variance, the "
-            "count noise's share of the count variance, and rms realised log error over rms predictive log s.d. "
-            "(near 1: calibrated; below 1: too wide):",
-            "",
-            markdown_table(v.rename(columns=lambda c: c.removeprefix("share_").replace("_", " ")), "{:.2f}"),
-            "",
-        ]
+    variance_lines = [] if variance is None else _variance_lines(variance)
+    dispersion_lines = [] if dispersion is None else _dispersion_lines(dispersion)
     return "\n".join(
         [
             markdown_table(table, "{:.4g}"),
@@ -182,11 +179,43 @@ def backtest_fragment(
             "",
             *target_lines,
             *variance_lines,
+            *dispersion_lines,
             f"Refits: {len(fits)}, of which {failing} missed the convergence gate "
             f"(max divergences {int(fits['divergences'].max())}; min bulk ESS {fits['min_ess_bulk'].min():.0f}).",
             "",
         ]
     )
+
+
+def _variance_lines(variance: pd.DataFrame) -> list[str]:
+    """The fragment's lines for the variance decomposition (:func:`nkdefections.evaluate.variance.spread_error`)."""
+    from nkdefections.evaluate.variance import SHARES
+
+    v = variance.assign(mode=variance["mode"].str.replace("_", " "))
+    v = v[["mode", "horizon", *[f"share_{k}" for k in SHARES], "count_noise", "error_over_spread"]]
+    return [
+        "Where the width comes from (`variance_summary.csv`): shares of the log-scale predictive variance, the "
+        "count noise's share of the count variance, and rms realised log error over rms predictive log s.d. "
+        "(near 1: calibrated; below 1: too wide):",
+        "",
+        markdown_table(v.rename(columns=lambda c: c.removeprefix("share_").replace("_", " ")), "{:.2f}"),
+        "",
+    ]
+
+
+def _dispersion_lines(dispersion: pd.DataFrame) -> list[str]:
+    """The fragment's lines for :func:`nkdefections.evaluate.variance.pit_dispersion`'s table."""
+    dsp = dispersion.assign(mode=dispersion["mode"].str.replace("_", " "))
+    cols = ["method", "mode", "horizon", "n", "coverage_80", "p_coverage_80", "chi2", "p_too_wide", "independent"]
+    return [
+        "Is a width wrong beyond chance (`pit_dispersion.csv`)? The 80% coverage with its two-sided binomial "
+        "p-value, and the sum of the PITs' squared normal scores (n expected) with the p-value of a spread "
+        "wider than the errors. Only the one-year-ahead forecasts are independent under calibration; the "
+        "longer horizons share target years, so their p-values overstate the evidence:",
+        "",
+        markdown_table(dsp[cols].rename(columns=lambda c: c.replace("_", " ")), "{:.3g}"),
+        "",
+    ]
 
 
 def _plot_pit(scores: pd.DataFrame, path: Path) -> None:
