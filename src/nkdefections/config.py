@@ -217,7 +217,7 @@ class SamplerConfig:
 
     name: str = "nutpie"
     draws: int = 2000
-    tune: int = 1000
+    tune: int = 2000
     chains: int = 4
     cores: int = 2
     target_accept: float = 0.95
