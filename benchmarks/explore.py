@@ -1,6 +1,6 @@
 """The explorer's update latency in a real browser: ``python benchmarks/explore.py``.
 
-Runs ``tests/test_explore_browser.py`` (Playwright + Debian chromium over the shared test fit,
+Runs ``tests/explore/test_explore_browser.py`` (Playwright + Debian chromium over the shared test fit,
 4 chains x 1000 draws, the production size) with ``NKDEFECTIONS_EXPLORE_LATENCY_JSON`` set, so
 the test's measurement (the in-page time from a control change to the updated numbers and to
 the redrawn chart, over 8 changes, with the machine's load average) is written to

@@ -237,11 +237,11 @@ def bench_forecast(model: Any, scenarios: list[Any], seed: int) -> dict[str, Any
     import pymc as pm
     import pymc.sampling.forward as fwd
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the PyMC twin lives with the tests
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the PyMC twin lives with the tests' helpers
     from nkdefections.config import Horizon
     from nkdefections.forecast.kernel import forecast
     from nkdefections.scenarios.paths import last_observed
-    from pymc_twin import build_forecast_model
+    from tests.helpers.pymc_twin import build_forecast_model
 
     horizon = Horizon()
     years = horizon.years

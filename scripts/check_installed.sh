@@ -51,7 +51,7 @@ YAML
 grep -q my_thaw run2/forecast_summary.csv
 # live mode: the user's own files past 2016 (a synthetic extension written by the tests' helper, which
 # imports only numpy; no real post-2016 figure), fitted and forecast from the year after the window
-LIVE="$("$V/python" - "$REPO/tests" <<'PY'
+LIVE="$("$V/python" - "$REPO/tests/helpers" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
 from live_data import write_live_files

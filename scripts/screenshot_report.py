@@ -10,7 +10,7 @@ Exits 1 when the table or the chart does not.
 
 Uses Playwright for Python with the system's Chromium (``/usr/bin/chromium``, the Debian
 ``chromium`` package; ``$NKDEFECTIONS_CHROMIUM`` names another); Playwright's own browser
-download is never used.  ``tests/test_report_screen.py`` runs the same check.
+download is never used.  ``tests/report/test_report_screen.py`` runs the same check.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 A function's length runs from its ``def`` (decorators included) to its last line, nested
 functions included, not counting its docstring (numpydoc parameter lists are documentation,
 not code to read); the limits keep every module and function readable in one sitting.
-tests/test_architecture.py runs the same check.
+tests/project/test_architecture.py runs the same check.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-_main = main  # the name before the console script existed (tests/test_nowcast.py)
+_main = main  # the name before the console script existed (tests/forecast/test_nowcast.py)
 
 
 if __name__ == "__main__":

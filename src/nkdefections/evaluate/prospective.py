@@ -25,7 +25,7 @@ Scores, from the count draws (``crps`` and ``log_score``: lower is better)
     near-degenerate ensemble cannot give an unbounded score.  For spreads of tens of arrivals or
     more (every real forecast here) it is close to the count mass: from 4,000 draws of the
     no-change forecast, the gap to its exact pmf averaged 0.002 nats and stayed below 0.22
-    nats out to 2-3 predictive s.d. (10 seeds x 12 points; ``tests/test_score.py`` checks
+    nats out to 2-3 predictive s.d. (10 seeds x 12 points; ``tests/evaluate/test_score.py`` checks
     three).  The
     no-change forecast is scored by the same estimator from its draws (not by its exact pmf),
     so a difference between the two is not a difference of estimators.

@@ -9,7 +9,7 @@ empty field -> the key left out, anything else kept as text) and builds the scen
 So a bad value gets exactly the loader's message; :func:`locate_error` finds the control
 it names, so the page can show it next to that control.
 
-Pure functions, no web framework: ``tests/test_explore_form.py`` runs them without a browser.
+Pure functions, no web framework: ``tests/explore/test_explore_form.py`` runs them without a browser.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def _window(fc: xr.Dataset, window: Sequence[int] | None) -> tuple[int, int]:
 def with_cumulative(da: xr.DataArray, window: tuple[int, int]) -> xr.DataArray:
     """Append the sum over ``window`` as an extra ``year_future`` label ``cumulative``.
 
-    The same result as ``xr.concat`` of the years and their sum (``tests/test_compare.py``
+    The same result as ``xr.concat`` of the years and their sum (``tests/forecast/test_compare.py``
     checks it), built with one ``np.concatenate``: half the time, paid on every comparison.
     """
     cum = da.sel({C.YEAR_FUTURE: slice(*window)}).sum(C.YEAR_FUTURE)

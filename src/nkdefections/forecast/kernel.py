@@ -8,9 +8,9 @@ uniforms (counts by inverse CDF), so a difference between two scenarios is the e
 their assumptions, not Monte Carlo noise.
 
 The kernel takes a :class:`~nkdefections.forecast.FitView`, the fit as data, never the
-model object.  ``tests/pymc_twin.py`` writes the same forecast as a PyMC model that reuses
+model object.  ``tests/helpers/pymc_twin.py`` writes the same forecast as a PyMC model that reuses
 the fitted variable names, so ``pm.sample_posterior_predictive`` checks the kernel
-(``tests/test_forecast.py``) and serves as the benchmark baseline.
+(``tests/forecast/test_forecast.py``) and serves as the benchmark baseline.
 """
 
 from __future__ import annotations

@@ -165,7 +165,7 @@ def log_normal_cdf(z: Any) -> Any:
     one is singular where ``erfc(z/sqrt 2)/2`` rounds to 1 (z below about -8.3).  In the
     refit graph that form gave finite values but NaN gradients at points with z near -8.5
     (2005 growth near -4.2 pp at the softness 0.5; one is recorded in
-    ``tests/data/nan_gradient_point.json``), even with the term weighted 0 as in SBC, and
+    ``tests/model/nan_gradient_point.json``), even with the term weighted 0 as in SBC, and
     NUTS flagged each such step as divergent (experiments/sbc/results/nan_gradient.md).
     (A bare logcdf compiled on its own did not show the NaN here: it depends on how the
     whole graph is rewritten.)  Here each branch sees its input clipped to its own side of

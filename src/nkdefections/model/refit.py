@@ -20,7 +20,7 @@ compiled program (:meth:`Refitter.program`, keyed by :func:`program_key`), and s
 
 Centring follows the training window (the drivers' means over 1999..origin), so a
 masked fit is the same model as a fit on the shorter series (tested against
-:class:`~nkdefections.model.DefectionModel` in ``tests/test_refit.py``).
+:class:`~nkdefections.model.DefectionModel` in ``tests/model/test_refit.py``).
 
 There is no retry: a refit that misses its gate is recorded as it is.  The geometry
 (``parameterization="log_mu"``) and the sampler settings were chosen once, by the rule in

@@ -31,7 +31,7 @@ LOGLIK = "loglik"
 THIN_TO = 99
 #: Default seed of the SBC and recovery experiments.
 SEED = 20161231
-#: The known log-rate effects per unit of each driver used for recovery (as in tests/test_recovery.py).
+#: The known log-rate effects per unit of each driver used for recovery (as in tests/evaluate/test_recovery.py).
 TRUE_BETA: dict[str, float] = {C.BORDER: -0.6, C.ECONOMY: -0.03, C.SANCTIONS: 0.06}
 #: The convergence gate recorded for every refit (the project's default gate, never enforced here).
 SBC_GATE = GateConfig(enforce=False)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RecoveryTruth:
-    """Fixed "true" parameters of the recovery series (the values of ``tests/test_recovery.py``).
+    """Fixed "true" parameters of the recovery series (the values of ``tests/evaluate/test_recovery.py``).
 
     ``log mu_t = intercept + x_t . beta + z_t``, ``z_1999 = latent_start``,
     ``z_t = rho z_{t-1} + sigma_latent eps_t``; ``x_t`` are the real lag-aligned drivers,
