@@ -1,12 +1,13 @@
 # Two commands on a fresh machine with Python >= 3.12 and pip:
 #   make run    fit 1999-2016, write the outputs (creates .venv if missing)
 #   make test   run the test suite               (creates .venv if missing)
+#   (make test-pure: the pure tier in under a minute; make test-slow: the statistical tests)
 PY ?= $(shell command -v python3.12 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test test-slow test-slurm bench card lint lock clean-venv check-installed screenshots docs
+.PHONY: run test test-pure test-slow test-slurm bench card lint lock clean-venv check-installed screenshots docs
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "nkdefections needs Python >= 3.12 (found " + sys.version.split()[0] + "); install it, or run: make PY=/path/to/python3.12 ...")'
@@ -21,6 +22,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+test-pure: $(STAMP)
+	$(BIN)/python -m pytest -m pure $(ARGS)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(ARGS)

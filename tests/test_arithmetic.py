@@ -1,11 +1,14 @@
 """The shared arithmetic reproduces the formulas it replaced bit for bit (same operations, same RNG calls)."""
 
 import numpy as np
+import pytest
 import xarray as xr
 from scipy import stats
 from scipy.special import logsumexp
 
 from nkdefections.arithmetic import draw_counts, lag_year, latent_step, mixture_log_pmf, nb_prob, nb_shape
+
+pytestmark = pytest.mark.pure
 
 RNG = np.random.default_rng(7)
 OD = RNG.gamma(2.0, 0.1, size=500)

@@ -23,6 +23,8 @@ from nkdefections.config import (
 from nkdefections.errors import ConfigError, NKDefectionsError
 from nkdefections.priors import DEFAULT_PRIORS, PRIOR_FAMILIES, validate_prior
 
+pytestmark = pytest.mark.pure
+
 
 def raises_config(fn, *args, **kwargs) -> str:
     """Call ``fn`` and return the ConfigError message (fails if nothing is raised)."""

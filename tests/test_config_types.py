@@ -10,6 +10,8 @@ from nkdefections.forecast.config import ForecastConfig
 from nkdefections.pipeline import RunConfig
 from nkdefections.scenarios.scenario import Scenario
 
+pytestmark = pytest.mark.pure
+
 
 def test_each_name_has_one_home():
     """The config types, the horizon and the threshold vocabulary are defined once, and the

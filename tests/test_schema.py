@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from nkdefections import constants as C
 from nkdefections.config import ModelConfig
 from nkdefections.data.load import load_data
+
+pytestmark = pytest.mark.pure
 
 
 def test_constant_values_locked():

@@ -8,6 +8,8 @@ import pytest
 from nkdefections.errors import ConfigError, ScenarioError
 from nkdefections.validate import check_keys, choice, is_real, is_whole, number, seed, whole
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.mark.parametrize("v", [True, False, np.bool_(True)])
 def test_bools_are_not_numbers(v):

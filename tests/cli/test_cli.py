@@ -25,6 +25,7 @@ from tests.helpers.fit import SMALL_OVERRIDES
 LIVE_VALUES = [f"data.files.{role}=/my/{role}.csv" for role in ("arrivals", "gdp", "border_events", "sanctions_events")]
 
 
+@pytest.mark.pure
 def test_live_option_names_what_it_needs():
     cfg = OmegaConf.to_container(_compose(["data=live", "output_dir=/tmp/x"]), resolve=True)
     with pytest.raises(ConfigError) as exc:
@@ -42,6 +43,7 @@ def test_live_option_names_what_it_needs():
     assert run.forecast.thresholds == [("cumulative", 20000.0)]
 
 
+@pytest.mark.pure
 def test_default_horizon_follows_the_window():
     def horizon(*o: str) -> tuple[int, int]:
         run = configs_from_dict(OmegaConf.to_container(_compose(["output_dir=/x", *o]), resolve=True))[4]
@@ -61,6 +63,7 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     "override",
     [f"{g}={o}" for g in ("data", "model", "sampler", "gate") for o in _options(g)],
@@ -72,6 +75,7 @@ def test_every_config_option_composes_and_validates(override):
     assert model.drivers and sampler.draws > 0 and run.output_dir == Path("/tmp/x")
 
 
+@pytest.mark.pure
 def test_model_variants_differ_from_default():
     base = configs_from_dict(OmegaConf.to_container(_compose(["output_dir=/x"]), resolve=True))[1]
     nb = configs_from_dict(OmegaConf.to_container(_compose(["model=negbin_ar1", "output_dir=/x"]), resolve=True))[1]
@@ -79,6 +83,7 @@ def test_model_variants_differ_from_default():
     assert nb.priors == base.priors  # variants inherit the default priors
 
 
+@pytest.mark.pure
 def test_candidate_structure_files_equal_the_experiment_s_candidates():
     """configs/model/<candidate>.yaml and nkdefections.evidence.structures.candidates() are the same models."""
     from nkdefections.config import ModelConfig
@@ -95,6 +100,7 @@ def test_candidate_structure_files_equal_the_experiment_s_candidates():
     assert dataclasses.replace(candidates()["ar1_policy"], name="default") == ModelConfig()
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     "override, key",
     [
@@ -224,6 +230,7 @@ def test_cli_default_run_writes_every_output(small_fit, fit_cache_dir, tmp_path)
     assert leftovers == []
 
 
+@pytest.mark.pure
 def test_output_dir_check_refuses_existing(tmp_path):
     from nkdefections.errors import OutputExistsError
     from nkdefections.pipeline import check_output_dir
@@ -342,6 +349,7 @@ def test_multirun_sweep_reuses_the_cached_fit_and_gathers(small_fit, fit_cache_d
     assert table[table["sweep.border"] == 2]["extrapolated"].all()
 
 
+@pytest.mark.pure
 def test_launcher_configs_compose():
     from hydra.utils import get_class
 
@@ -359,6 +367,7 @@ def test_launcher_configs_compose():
     assert slurm.hydra.sweeper.params["sweep.border"] == "range(0,2.25,0.25)"
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     "override, message",
     [

@@ -86,6 +86,7 @@ def _fake_run(root: Path, *, passed: bool = True, enforce: bool = True, forecast
     return root
 
 
+@pytest.mark.pure
 def test_run_summary_shows_gate_effects_scenarios_and_report(tmp_path):
     run = _fake_run(tmp_path / "run")
     text = run_summary(run)
@@ -108,6 +109,7 @@ def test_run_summary_shows_gate_effects_scenarios_and_report(tmp_path):
     assert lines[-1] == f"all outputs: {run}"
 
 
+@pytest.mark.pure
 def test_run_summary_without_forecast_or_report(tmp_path):
     run = _fake_run(tmp_path / "run", forecast=False, report=False)
     text = run_summary(run)
@@ -116,6 +118,7 @@ def test_run_summary_without_forecast_or_report(tmp_path):
     assert "border" in text
 
 
+@pytest.mark.pure
 def test_gate_line_says_when_a_failed_gate_was_not_enforced():
     meta = json.loads(json.dumps({"convergence": {"passed": False, "max_rhat": 1.08}, "gate_config": GATE}))
     assert gate_line(meta).startswith("convergence gate: FAILED; max R-hat 1.080")
@@ -123,6 +126,7 @@ def test_gate_line_says_when_a_failed_gate_was_not_enforced():
     assert "not enforced (gate.enforce=false): do not trust these numbers" in gate_line(meta)
 
 
+@pytest.mark.pure
 def test_warnings_print_as_one_warning_line_once():
     out = io.StringIO()
     printer = WarningPrinter(out)
@@ -144,6 +148,7 @@ class _Tty(io.StringIO):
         return True
 
 
+@pytest.mark.pure
 def test_fit_progress_is_one_line_and_restores_numpyro():
     pytest.importorskip("numpyro")
     import numpyro.util as nutil
@@ -231,6 +236,7 @@ def test_ctrl_c_while_sampling_exits_130_with_one_line_and_writes_nothing(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no run folder, no partial folder, no parent
 
 
+@pytest.mark.pure
 def test_figures_leave_the_matplotlib_backend_and_pyplot_alone(tmp_path):
     """Drawing a figure neither switches the backend nor opens or closes pyplot figures."""
     import matplotlib
@@ -251,6 +257,7 @@ def test_figures_leave_the_matplotlib_backend_and_pyplot_alone(tmp_path):
         plt.close(mine)
 
 
+@pytest.mark.pure
 def test_numpyro_setup_changes_no_environment_variable(tmp_path):
     """The JAX device count and compile cache go through jax.config, never os.environ."""
     jax = pytest.importorskip("jax")

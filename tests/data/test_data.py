@@ -34,6 +34,8 @@ from nkdefections.data.tables import (
 )
 from nkdefections.errors import DataValidationError
 
+pytestmark = pytest.mark.pure
+
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 YEARS = list(range(1999, 2017))
 

@@ -23,6 +23,7 @@ def _names(exc: pytest.ExceptionInfo[BaseException], *parts: str) -> None:
         assert part in msg, f"{part!r} not in {msg!r}"
 
 
+@pytest.mark.pure
 def test_live_window_fits_the_users_files(tmp_path):
     files = write_live_files(tmp_path, 2020, arrivals={2019: 777})
     ds = load_data(DataConfig(last_year=2020, files=files))
@@ -40,6 +41,7 @@ def test_live_window_fits_the_users_files(tmp_path):
     assert shipped.attrs["live"] == 0 and shipped.attrs["data_hash"] != ds.attrs["data_hash"]
 
 
+@pytest.mark.pure
 def test_rows_after_the_window_are_not_read(tmp_path):
     files = write_live_files(tmp_path, 2020)
     ds = load_data(DataConfig(last_year=2018, files=files))
@@ -51,6 +53,7 @@ def test_rows_after_the_window_are_not_read(tmp_path):
     np.testing.assert_array_equal(pre[C.SANCTIONS_INDEX].values, ref[C.SANCTIONS_INDEX].values)
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("role", LIVE_ROLES)
 def test_live_window_refuses_a_shipped_file(tmp_path, role):
     files = write_live_files(tmp_path, 2020)
@@ -60,6 +63,7 @@ def test_live_window_refuses_a_shipped_file(tmp_path, role):
     _names(exc, "data.last_year", "2020", "after 2016", repr(role), f"data.files.{role}=", "configs/data/live.yaml")
 
 
+@pytest.mark.pure
 def test_live_window_past_the_arrivals_file(tmp_path):
     files = write_live_files(tmp_path, 2019)
     with pytest.raises(DataValidationError) as exc:
@@ -67,6 +71,7 @@ def test_live_window_past_the_arrivals_file(tmp_path):
     _names(exc, files["arrivals"], "1999-2020", "(1999-2019)")
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("year, parts", [(2019, ["missing year(s) [2019]"]), (2020, ["year(s) [2020]", "add the row"])])
 def test_live_window_missing_a_gdp_year(tmp_path, year, parts):
     files = write_live_files(tmp_path, 2020)
@@ -77,6 +82,7 @@ def test_live_window_missing_a_gdp_year(tmp_path, year, parts):
     _names(exc, str(gdp), *parts)
 
 
+@pytest.mark.pure
 def test_live_arrivals_gap_is_located(tmp_path):
     files = write_live_files(tmp_path, 2020)
     arr = Path(files["arrivals"])
@@ -86,6 +92,7 @@ def test_live_arrivals_gap_is_located(tmp_path):
     _names(exc, str(arr), "missing year(s) [2018]")
 
 
+@pytest.mark.pure
 def test_negative_live_count_is_located(tmp_path):
     files = write_live_files(tmp_path, 2020, arrivals={2020: -5})
     with pytest.raises(DataValidationError) as exc:
@@ -93,6 +100,7 @@ def test_negative_live_count_is_located(tmp_path):
     _names(exc, files["arrivals"], "row 23", "negative count -5")
 
 
+@pytest.mark.pure
 def test_observed_border_open(tmp_path):
     files = write_live_files(tmp_path, 2020, border_open={2019: 0.6, 2020: 0.1, 2030: 0.5})
     ds = load_data(DataConfig(last_year=2020, files=files))
@@ -103,6 +111,7 @@ def test_observed_border_open(tmp_path):
     assert "border_open" in meta
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("value, row", [(0.0, 3), (1.2, 3), (-0.1, 3)])
 def test_border_open_outside_0_1_is_located(tmp_path, value, row):
     files = write_live_files(tmp_path, 2020, border_open={2019: 0.5, 2020: value})
@@ -111,6 +120,7 @@ def test_border_open_outside_0_1_is_located(tmp_path, value, row):
     _names(exc, files["border_open"], f"row {row}", "'open_fraction'", f"{value:g}", "(0, 1]")
 
 
+@pytest.mark.pure
 def test_border_open_is_a_users_role_only():
     ds = load_data(DataConfig())
     assert "border_open" not in ds.attrs["files"]  # the shipped data's hash is unchanged by the new role
@@ -176,6 +186,7 @@ def closure_files(folder: Path, e_true: float, seed: int, last_year: int = 2024)
     return write_live_files(folder, last_year, arrivals=counts, border_open=CLOSED, border_event=False)
 
 
+@pytest.mark.pure
 def test_closure_enters_the_graph_only_when_a_fitted_year_is_closed(tmp_path):
     from nkdefections.config import ModelConfig
     from nkdefections.model.graph import build_model, design
@@ -229,6 +240,7 @@ def test_closure_recovery_across_truths_and_seeds(tmp_path, e_true, seed):
     assert abs(np.median(draws) - e_true) < 0.25
 
 
+@pytest.mark.pure
 def test_closure_term_uses_the_estimate_when_there_is_one(tmp_path):
     import xarray as xr
 
@@ -250,6 +262,7 @@ def test_closure_term_uses_the_estimate_when_there_is_one(tmp_path):
     assert closure_source(None, paths.assign({C.BORDER_OPEN: paths[C.BORDER_OPEN] * 0 + 1})) == "unused"
 
 
+@pytest.mark.pure
 def test_closure_note_says_which_it_is():
     from nkdefections.report.extras import closure_note
 
@@ -259,6 +272,7 @@ def test_closure_note_says_which_it_is():
     assert closure_note("unused") is None
 
 
+@pytest.mark.pure
 def test_scenarios_start_from_the_observed_open_fraction(tmp_path):
     from nkdefections.config import Horizon
     from nkdefections.scenarios.paths import scenario_paths
@@ -306,6 +320,7 @@ def _edit_arrivals(folder: Path, year: int, **cells: str) -> dict[str, str]:
     return files
 
 
+@pytest.mark.pure
 def test_female_counts_where_published():
     ds = load_data(DataConfig())
     f = ds[C.FEMALE]
@@ -313,6 +328,7 @@ def test_female_counts_where_published():
     assert f.sel(year=2002).item() == 632 and f.sel(year=2016).item() == 1116
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     "cells, parts",
     [
@@ -328,6 +344,7 @@ def test_bad_counts_by_sex_are_located(tmp_path, cells, parts):
     _names(exc, files["arrivals"], *parts)
 
 
+@pytest.mark.pure
 def test_one_count_by_sex_gives_the_other(tmp_path):
     files = _edit_arrivals(tmp_path, 2016, male="302", female="")
     assert load_data(DataConfig(last_year=2018, files=files))[C.FEMALE].sel(year=2016).item() == 1116

@@ -110,6 +110,7 @@ def test_refit_inputs_hide_gdp_not_yet_published(refitter):
         refitter.inputs(origin=2010, gdp_publication_lag=-1)
 
 
+@pytest.mark.pure
 def test_backtest_targets_read_the_issue_thresholds():
     from nkdefections.evaluate.backtest import backtest_targets
 
@@ -198,6 +199,7 @@ def test_bad_backtest_plans_are_refused_before_fitting(refitter, kwargs, match, 
         run_backtest(refitter=refitter, **{"origins": (2012,), **kwargs})
 
 
+@pytest.mark.pure
 def test_compare_models_refuses_an_empty_variant_set_and_one_step_less_horizons():
     from nkdefections.evaluate.comparison import compare_models
 
@@ -207,6 +209,7 @@ def test_compare_models_refuses_an_empty_variant_set_and_one_step_less_horizons(
         compare_models(None, horizons=(2, 3))
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("factors", [(), (1.0,), ("a",), (0.5, 0.5), (True,), (-2.0,)])
 def test_bad_sensitivity_factors_are_refused_before_fitting(factors):
     from nkdefections.evaluate.sensitivity import prior_sensitivity

@@ -13,6 +13,8 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from nkdefections.errors import ConfigError, DataValidationError
 from nkdefections.evaluate import baselines as B
 
+pytestmark = pytest.mark.pure
+
 # Arrivals 1999-2016 (data/raw/arrivals_annual.csv); the first 10 are the shortest backtest window.
 YEARS = np.arange(1999, 2017)
 ARRIVALS = np.array(

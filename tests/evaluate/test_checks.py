@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from nkdefections.evaluate.checks import coverage, draw_counts, interval_table, one_step_replicates, shape_checks
+
+pytestmark = pytest.mark.pure
 
 YEARS = np.arange(1999, 2017)
 OBS = np.array(

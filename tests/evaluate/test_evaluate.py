@@ -1,4 +1,7 @@
-"""Proper scores and backtest tables (pure: no sampling, no PyMC)."""
+"""Proper scores and backtest tables (no sampling, no PyMC).
+
+The CRPS tests are not marked pure: scoringrules compiles numba kernels when it is imported.
+"""
 
 from __future__ import annotations
 
@@ -72,6 +75,7 @@ def test_crps_rejects_bad_input():
 # ------------------------------------------------------------------------------ log score
 
 
+@pytest.mark.pure
 def test_poisson_mixture_log_pmf_matches_direct_average():
     mu = np.array([900.0, 1000.0, 1100.0, 1500.0])
     for y in (950, 1000, 1400, 2000):
@@ -82,10 +86,12 @@ def test_poisson_mixture_log_pmf_matches_direct_average():
     assert float(E.log_score_poisson_mixture(1000, mu)) == pytest.approx(-float(E.log_pmf_poisson_mixture(1000, mu)))
 
 
+@pytest.mark.pure
 def test_single_draw_mixture_is_the_distribution_itself():
     assert float(E.log_pmf_poisson_mixture(7, [5.0])) == pytest.approx(stats.poisson.logpmf(7, 5.0))
 
 
+@pytest.mark.pure
 def test_negbin_mixture_matches_pymc_parametrisation_by_hand():
     mu = np.array([800.0, 1200.0, 1500.0])
     alpha = np.array([5.0, 20.0, 50.0])  # variance mu + mu^2 / alpha
@@ -103,6 +109,7 @@ def test_negbin_mixture_matches_pymc_parametrisation_by_hand():
     )
 
 
+@pytest.mark.pure
 def test_mixture_log_pmf_vectorised_with_shared_alpha():
     rng = np.random.default_rng(2)
     mu = rng.gamma(50, 20, size=(3, 200))  # 3 years x 200 draws
@@ -114,6 +121,7 @@ def test_mixture_log_pmf_vectorised_with_shared_alpha():
         assert out[t] == pytest.approx(float(E.log_pmf_negbin_mixture(y[t], mu[t], alpha)))
 
 
+@pytest.mark.pure
 def test_log_score_rejects_bad_input():
     with pytest.raises(DataValidationError, match="non-negative integers"):
         E.log_pmf_poisson_mixture(2.5, [3.0])
@@ -128,6 +136,7 @@ def test_log_score_rejects_bad_input():
 # -------------------------------------------------------------------------------- intervals
 
 
+@pytest.mark.pure
 def test_interval_metrics_on_known_draws():
     s = np.arange(0, 101)  # quantile q is exactly 100 q
     iv = E.interval_metrics(s, 20)
@@ -206,6 +215,7 @@ def _fake_scores(ratio: float = 0.5, noise: float = 0.0, seed: int = 0) -> pd.Da
     return E.scores_frame(rows)
 
 
+@pytest.mark.pure
 def test_scores_frame_orders_columns_and_rejects_duplicates():
     df = _fake_scores()
     assert tuple(df.columns) == E.SCORE_COLUMNS
@@ -224,6 +234,7 @@ def test_score_forecast_adds_log_scale_crps_and_mid_pit():
     assert E.score_forecast("m", "-", 2010, 2011, 10, draws, -50.0)["pit"] == 0.0
 
 
+@pytest.mark.pure
 def test_mid_pit_is_uniform_for_a_calibrated_count_forecast():
     # the observation drawn from the forecast itself: mid-PIT mean 1/2, about uniform (Czado et al. 2009)
     rng = np.random.default_rng(11)
@@ -234,6 +245,7 @@ def test_mid_pit_is_uniform_for_a_calibrated_count_forecast():
     assert np.all(np.abs(hist - 0.2) < 0.04)
 
 
+@pytest.mark.pure
 def test_summary_by_horizon():
     df = _fake_scores()
     s = E.summary_by_horizon(df)
@@ -248,6 +260,7 @@ def test_summary_by_horizon():
     assert r2["mean_crps"] == pytest.approx(df.loc[sel, "crps"].mean())
 
 
+@pytest.mark.pure
 def test_relative_skill_exact_ratio_and_pairing():
     df = _fake_scores(ratio=0.5)
     # an extra baseline forecast with no model partner must not enter the comparison
@@ -268,6 +281,7 @@ def test_relative_skill_exact_ratio_and_pairing():
     np.testing.assert_allclose(back.crps_ratio, 2.0)
 
 
+@pytest.mark.pure
 def test_relative_skill_bootstrap_is_seeded_and_brackets_the_ratio():
     df = _fake_scores(ratio=0.8, noise=0.4, seed=7)
     a = E.relative_skill(df, "model", "conditional", seed=1)
@@ -279,6 +293,7 @@ def test_relative_skill_bootstrap_is_seeded_and_brackets_the_ratio():
     assert ((a.share_reference_better_crps > 0) & (a.share_reference_better_crps < 1)).any()
 
 
+@pytest.mark.pure
 def test_relative_skill_unknown_reference():
     with pytest.raises(ConfigError, match="no forecasts for reference"):
         E.relative_skill(_fake_scores(), "model", "status_quo")

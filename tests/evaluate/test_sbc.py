@@ -27,6 +27,7 @@ L = 99
 # ----------------------------------------------------------------------------
 
 
+@pytest.mark.pure
 def test_rank_counts_draws_below_and_splits_ties():
     rng = np.random.default_rng(0)
     draws = np.arange(10.0)
@@ -37,6 +38,7 @@ def test_rank_counts_draws_below_and_splits_ties():
     assert set(tied) == {1, 2, 3}  # one below, two ties: ranks 1..3 at random
 
 
+@pytest.mark.pure
 def test_rank_is_uniform_when_truth_is_a_draw_from_the_same_distribution():
     rng = np.random.default_rng(1)
     ranks = [sbc.sbc_rank(rng.normal(), rng.normal(size=L), rng) for _ in range(2000)]
@@ -44,6 +46,7 @@ def test_rank_is_uniform_when_truth_is_a_draw_from_the_same_distribution():
     assert stats.chisquare(counts).pvalue > 0.001
 
 
+@pytest.mark.pure
 def test_thinning_uses_a_fixed_stride_over_the_pooled_chains():
     idx = sbc.thin_indices(2000, 99)
     assert len(idx) == 99 and np.all(np.diff(idx) == 20) and idx[-1] < 2000
@@ -51,6 +54,7 @@ def test_thinning_uses_a_fixed_stride_over_the_pooled_chains():
         sbc.thin_indices(50, 99)
 
 
+@pytest.mark.pure
 def test_element_labels_follow_the_coordinates():
     import xarray as xr
 
@@ -71,6 +75,7 @@ def _uniform_ranks(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, L + 1, size=n)
 
 
+@pytest.mark.pure
 def test_ecdf_test_accepts_uniform_and_rejects_clearly_non_uniform_ranks():
     rng = np.random.default_rng(2)
     uniform = _uniform_ranks(100, 3)
@@ -86,6 +91,7 @@ def test_ecdf_test_accepts_uniform_and_rejects_clearly_non_uniform_ranks():
     assert sbc.chisq_uniformity_test(uniform, L) > 0.05
 
 
+@pytest.mark.pure
 def test_ecdf_test_has_its_nominal_false_alarm_rate():
     """Under uniformity p-values are (conservatively) uniform: about 5% below 0.05."""
     p = np.array([sbc.ecdf_uniformity_test(_uniform_ranks(100, 100 + s), L, n_null=4000) for s in range(400)])
@@ -93,6 +99,7 @@ def test_ecdf_test_has_its_nominal_false_alarm_rate():
     assert 0.06 <= (p < 0.2).mean() <= 0.28
 
 
+@pytest.mark.pure
 def test_ecdf_band_is_the_tests_acceptance_region_and_agrees_with_arviz():
     from arviz_stats.ecdf_utils import get_pointwise_confidence_band, simulate_confidence_bands
 
@@ -112,6 +119,7 @@ def test_ecdf_band_is_the_tests_acceptance_region_and_agrees_with_arviz():
         assert inside == (sbc.ecdf_gamma(r, L) >= np.quantile(null, 0.05, method="lower"))
 
 
+@pytest.mark.pure
 def test_rank_summary_flags_and_bonferroni():
     rng = np.random.default_rng(4)
     ranks = pd.DataFrame({f"x[{k}]": _uniform_ranks(100, 10 + k) for k in range(9)})
@@ -125,6 +133,7 @@ def test_rank_summary_flags_and_bonferroni():
     assert g.set_index("group").loc["x", "elements"] == 9
 
 
+@pytest.mark.pure
 def test_plots_write_pngs(tmp_path):
     ranks = pd.DataFrame({f"q{k}": _uniform_ranks(100, k) for k in range(3)})
     s = sbc.rank_summary(ranks, L)
@@ -132,6 +141,7 @@ def test_plots_write_pngs(tmp_path):
     assert sbc_plots.plot_rank_hist(ranks, L, tmp_path / "h.png").stat().st_size > 0
 
 
+@pytest.mark.pure
 def test_recovery_summary_counts_coverage_and_power():
     rows = []
     for i, (lo, hi) in enumerate([(-1.0, -0.2), (-0.5, 0.1), (-0.9, -0.7)]):

@@ -242,6 +242,7 @@ def test_crps_is_lower_for_the_true_scenario_than_for_shifted_ones(seed: int):
         assert (diff > 0).mean() > 0.7, (other, (diff > 0).mean())
 
 
+@pytest.mark.pure
 def test_randomised_pit_kernel():
     draws = np.array([0, 1, 1, 2, 3])
     pit, lo, hi = randomised_pit(draws, 1, 0.5)
@@ -269,6 +270,7 @@ def _refused(capsys, args: list[str], out: Path, *needles: str) -> str:
     return err
 
 
+@pytest.mark.pure
 def test_refuses_a_forecast_without_provenance(tmp_path: Path, observed: Path, capsys):
     ds = fake_forecast()
     del ds.attrs["fit_id"]
@@ -277,11 +279,13 @@ def test_refuses_a_forecast_without_provenance(tmp_path: Path, observed: Path, c
     _refused(capsys, [str(nc), str(observed)], tmp_path / "out", str(nc), "fit_id, data_hash", "to_netcdf")
 
 
+@pytest.mark.pure
 def test_refuses_a_forecast_without_its_fitted_series(tmp_path: Path, observed: Path, capsys):
     nc = write_forecast(fake_forecast().drop_vars("arrivals_observed"), tmp_path / "f.nc")
     _refused(capsys, [str(nc), str(observed)], tmp_path / "out", str(nc), "arrivals_observed")
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
@@ -303,6 +307,7 @@ def test_refuses_malformed_or_uncovered_figures(run_dir: Path, tmp_path: Path, c
     _refused(capsys, [str(run_dir), str(obs)], tmp_path / "out", str(obs), *needles)
 
 
+@pytest.mark.pure
 def test_refuses_unknown_file_types(run_dir: Path, observed: Path, tmp_path: Path, capsys):
     out = tmp_path / "out"
     xlsx = tmp_path / "published.xlsx"
@@ -319,6 +324,7 @@ def test_refuses_unknown_file_types(run_dir: Path, observed: Path, tmp_path: Pat
     _refused(capsys, [str(run_dir), str(tmp_path)], out, str(tmp_path), "is a folder; pass a CSV file")
 
 
+@pytest.mark.pure
 def test_refuses_a_run_json_from_another_fit(run_dir: Path, observed: Path, tmp_path: Path, capsys):
     (run_dir / "run.json").write_text(json.dumps({"fit_id": "another"}))
     _refused(capsys, [str(run_dir), str(observed)], tmp_path / "out", "run.json", "fit_id another differs")
@@ -377,6 +383,7 @@ def test_cli_end_to_end_on_a_run_folder_and_on_a_forecast_file(run_dir: Path, ob
     )
 
 
+@pytest.mark.pure
 def test_read_observed_sorts_and_ignores_extra_columns(tmp_path: Path):
     p = write_observed(tmp_path / "o.csv", "\ufeffyear, arrivals ,source\n2019,1600.0,made-up\n2017,1500,made-up\n")
     df = read_observed(p)

@@ -11,6 +11,8 @@ from nkdefections import constants as C
 from nkdefections.errors import ConfigError
 from nkdefections.evaluate import variance as V
 
+pytestmark = pytest.mark.pure
+
 
 def _post(z: np.ndarray, rho: np.ndarray, years: list[int]) -> xr.Dataset:
     S = z.shape[0]

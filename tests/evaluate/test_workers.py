@@ -18,6 +18,7 @@ def test_pieces_come_back_in_input_order_from_two_processes():
     assert multiprocessing.active_children() == []
 
 
+@pytest.mark.pure
 def test_one_worker_runs_in_this_process_and_reports_each_piece():
     seen = []
     out = run_pieces(lambda a, b: a * b, [(1, 2), (3, 4)], workers=1, progress=lambda i, r: seen.append((i, r)))
@@ -44,12 +45,14 @@ def test_an_interrupt_stops_the_running_workers_at_once():
     assert multiprocessing.active_children() == []
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("raw, expected", [("1", 1), ("3", 3), ("", None)])
 def test_the_worker_count_comes_from_the_environment(monkeypatch, raw, expected):
     monkeypatch.setenv(WORKERS_ENV, raw)
     assert default_workers() == (expected or max(1, min(2, multiprocessing.cpu_count())))
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("raw", ["0", "-2", "two", "1.5"])
 def test_a_bad_worker_count_is_refused_with_the_variable_named(monkeypatch, raw):
     monkeypatch.setenv(WORKERS_ENV, raw)
@@ -57,6 +60,7 @@ def test_a_bad_worker_count_is_refused_with_the_variable_named(monkeypatch, raw)
         default_workers()
 
 
+@pytest.mark.pure
 def test_threads_are_shared_out_between_workers():
     assert threads_per_worker(2, 2) == 1
     assert threads_per_worker(4, 2) == 2

@@ -9,6 +9,8 @@ import pytest
 
 from nkdefections.evidence import calibration as K
 
+pytestmark = pytest.mark.pure
+
 
 def _table(**overrides: dict) -> pd.DataFrame:
     base = {

@@ -13,6 +13,8 @@ import pytest
 
 from nkdefections.errors import OutputExistsError
 
+pytestmark = pytest.mark.pure
+
 
 def test_existing_results_are_refused_before_any_work(tmp_path, monkeypatch):
     from nkdefections import evidence

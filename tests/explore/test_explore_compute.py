@@ -26,6 +26,8 @@ from nkdefections.explore.output import comparison_csv, provenance_info, result,
 from nkdefections.forecast import attribution, contrasts, exceedance, forecast, posterior_arrays, summary_table
 from nkdefections.scenarios import load_scenario
 
+pytestmark = pytest.mark.pure
+
 
 def fake_model():
     """The default model on the real data, with a constructed posterior (1 chain x 300 draws)."""

@@ -32,6 +32,8 @@ from nkdefections.scenarios import (
 )
 from nkdefections.validate import parse_thresholds
 
+pytestmark = pytest.mark.pure
+
 
 def form(drivers: dict, name: str = "mine", **kw) -> dict:
     return {"name": name, "drivers": drivers, **kw}

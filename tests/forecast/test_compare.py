@@ -19,6 +19,8 @@ from nkdefections.forecast.compare import (
 from nkdefections.validate import parse_thresholds
 from tests.helpers.fakes import YEARS, fake_forecast
 
+pytestmark = pytest.mark.pure
+
 
 def test_summary_table_has_every_year_and_the_cumulative_total():
     fc, _ = fake_forecast()

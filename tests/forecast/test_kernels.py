@@ -8,6 +8,8 @@ from scipy import stats
 
 from nkdefections.forecast.kernel import count_ppf, poisson_ppf
 
+pytestmark = pytest.mark.pure
+
 
 @pytest.mark.parametrize("log_lo, log_hi", [(-3, 1), (0, 5), (5, 10)])
 def test_poisson_ppf_equals_scipy(log_lo, log_hi):

@@ -46,6 +46,7 @@ def fixed_share(a: float = 0.0, b: float = 1.0, kappa: float | None = 80.0, n: i
 # ---------------------------------------------------------------- pure kernels
 
 
+@pytest.mark.pure
 def test_year_fraction_counts_days():
     assert year_fraction(2015, 6) == pytest.approx(181 / 365)
     assert year_fraction(2016, 6) == pytest.approx(182 / 366)  # leap year
@@ -55,6 +56,7 @@ def test_year_fraction_counts_days():
         year_fraction(2015, 4, 31)
 
 
+@pytest.mark.pure
 def test_share_curve_shape():
     f = np.linspace(0.01, 0.99, 50)
     np.testing.assert_allclose(share_curve(f, 0.0, 1.0), f, rtol=1e-9)  # even arrivals
@@ -64,6 +66,7 @@ def test_share_curve_shape():
     assert share_curve(0.5, 0.3, 1.4) == pytest.approx(1 / (1 + np.exp(-0.3)))
 
 
+@pytest.mark.pure
 def test_betabinom_matches_scipy_and_binomial_limit():
     n = np.arange(0, 60)
     ours = betabinom_logpmf(17, n, 3.5, 6.0)
@@ -77,6 +80,7 @@ def test_betabinom_matches_scipy_and_binomial_limit():
     np.testing.assert_allclose(bi, stats.binom.logpmf(300, n2, 0.5), rtol=1e-10)
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("overdispersed", [True, False])
 def test_grid_loglik_is_the_broadcast_loglik(seed, overdispersed):
@@ -95,12 +99,14 @@ def test_grid_loglik_is_the_broadcast_loglik(seed, overdispersed):
     np.testing.assert_allclose(fast[ok], ref[ok], rtol=1e-9, atol=1e-8)
 
 
+@pytest.mark.pure
 def test_poisson_count_logpmf_matches_scipy():
     n = np.arange(0, 3000)
     mu = np.array([[0.5], [40.0], [1234.5]])
     np.testing.assert_allclose(_count_logpmf(n, mu, None), stats.poisson.logpmf(n, mu), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("seed", [0, 1])
 def test_inverse_cdf_is_the_comparison_count(seed):
     """One sorted search gives the index (cdf < u).sum() per row, zero-probability points included."""
@@ -115,6 +121,7 @@ def test_inverse_cdf_is_the_comparison_count(seed):
     assert np.all(p[np.arange(50)[:, None], _inverse_cdf(p, u)] > 0)
 
 
+@pytest.mark.pure
 def test_pmf_helpers_agree_with_brute_force():
     grid = np.arange(0, 40)
     pmf = stats.poisson.pmf(grid, 12.0)
@@ -128,6 +135,7 @@ def test_pmf_helpers_agree_with_brute_force():
     assert pmf_crps(grid, pmf, 45) == pytest.approx(np.sum(pmf * np.abs(grid - 45)) - 0.5 * e_pair, rel=1e-9)
 
 
+@pytest.mark.pure
 def test_share_fit_recovers_a_known_curve():
     rng = np.random.default_rng(3)
     a, b, kappa = 0.3, 1.3, 150.0
@@ -148,6 +156,7 @@ def test_share_fit_recovers_a_known_curve():
     assert left.excluded_years == (1960, 1961) and 1960 not in left.years and left.n_pairs == len(pairs) - 4
 
 
+@pytest.mark.pure
 def test_share_pairs_from_the_data_files():
     pairs = share_pairs()
     years = sorted(set(pairs["year"]))
@@ -161,6 +170,7 @@ def test_share_pairs_from_the_data_files():
 # ---------------------------------------------------------------- the nowcast without a model
 
 
+@pytest.mark.pure
 def test_loguniform_nowcast_is_x_over_share():
     """With p(N) ~ 1/N and a binomial-free share (large kappa) the nowcast centres on x / s."""
     res = nowcast(500, 2015, 6, share=fixed_share(kappa=1e7))
@@ -176,6 +186,7 @@ def test_loguniform_nowcast_is_x_over_share():
     assert "next_year_pmf" not in res  # no model, no next-year forecast
 
 
+@pytest.mark.pure
 def test_block_size_changes_no_result(monkeypatch):
     """Draws are processed in blocks bounded by the grid's length; the blocking leaves every output as it was."""
     import importlib
@@ -195,6 +206,7 @@ def test_block_size_changes_no_result(monkeypatch):
     np.testing.assert_array_equal(blocked["full_year"], whole["full_year"])
 
 
+@pytest.mark.pure
 def test_overdispersion_widens_the_interval():
     narrow = nowcast_summary(nowcast(500, 2015, 6, share=fixed_share(kappa=None))).iloc[0]
     wide = nowcast_summary(nowcast(500, 2015, 6, share=fixed_share(kappa=50.0))).iloc[0]
@@ -205,6 +217,7 @@ def test_overdispersion_widens_the_interval():
     ]
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -225,6 +238,7 @@ def test_bad_input_raises_the_package_errors(kwargs, error, match):
         nowcast(**kwargs)
 
 
+@pytest.mark.pure
 def test_cli_reports_bad_input(capsys):
     assert _main(["--year", "2016", "--month-end", "6", "--count", "-1"]) == 2
     assert "partial_count: -1 is negative" in capsys.readouterr().err
@@ -261,6 +275,7 @@ def fake_model(rho: float, sigma: float) -> FitView:
     )
 
 
+@pytest.mark.pure
 def test_model_prior_carries_the_latent_state_one_step():
     m = fake_model(rho=0.5, sigma=0.0)
     pr = model_prior(m, 2003)
@@ -273,6 +288,7 @@ def test_model_prior_carries_the_latent_state_one_step():
         model_prior(m, 2000)
 
 
+@pytest.mark.pure
 def test_nowcast_with_fake_model_updates_both_years():
     m = fake_model(rho=0.9, sigma=0.1)
     low = nowcast(300, 2003, 6, model=m, share=fixed_share(), seed=1)

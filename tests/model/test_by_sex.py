@@ -38,6 +38,7 @@ def _fake_forecast(seed: int = 0) -> xr.Dataset:
     )
 
 
+@pytest.mark.pure
 def test_summary_by_sex_splits_every_row():
     from nkdefections.forecast.compare import summary_by_sex, summary_table
 
@@ -57,6 +58,7 @@ def test_summary_by_sex_splits_every_row():
     assert summary_by_sex(fc.drop_vars([C.FEMALE, C.MALE, C.FEMALE_SHARE])).empty
 
 
+@pytest.mark.pure
 def test_console_prints_women_and_men(tmp_path):
     from nkdefections.cli.console import _sex_lines
     from nkdefections.forecast.compare import summary_by_sex
@@ -171,6 +173,7 @@ def test_explorer_shows_women_and_men(sex_fit, tmp_path):
     assert all("female_median" in r and "male_upper_80" in r for r in page["rows"])
 
 
+@pytest.mark.pure
 def test_simulated_women_stay_within_the_simulated_totals():
     from nkdefections.evaluate.sbc.simulate import simulate_female
 
@@ -184,6 +187,7 @@ def test_simulated_women_stay_within_the_simulated_totals():
     np.testing.assert_array_equal(simulate_female(totals[:3], share[:3], published, seed=4), f[:3])
 
 
+@pytest.mark.pure
 def test_refit_inputs_take_female_counts_checked_against_the_totals():
     from nkdefections import ModelConfig
     from nkdefections.config import DataConfig

@@ -49,6 +49,7 @@ def test_gate_treats_nan_diagnostics_as_failure(fake_idata):
     assert not rep.passed
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("bad", [{"rhat_max": 0.9}, {"ess_bulk_min": -1}, {"max_divergences": -1}])
 def test_gate_config_validation(bad):
     from nkdefections.errors import ConfigError

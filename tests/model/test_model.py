@@ -26,6 +26,7 @@ def data2():
 # ---------------------------------------------------------------- design (pure)
 
 
+@pytest.mark.pure
 def test_design_aligns_lags(data2):
     from nkdefections.model.graph import design
 
@@ -45,6 +46,7 @@ def test_design_aligns_lags(data2):
     assert sd[2003] == cfg.gdp_first_release_sd and sd[2010] == cfg.gdp_latest_sd
 
 
+@pytest.mark.pure
 def test_design_refuses_lag_without_history():
     from nkdefections.model.graph import design
 
@@ -214,6 +216,7 @@ def test_posterior_predictive_shape(small_fit):
     assert (y.values >= 0).all()
 
 
+@pytest.mark.pure
 def test_unfitted_model_has_no_effects():
     from nkdefections.model.defection import DefectionModel
 
@@ -232,6 +235,7 @@ def test_same_config_and_seed_give_the_same_draws(small_fit):
     np.testing.assert_array_equal(again.idata.posterior["beta"].values, small_fit.idata.posterior["beta"].values)
 
 
+@pytest.mark.pure
 def test_quantile_labels():
     from nkdefections.constants import quantile_label
 

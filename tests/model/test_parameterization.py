@@ -249,6 +249,7 @@ def test_each_parameterization_is_the_same_model(data, parameterization):
     assert not {C.GDP_PINNED_OFFSET, C.GDP_INNOVATION} & set(ranked_parameters(model, config))
 
 
+@pytest.mark.pure
 def test_each_parameterization_has_its_own_gdp_form():
     assert ModelConfig().gdp_form == "pinned"
     assert ModelConfig(parameterization="noncentered").gdp_form == "centered"

@@ -25,6 +25,7 @@ def _closure(value):
     return f
 
 
+@pytest.mark.pure
 def test_description_names_keys_by_order_not_by_value():
     a = _closure("0123456789abcdef0123456789abcdef")
     b = _closure("fedcba9876543210fedcba9876543210")
@@ -37,6 +38,7 @@ def test_description_names_keys_by_order_not_by_value():
     assert pc.description(c, "f8(f8)") != pc.description(d, "f8(f8)")  # the values of shared arrays count
 
 
+@pytest.mark.pure
 def test_a_closure_it_cannot_describe_is_not_cached():
     f = _closure(object())
     f.__module__ = pc._NUTPIE_MODULE

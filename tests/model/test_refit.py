@@ -93,6 +93,7 @@ def test_a_fractional_likelihood_weight_is_refused_before_sampling(refitter, mon
         refitter.fit(x, seed=1)
 
 
+@pytest.mark.pure
 @pytest.mark.parametrize("name", ["pymc", "numpyro"])
 def test_only_the_engines_sampler_is_supported(name):
     from nkdefections.model.refit import Refitter

@@ -65,6 +65,7 @@ def private_name_uses(path: Path) -> list[str]:
     return found
 
 
+@pytest.mark.pure
 def test_no_private_name_crosses_a_module_boundary():
     found = [hit for path in sorted(PKG.rglob("*.py")) for hit in private_name_uses(path)]
     assert not found, "private names used outside their module (make them public or move the code):\n" + "\n".join(
@@ -72,6 +73,7 @@ def test_no_private_name_crosses_a_module_boundary():
     )
 
 
+@pytest.mark.pure
 def test_the_private_name_check_can_fail(tmp_path):
     bad = PKG / "_probe_private.py"
     bad.write_text(
@@ -102,6 +104,7 @@ def mapped_modules() -> set[str]:
     return set(re.findall(r"`([\w/]+\.py)`", m.group(1)))
 
 
+@pytest.mark.pure
 def test_architecture_md_lists_every_module_and_only_existing_ones():
     have, listed = package_modules(), mapped_modules()
     missing, gone = sorted(have - listed), sorted(listed - have)
@@ -109,6 +112,7 @@ def test_architecture_md_lists_every_module_and_only_existing_ones():
     assert not gone, f"ARCHITECTURE.md module map: {gone} no longer exist under src/nkdefections; remove them"
 
 
+@pytest.mark.pure
 def test_architecture_md_names_the_layers_in_the_contract_order():
     import tomllib
 
@@ -140,6 +144,7 @@ def _load_sizes():
 PENDING_SPLITS: tuple[str, str] = ("", "")  # (file, function) allowed over the limit while a split is pending
 
 
+@pytest.mark.pure
 def test_no_file_over_500_lines_no_function_over_80():
     found = [
         hit

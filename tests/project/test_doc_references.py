@@ -7,6 +7,10 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.pure
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = re.compile(r"nkdefections(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 

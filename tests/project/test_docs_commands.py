@@ -21,6 +21,8 @@ from omegaconf import OmegaConf, open_dict
 from nkdefections.cli.app import configs_from_dict, user_config_dirs
 from nkdefections.resources import config_dir
 
+pytestmark = pytest.mark.pure
+
 REPO = Path(__file__).resolve().parents[2]
 DOCS = ("README.md", "data/README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").rglob("*.md")))
 

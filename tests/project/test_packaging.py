@@ -71,11 +71,13 @@ def test_wheel_carries_configs_and_data_as_files(tmp_path: Path):
     assert {n.removeprefix("nkdefections/_data/") for n in infos if n.startswith("nkdefections/_data/")} == shipped
 
 
+@pytest.mark.pure
 def test_no_path_arithmetic_on_file_in_the_package():
     hits = [str(p) for p in (REPO / "src").rglob("*.py") if "__file__" in p.read_text(encoding="utf-8")]
     assert hits == []
 
 
+@pytest.mark.pure
 def test_user_scenario_found_through_config_dir_and_shadows_shipped(user_dir: Path):
     cfg, search = _compose([f"hydra.searchpath=[file://{user_dir}]", "scenarios=[my_thaw,status_quo]"])
     assert search == [user_dir]
@@ -90,12 +92,14 @@ def test_user_scenario_found_through_config_dir_and_shadows_shipped(user_dir: Pa
     assert "my_thaw" in str(err.value) and "border_crackdown" in str(err.value)
 
 
+@pytest.mark.pure
 def test_user_model_variant_through_hydra(user_dir: Path):
     cfg, search = _compose([f"hydra.searchpath=[file://{user_dir}]", "model=my_variant"])
     _, model, *_ = configs_from_dict(cfg, search_path=search)
     assert model.name == "my_variant" and model.latent == "random_walk"
 
 
+@pytest.mark.pure
 def test_scenario_by_path_and_name_must_match_file(tmp_path: Path):
     path = tmp_path / "thaw.yaml"
     path.write_text(THAW.replace("my_thaw", "thaw"))
@@ -107,6 +111,7 @@ def test_scenario_by_path_and_name_must_match_file(tmp_path: Path):
     assert "'my_thaw'" in str(err.value) and "'other'" in str(err.value)
 
 
+@pytest.mark.pure
 def test_documented_data_file_override_works_as_written():
     cfg, search = _compose(["data.files.border_events=/path/x.csv"])
     data, *_ = configs_from_dict(cfg, search_path=search)
@@ -115,6 +120,7 @@ def test_documented_data_file_override_works_as_written():
     assert configs_from_dict(cfg, search_path=search)[0].files == {}
 
 
+@pytest.mark.pure
 def test_evidence_main_run_equals_the_default_cli_run(tmp_path: Path):
     cfg, search = _compose([f"output_dir={tmp_path}"])
     data, model, sampler, gate, run = configs_from_dict(cfg, search_path=search)
@@ -134,6 +140,7 @@ def _git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True)
 
 
+@pytest.mark.pure
 def test_provenance_of_an_install_inside_another_repo_is_the_package_version(tmp_path: Path):
     other = tmp_path / "other"
     pkg = other / ".venv" / "lib" / "python3.12" / "site-packages" / "nkdefections"

@@ -37,6 +37,7 @@ def _text(cell) -> str:
     return "\n".join(out)
 
 
+@pytest.mark.pure
 def test_tutorial_is_valid_and_committed_without_outputs():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(nb)

@@ -25,6 +25,8 @@ from nkdefections.report.headline import (
 from nkdefections.report.plots import scenario_overlay_figure
 from tests.helpers.fakes import YEARS, fake_forecast
 
+pytestmark = pytest.mark.pure
+
 META = {
     "window": [1999, 2016],
     "horizon": "2017-2020",

@@ -21,6 +21,8 @@ from nkdefections.scenarios import (
     scenario_paths,
 )
 
+pytestmark = pytest.mark.pure
+
 LAST = {"border": 1.25, "economy": 3.9, "sanctions": 8.0}
 H = Horizon(2017, 2024)
 B, E, S = (C.DRIVERS.index(d) for d in ("border", "economy", "sanctions"))
