@@ -32,7 +32,7 @@ class ConvergenceReport:
         if self.passed:
             return "convergence gate passed"
         tips = (
-            "What to try: more tuning (sampler.tune=2000), a higher target acceptance "
+            "What to try: more tuning (sampler.tune=4000), a higher target acceptance "
             "(sampler.target_accept=0.99), more draws for ESS (sampler.draws=2000), or "
             "the other parameterisation (model.parameterization=noncentered; the default is log_mu). "
             "To look at a failing fit anyway, relax the gate explicitly: gate.enforce=false."
