@@ -142,7 +142,7 @@ def test_backtest_targets_read_the_issue_thresholds():
 
 
 def test_ratio_interval_covers_the_ratio_and_widens_with_noise():
-    from nkdefections.evaluate.backtest import ratio_interval
+    from nkdefections.evaluate.scores import ratio_interval
 
     rng = np.random.default_rng(4)
     b = rng.gamma(4.0, 50.0, 8)

@@ -343,13 +343,13 @@ def backtest_targets(scores: pd.DataFrame, method: str = "default", baseline: st
         c, q = (mine[m][mine[m]["horizon"] == h]["crps"] for m in ("conditional", "status_quo"))
         pair = c.index.intersection(q.index)
         ratio = float(c[pair].mean() / q[pair].mean())
-        band = ratio_interval(c[pair].to_numpy(), q[pair].to_numpy())
+        band = E.ratio_interval(c[pair].to_numpy(), q[pair].to_numpy())
         rows.append(("conditional no worse than status quo", "conditional", h, ratio, "<= 1.00", ratio <= 1.0, *band))
         for m, thr in TARGET_RATIO.items():
             x = mine[m][mine[m]["horizon"] == h]["crps"]
             pair = x.index.intersection(ref.index)
             r = float(x[pair].mean() / ref[pair].mean())
-            band = ratio_interval(x[pair].to_numpy(), ref[pair].to_numpy())
+            band = E.ratio_interval(x[pair].to_numpy(), ref[pair].to_numpy())
             rows.append((f"CRPS ratio against {baseline}", m, h, r, f"< {thr:.2f}", r < thr, *band))
     lo, hi = TARGET_COVERAGE_80
     for m in MODES:
@@ -358,13 +358,3 @@ def backtest_targets(scores: pd.DataFrame, method: str = "default", baseline: st
     out = pd.DataFrame(rows, columns=["target", "mode", "horizon", "value", "threshold", "met", "lower", "upper"])
     return out.astype({"horizon": int, "met": bool})
 
-
-def ratio_interval(a: np.ndarray, b: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """90% paired bootstrap interval of ``mean(a) / mean(b)``, resampling the pairs (forecasts)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.size == 0:
-        raise ConfigError(f"ratio_interval: need two paired, non-empty arrays (got {a.shape} and {b.shape}).")
-    idx = np.random.default_rng(seed).integers(0, a.size, size=(n_boot, a.size))
-    r = a[idx].mean(axis=1) / b[idx].mean(axis=1)
-    lo, hi = np.quantile(r, [0.05, 0.95])
-    return float(lo), float(hi)

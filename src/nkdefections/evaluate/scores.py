@@ -404,10 +404,8 @@ def relative_skill(
             n = len(p)
             ratio_ci = diff_ci = (np.nan, np.nan)
             if n >= 2:
-                idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratios = cr[idx].mean(axis=1) / co[idx].mean(axis=1)
-                ratio_ci = tuple(np.nanquantile(ratios, [alpha, 1 - alpha]))
+                ratio_ci = ratio_interval(cr, co, n_boot=n_boot, seed=seed, interval=interval)
+                idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))  # the same pairs as the ratio's
                 diff_ci = tuple(np.quantile(dl[idx].mean(axis=1), [alpha, 1 - alpha]))
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = cr.mean() / co.mean()
@@ -430,3 +428,22 @@ def relative_skill(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def ratio_interval(
+    a: Any, b: Any, *, n_boot: int = 2000, seed: int = 0, interval: float = 0.90
+) -> tuple[float, float]:
+    """Paired percentile-bootstrap interval of ``mean(a) / mean(b)``, resampling the pairs.
+
+    The resampling of :func:`relative_skill` (``numpy.random.default_rng(seed)``, ``n_boot``
+    draws of the pair indices), so the same pairs and seed give its interval.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ConfigError(f"ratio_interval: need two paired, non-empty arrays (got {a.shape} and {b.shape}).")
+    alpha = (1 - interval) / 2
+    idx = np.random.default_rng(seed).integers(0, a.size, size=(n_boot, a.size))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = a[idx].mean(axis=1) / b[idx].mean(axis=1)
+    lo, hi = np.nanquantile(ratios, [alpha, 1 - alpha])
+    return float(lo), float(hi)
