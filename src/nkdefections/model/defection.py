@@ -23,6 +23,7 @@ from nkdefections.data.load import load_data
 from nkdefections.errors import ConfigError, ConvergenceError, PosteriorFileError
 from nkdefections.forecast.fit_view import FitView
 from nkdefections.forecast.kernel import forecast
+from nkdefections.model import forward
 from nkdefections.model.diagnostics import ConvergenceReport, check_convergence
 from nkdefections.model.graph import (
     build_model,
@@ -172,7 +173,7 @@ class DefectionModel:
             # the only Potential is the soft known sign of 2005 GDP growth; prior draws
             # of arrivals ignore it (documented in the README's prior predictive section)
             warnings.filterwarnings("ignore", message=".*effect of Potentials.*")
-            return pm.sample_prior_predictive(draws=draws, random_seed=seed)
+            return forward.sample_prior_predictive(draws, seed)
 
     def fit(
         self,
@@ -408,7 +409,7 @@ class DefectionModel:
         with self.model, warnings.catch_warnings():
             # posterior draws already carry the Potential's information
             warnings.filterwarnings("ignore", message=".*effect of Potentials.*")
-            pp = pm.sample_posterior_predictive(idata, var_names=[C.OBSERVED], random_seed=seed, progressbar=False)
+            pp = forward.sample_posterior_predictive(idata, seed, var_names=[C.OBSERVED], progressbar=False)
         return pp
 
     # -- persistence ------------------------------------------------------------

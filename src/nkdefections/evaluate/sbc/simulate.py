@@ -74,8 +74,7 @@ def simulate_prior(
         ``gdp_growth`` (simulation, gdp_year): simulated GDP figures where the real data
         have one, NaN elsewhere.  ``attrs``: seed, n.
     """
-    import pymc as pm
-
+    from nkdefections.model import forward
     from nkdefections.model.graph import design, generative_model
 
     if n < 1:
@@ -86,7 +85,7 @@ def simulate_prior(
     with model, warnings.catch_warnings():
         # the only Potential is the soft known sign of 2005 GDP: the refit switches it off too
         warnings.filterwarnings("ignore", message=".*effect of Potentials.*")
-        dt = pm.sample_prior_predictive(draws=n, random_seed=seed)
+        dt = forward.sample_prior_predictive(n, seed)
     prior = dt.prior.to_dataset().isel({C.CHAIN: 0}, drop=True).rename({C.DRAW: SIMULATION})
     pp = dt.prior_predictive.to_dataset().isel({C.CHAIN: 0}, drop=True).rename({C.DRAW: SIMULATION})
     gdp = np.full((n, len(d.gdp_years)), np.nan)
