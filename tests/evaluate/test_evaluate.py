@@ -1,6 +1,8 @@
 """Proper scores and backtest tables (no sampling, no PyMC).
 
-The CRPS tests are not marked pure: scoringrules compiles numba kernels when it is imported.
+The package computes its scores in NumPy; the two tests that check them against ``scoringrules``
+(the reference implementation) are not marked pure, because scoringrules compiles numba kernels
+when it is imported.
 """
 
 from __future__ import annotations
@@ -17,12 +19,40 @@ from nkdefections.evaluate import scores as E
 # ------------------------------------------------------------------------------------ CRPS
 
 
+@pytest.mark.parametrize("shape", [(7,), (3, 40), (2, 5, 400)])
+def test_crps_matches_scoringrules(shape):
+    import scoringrules as sr
+
+    rng = np.random.default_rng(sum(shape))
+    x = rng.negative_binomial(5, 0.004, size=shape).astype(float)
+    y = rng.integers(0, 3000, size=shape[:-1]).astype(float)
+    fair = sr.crps_ensemble(y, x, estimator="pwm", backend="numpy")
+    np.testing.assert_allclose(E.crps_samples(x, y), fair, rtol=1e-10)
+    np.testing.assert_allclose(
+        E.crps_samples(x, y, fair=False), sr.crps_ensemble(y, x, estimator="nrg", backend="numpy"), rtol=1e-10
+    )
+
+
+def test_log_score_matches_scoringrules():
+    import scoringrules as sr
+
+    from nkdefections.evaluate.prospective import kde_bandwidth, log_score_kde
+
+    rng = np.random.default_rng(5)
+    x = rng.negative_binomial(8, 0.005, size=(4, 3, 500)).astype(float)
+    y = rng.integers(500, 2500, size=(4, 3)).astype(float)
+    ref = sr.logs_ensemble(y, x, m_axis=-1, bw=kde_bandwidth(x), backend="numpy")
+    np.testing.assert_allclose(log_score_kde(x, y), ref, rtol=1e-10)
+
+
+@pytest.mark.pure
 @pytest.mark.parametrize("fair", [True, False])
 def test_crps_of_point_mass_is_absolute_error(fair):
     assert float(E.crps_samples(np.full(50, 1200), 1000, fair=fair)) == pytest.approx(200.0)
     assert float(E.crps_samples(np.full(50, 1200), 1200, fair=fair)) == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.pure
 def test_crps_estimators_match_brute_force():
     x = np.array([3.0, 7.0, 7.0, 12.0, 20.0, 1.0, 9.0])
     y, m = 8.0, x.size
@@ -32,6 +62,7 @@ def test_crps_estimators_match_brute_force():
     assert float(E.crps_samples(x, y, fair=False)) == pytest.approx(e1 - pair_sum / (2 * m**2), rel=1e-12)
 
 
+@pytest.mark.pure
 def test_crps_matches_normal_closed_form():
     rng = np.random.default_rng(11)
     mu, sigma, y = 1000.0, 150.0, 1230.0
@@ -41,6 +72,7 @@ def test_crps_matches_normal_closed_form():
     assert est == pytest.approx(exact, rel=0.01)
 
 
+@pytest.mark.pure
 def test_crps_of_poisson_draws_matches_exact_discrete_crps():
     # for an integer-valued forecast CRPS = sum_k (F(k) - 1{y <= k})^2
     rng = np.random.default_rng(5)
@@ -51,6 +83,7 @@ def test_crps_of_poisson_draws_matches_exact_discrete_crps():
     assert est == pytest.approx(exact, rel=0.01)
 
 
+@pytest.mark.pure
 def test_crps_is_vectorised_over_leading_axes():
     rng = np.random.default_rng(0)
     s = rng.poisson(100, size=(2, 3, 400))
@@ -63,6 +96,7 @@ def test_crps_is_vectorised_over_leading_axes():
     assert E.crps_samples(s, 100).shape == (2, 3)
 
 
+@pytest.mark.pure
 def test_crps_rejects_bad_input():
     with pytest.raises(DataValidationError, match="non-finite"):
         E.crps_samples(np.array([1.0, np.nan, 3.0]), 2)

@@ -368,7 +368,7 @@ def test_cli_end_to_end_on_a_run_folder_and_on_a_forecast_file(run_dir: Path, ob
     assert meta["forecast_attrs"]["fit_id"] == "fake-0" and meta["run"]["fit_id"] == "fake-0"
     assert meta["baseline"]["name"] == "no_change" and meta["baseline"]["origin"] == 2016
     assert meta["observed_years"] == [2017, 2018, 2020]
-    assert {"scoringrules", "numpy", "nkdefections"} <= set(meta["package_versions"])
+    assert {"statsmodels", "numpy", "nkdefections"} <= set(meta["package_versions"])
     assert meta["code_version"]
     card = (out / C.SCORECARD_FILE).read_text()
     assert "skill ratio" in card and "status_quo" in card and f"]({C.SCORE_PLOT})" in card

@@ -9,12 +9,12 @@ from the last fitted year.  ``nkdefections-score`` is this function plus the out
 Scores, from the count draws (``crps`` and ``log_score``: lower is better)
 --------------------------------------------------------------------------
 ``crps``
-    :func:`nkdefections.evaluate.scores.crps_samples`: ``scoringrules.crps_ensemble`` with the
-    fair estimator (``estimator="pwm"``), the one the backtest uses, so the numbers can be set
+    :func:`nkdefections.evaluate.scores.crps_samples`: the fair estimator (what
+    ``scoringrules.crps_ensemble(estimator="pwm")`` computes), the one the backtest uses, so the numbers can be set
     beside its table.  In arrivals.
 ``log_score``
     ``-log`` of a Gaussian kernel density estimate of the draws at the observed count
-    (``scoringrules.logs_ensemble``), with Silverman's bandwidth (``scoringrules``' own rule)
+    (what ``scoringrules.logs_ensemble`` computes), with Silverman's bandwidth (``scoringrules``' own rule)
     floored at :data:`LOG_SCORE_MIN_BANDWIDTH` = 1 arrival.  In nats.  Why a kernel estimate:
     the forecast file keeps count draws and ``mu`` but not the overdispersion draws, so the
     exact mixture mass the backtest uses cannot be computed here.  Yet the empirical pmf of,
@@ -125,13 +125,17 @@ def kde_bandwidth(samples: Any) -> np.ndarray:
 def log_score_kde(samples: Any, y: Any) -> np.ndarray:
     """``-log`` of the Gaussian kernel density of the count draws at ``y`` (nats; lower is better).
 
-    ``scoringrules.logs_ensemble`` with :func:`kde_bandwidth`; see the module docstring for why.
+    What ``scoringrules.logs_ensemble`` computes with ``bw=kde_bandwidth(samples)`` (an equal-weight
+    mixture of normals, one per draw), in NumPy: the tests check it against ``scoringrules``, which
+    is not imported here because it compiles numba kernels on import (about 3 s a process).  See
+    the module docstring for why a kernel estimate.
     """
-    import scoringrules as sr  # local: importing scoringrules takes ~2 s (numba)
-
     s = np.asarray(samples, dtype=float)
     yy = np.broadcast_to(np.asarray(y, dtype=float), s.shape[:-1])
-    return np.asarray(sr.logs_ensemble(yy, s, m_axis=-1, bw=kde_bandwidth(s), backend="numpy"), dtype=float)
+    bw = kde_bandwidth(s)[..., None]
+    z = (yy[..., None] - s) / bw
+    density = np.sum(np.exp(-0.5 * z**2) / np.sqrt(2.0 * np.pi) / bw / s.shape[-1], axis=-1)
+    return np.asarray(-np.log(density), dtype=float)
 
 
 def randomised_pit(samples: Any, y: Any, v: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -308,8 +312,8 @@ def score_meta(
         "fitted_window": [int(fc.fitted_years[0]), int(fc.fitted_years[-1])],
         "seed": seed,
         "estimators": {
-            "crps": "scoringrules.crps_ensemble(estimator='pwm'), the fair estimator (as the backtest)",
-            "log_score": f"-scoringrules.logs_ensemble (Gaussian KDE, Silverman bandwidth >= "
+            "crps": "the fair ensemble CRPS (scoringrules.crps_ensemble(estimator='pwm')'s formula), as the backtest",
+            "log_score": f"-log of a Gaussian KDE (scoringrules.logs_ensemble's formula, Silverman bandwidth >= "
             f"{LOG_SCORE_MIN_BANDWIDTH:g} arrival) on the draws",
             "pit": "randomised PIT under the empirical CDF of the draws, one uniform per year shared by all",
             "intervals": "central equal-tailed intervals of the draws, bounds included",
@@ -323,7 +327,7 @@ def score_meta(
             "df": base.df,
             "warnings": list(base.warnings),
         },
-        "package_versions": {**prov["packages"], **package_versions(("scoringrules", "statsmodels", "matplotlib"))},
+        "package_versions": {**prov["packages"], **package_versions(("statsmodels", "matplotlib"))},
         "code_version": prov["code_version"],
         "machine": prov["machine"],
     }
