@@ -26,18 +26,16 @@ Prints seconds and ratios and writes ``benchmarks/results/compile-<time>.json`` 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "results"
+from _record import write_record
+
 
 
 def _worker(case: str) -> dict[str, float]:
@@ -152,26 +150,7 @@ def main() -> None:
             }
     for name, row in rows.items():
         print(name + ": " + ", ".join(f"{k} {v}" for k, v in row.items() if "ratio" in k))
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    code = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    from importlib.metadata import version
-
-    record = {
-        "date": stamp,
-        "machine": platform.platform(),
-        "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "code_version": code.stdout.strip() or "unknown",
-        "packages": {p: version(p) for p in ("nkdefections", "nutpie", "pymc", "pytensor", "numba")},
-        "command": " ".join(["python", "benchmarks/compile.py", *sys.argv[1:]]),
-        "quick": a.quick,
-        "rows": rows,
-    }
-    OUT.mkdir(exist_ok=True)
-    (OUT / f"compile-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    if not a.quick:
-        (OUT / "compile-latest.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-
+    write_record("compile", rows, quick=a.quick, load_average=os.getloadavg())
 
 if __name__ == "__main__":
     main()

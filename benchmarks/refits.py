@@ -19,18 +19,16 @@ two modes alternate in order.  Prints seconds and the ratio one-process / two-wo
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "results"
+from _record import write_record
+
 MODES = {"one process, 2 chain threads": "1", "2 worker processes": "2"}
 
 
@@ -87,7 +85,6 @@ def main() -> None:
     sizes = {"sbc": 6, "compare": 2} if a.quick else {"sbc": 40, "compare": 4}
     if a.full:
         sizes = {"sbc": 100, "compare": 99}  # every variant
-    OUT.mkdir(exist_ok=True)
     rows = []
     with tempfile.TemporaryDirectory(prefix="nk-bench-refits-") as tmp:
         cache = Path(tmp)
@@ -105,24 +102,7 @@ def main() -> None:
             one, two = best["one process, 2 chain threads"], best["2 worker processes"]
             rows.append({"step": step, "size": size, "seconds": times, "ratio_one_over_two": round(one / two, 2)})
             print(f"{step}: one process {one:.0f} s, two workers {two:.0f} s, ratio {one / two:.2f}", flush=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    code = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    from importlib.metadata import version
-
-    record = {
-        "date": stamp,
-        "machine": platform.platform(),
-        "cpus": os.cpu_count(),
-        "code_version": code.stdout.strip() or "unknown",
-        "packages": {p: version(p) for p in ("nkdefections", "nutpie", "pymc", "pytensor", "numba")},
-        "command": " ".join(["python", "benchmarks/refits.py", *sys.argv[1:]]),
-        "quick": a.quick,
-        "rows": rows,
-    }
-    (OUT / f"refits-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    if not a.quick:
-        (OUT / "refits-latest.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-
+    write_record("refits", rows, quick=a.quick)
 
 if __name__ == "__main__":
     main()
