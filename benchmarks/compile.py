@@ -37,7 +37,6 @@ from pathlib import Path
 from _record import write_record
 
 
-
 def _worker(case: str) -> dict[str, float]:
     import logging
     import warnings
