@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/compile.py            # every case below, ~5 min on 2 cores
     python benchmarks/compile.py --quick    # the forward-draw and scoring cases only, ~1 min
+    python benchmarks/compile.py --backends # nutpie's numba against its JAX backend only, ~3 min
 
 Every case is a fresh process with its own, new compile caches (``PYTENSOR_FLAGS=base_compiledir``,
 ``NKDEFECTIONS_CACHE_DIR``, ``NUMBA_CACHE_DIR`` under one temporary folder per case), timed
@@ -12,6 +13,10 @@ inside the process around the one call it measures:
 * ``program``: compiling the default model's sampler program (nutpie, numba) with empty caches,
   at numba's default optimisation level (``NUMBA_OPT=3``, the baseline) and at ``NUMBA_OPT=1``;
   then one fit, to see what the lower level costs in sampling.
+* ``backend``: the same program compiled with nutpie's JAX backend (``backend="jax"``,
+  ``gradient_backend="jax"``) against the numba one (the baseline: ``NUMBA_OPT=3`` above), each
+  with one fit of the default settings; and how many of the refit inputs each program takes as
+  data (``with_data``) rather than as constants.
 * ``second graph``: compiling the "without sanctions" comparison variant in a process whose
   caches hold the default's program (the baseline: the default's own cold compile above).
 * ``prior predictive``: 500 prior predictive draws of the default model, PyTensor's default
@@ -20,7 +25,7 @@ inside the process around the one call it measures:
   each with its first call.
 
 Prints seconds and ratios and writes ``benchmarks/results/compile-<time>.json`` (git-ignored) and
-``compile-latest.json``.  Targets are reported, never asserted.
+``compile-latest.json`` (``--backends``: ``compile-backends-*.json``).  Targets are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -43,6 +48,38 @@ def _worker(case: str) -> dict[str, float]:
 
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
+    if case == "backend-jax":
+        import nutpie
+
+        from nkdefections.config import SamplerConfig
+        from nkdefections.model.refit import ADAPTATION, Refitter
+
+        r = Refitter(sampler=SamplerConfig(progressbar=False))
+        t = time.perf_counter()
+        prog = nutpie.compile_pymc_model(r.model, backend="jax", gradient_backend="jax")
+        compile_s = time.perf_counter() - t
+        x = r.default_inputs()
+        swappable = [n for n in r.data_names() if n in prog._shared_data]
+        s = r.sampler
+        t = time.perf_counter()
+        nutpie.sample(
+            prog.with_data(**{n: x[n] for n in swappable}),
+            draws=s.draws,
+            tune=s.tune,
+            chains=s.chains,
+            cores=min(s.cores, s.chains),
+            seed=s.seed,
+            target_accept=s.target_accept,
+            adaptation=ADAPTATION,
+            save_warmup=False,
+            progress_bar=False,
+        )
+        return {
+            "compile_s": compile_s,
+            "sampling_s": time.perf_counter() - t,
+            "inputs_as_data": len(swappable),
+            "inputs": len(r.data_names()),
+        }
     if case.startswith("program") or case == "second":
         from nkdefections.config import SamplerConfig
         from nkdefections.evaluate.comparison import default_variants
@@ -55,6 +92,9 @@ def _worker(case: str) -> dict[str, float]:
         out = {"compile_s": time.perf_counter() - t}
         if case != "second":
             out["sampling_s"] = r.fit().seconds
+            names = r.data_names()
+            out["inputs_as_data"] = len([n for n in names if n in r.program()._shared_data])
+            out["inputs"] = len(names)
         return out
     if case.startswith("prior"):
         import pymc as pm
@@ -109,6 +149,7 @@ def _run(case: str, cache: Path, extra: dict[str, str] | None = None) -> dict[st
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--backends", action="store_true", help="only the numba and JAX program cases")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -117,6 +158,9 @@ def main() -> None:
     rows: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="nk-bench-compile-") as tmp:
         fresh = iter(Path(tmp) / f"c{i}" for i in range(100))
+        if a.backends:
+            _backends(rows, _run("program", next(fresh), {"NUMBA_OPT": "3"}), next(fresh))
+            return _finish(rows, a)
         pp_numba = _run("prior-numba", next(fresh))
         pp_fwd = _run("prior-forward", next(fresh))
         rows["prior predictive, 500 draws"] = {
@@ -147,9 +191,29 @@ def main() -> None:
                 "compile_s": second,
                 "ratio_default_cold_over_second": round(p3["compile_s"] / second["compile_s"], 2),
             }
+            _backends(rows, p3, next(fresh))
+    _finish(rows, a)
+
+
+def _backends(rows: dict[str, dict[str, object]], numba: dict[str, float], cache: Path) -> None:
+    jax_ = _run("backend-jax", cache)
+    rows["nutpie backend, default model, cold"] = {
+        "numba_s": numba,
+        "jax_s": jax_,
+        "compile_ratio_numba_over_jax": round(numba["compile_s"] / jax_["compile_s"], 2),
+        "sampling_ratio_jax_over_numba": round(jax_["sampling_s"] / numba["sampling_s"], 1),
+        "total_ratio_jax_over_numba": round(
+            (jax_["compile_s"] + jax_["sampling_s"]) / (numba["compile_s"] + numba["sampling_s"]), 2
+        ),
+    }
+
+
+def _finish(rows: dict[str, dict[str, object]], a: argparse.Namespace) -> None:
     for name, row in rows.items():
         print(name + ": " + ", ".join(f"{k} {v}" for k, v in row.items() if "ratio" in k))
-    write_record("compile", rows, quick=a.quick, load_average=os.getloadavg())
+    name = "compile-backends" if a.backends else "compile"  # its own latest record: not a full run
+    write_record(name, rows, quick=a.quick, load_average=os.getloadavg())
+
 
 if __name__ == "__main__":
     main()
