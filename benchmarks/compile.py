@@ -93,7 +93,7 @@ def _worker(case: str) -> dict[str, float]:
         if case != "second":
             out["sampling_s"] = r.fit().seconds
             names = r.data_names()
-            out["inputs_as_data"] = len([n for n in names if n in r.program()._shared_data])
+            out["inputs_as_data"] = len([n for n in names if n in r.program().shared_data])
             out["inputs"] = len(names)
         return out
     if case.startswith("prior"):
