@@ -28,7 +28,7 @@ def write_record(name: str, rows: Any, *, quick: bool, **extra: Any) -> dict[str
         **extra,
         "code_version": code.stdout.strip() or "unknown",
         "packages": {p: version(p) for p in ("nkdefections", "nutpie", "pymc", "pytensor", "numba")},
-        "command": " ".join(["python", f"benchmarks/{name}.py", *sys.argv[1:]]),
+        "command": " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
         "quick": quick,
         "rows": rows,
     }
