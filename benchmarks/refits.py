@@ -104,5 +104,6 @@ def main() -> None:
             print(f"{step}: one process {one:.0f} s, two workers {two:.0f} s, ratio {one / two:.2f}", flush=True)
     write_record("refits", rows, quick=a.quick)
 
+
 if __name__ == "__main__":
     main()
